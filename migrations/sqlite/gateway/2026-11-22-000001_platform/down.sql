@@ -1,0 +1,3 @@
+DROP TABLE api_clients;
+DROP TABLE outbox_messages;
+DROP TABLE idempotency_keys;

@@ -1,0 +1,219 @@
+//! Token verification: EdDSA only, `exp`, `iss`, `aud` and `sub` required and checked,
+//! keys from the gateway's JWKS (fetched, cached, refetched on an unknown `kid`).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::Claims;
+use crate::http::ApiError;
+
+/// Tolerated clock skew between the gateway and a service.
+pub const LEEWAY_SECONDS: u64 = 30;
+/// At most one JWKS refetch per this interval, so garbage `kid`s cannot hammer the gateway.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the Authorization header is not `Bearer <token>`")]
+    MalformedHeader,
+    #[error("the token cannot be decoded")]
+    Malformed,
+    #[error("the token is not signed with EdDSA")]
+    WrongAlgorithm,
+    #[error("the token's signing key is unknown")]
+    UnknownKey,
+    #[error("the token's signature is not valid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is for another audience")]
+    WrongAudience,
+    #[error("the token is from another issuer")]
+    WrongIssuer,
+    #[error("the token lacks a required claim")]
+    MissingClaim,
+    #[error("the API client has been revoked")]
+    Revoked,
+    #[error("the token is not valid")]
+    Invalid,
+    #[error("the gateway's public keys cannot be fetched: {0}")]
+    KeysUnavailable(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = match e {
+            AuthError::Missing => "missing_token",
+            AuthError::MalformedHeader => "malformed_authorization",
+            AuthError::Malformed => "malformed_token",
+            AuthError::WrongAlgorithm => "token_wrong_algorithm",
+            AuthError::UnknownKey => "token_unknown_key",
+            AuthError::BadSignature => "token_bad_signature",
+            AuthError::Expired => "token_expired",
+            AuthError::WrongAudience => "token_wrong_audience",
+            AuthError::WrongIssuer => "token_wrong_issuer",
+            AuthError::MissingClaim => "token_missing_claim",
+            AuthError::Revoked => "client_revoked",
+            AuthError::Invalid => "invalid_token",
+            AuthError::KeysUnavailable(detail) => {
+                return ApiError::unavailable("jwks_unavailable", detail);
+            }
+        };
+        ApiError::unauthorized(code, e.to_string())
+    }
+}
+
+enum KeySource {
+    /// The gateway verifies with its own public key.
+    Local,
+    /// Services fetch the gateway's JWKS.
+    Remote { url: String, http: reqwest::Client },
+}
+
+/// Verifies access tokens.
+pub struct TokenVerifier {
+    source: KeySource,
+    validation: Validation,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl TokenVerifier {
+    fn validation(issuer: &str, audience: &str) -> Validation {
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_issuer(&[issuer]);
+        v.set_audience(&[audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.leeway = LEEWAY_SECONDS;
+        v
+    }
+
+    /// A verifier that knows the keys of `jwks` and never fetches.
+    pub fn local(
+        jwks: &serde_json::Value,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, AuthError> {
+        let keys = parse_jwks(jwks)?;
+        Ok(TokenVerifier {
+            source: KeySource::Local,
+            validation: Self::validation(issuer, audience),
+            keys: RwLock::new(keys),
+            last_fetch: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// A verifier that fetches keys from `url` when it meets a `kid` it does not know.
+    pub fn remote(url: String, issuer: &str, audience: &str) -> Result<Self, AuthError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?;
+        Ok(TokenVerifier {
+            source: KeySource::Remote { url, http },
+            validation: Self::validation(issuer, audience),
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    fn cached(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().ok().and_then(|k| k.get(kid).cloned())
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        let KeySource::Remote { url, http } = &self.source else {
+            return Err(AuthError::UnknownKey);
+        };
+        let mut last = self.last_fetch.lock().await;
+        // Another request may have refreshed while we waited for the lock.
+        if let Some(key) = self.cached(kid) {
+            return Ok(key);
+        }
+        if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
+            return Err(AuthError::UnknownKey);
+        }
+        let fetched = fetch(http, url).await;
+        *last = Some(Instant::now());
+        let keys = fetched?;
+        let found = keys.get(kid).cloned();
+        if let Ok(mut cache) = self.keys.write() {
+            *cache = keys;
+        }
+        found.ok_or(AuthError::UnknownKey)
+    }
+
+    /// Verifies `token` and returns its claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(AuthError::UnknownKey)?;
+        let key = self.key(&kid).await?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAlgorithm => AuthError::WrongAlgorithm,
+                ErrorKind::MissingRequiredClaim(_) => AuthError::MissingClaim,
+                ErrorKind::Json(_)
+                | ErrorKind::Base64(_)
+                | ErrorKind::Utf8(_)
+                | ErrorKind::InvalidToken => AuthError::Malformed,
+                _ => AuthError::Invalid,
+            }
+        })?;
+        Ok(data.claims)
+    }
+}
+
+async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<HashMap<String, DecodingKey>, AuthError> {
+    let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(e.without_url().to_string());
+    let response = http.get(url).send().await.map_err(unavailable)?;
+    let response = response.error_for_status().map_err(unavailable)?;
+    let jwks: serde_json::Value = response.json().await.map_err(unavailable)?;
+    parse_jwks(&jwks)
+}
+
+/// The Ed25519 keys of a JWKS, by `kid`. Keys of other types are ignored.
+fn parse_jwks(jwks: &serde_json::Value) -> Result<HashMap<String, DecodingKey>, AuthError> {
+    use base64::Engine;
+    let set: JwkSet = serde_json::from_value(jwks.clone())
+        .map_err(|e| AuthError::KeysUnavailable(format!("JWKS is not valid: {e}")))?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let (Some(kid), AlgorithmParameters::OctetKeyPair(okp)) =
+            (&jwk.common.key_id, &jwk.algorithm)
+        else {
+            continue;
+        };
+        // A short `x` would make the verifier slice out of bounds: check it first.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&okp.x)
+            .unwrap_or_default();
+        if raw.len() != 32 {
+            continue;
+        }
+        if let Ok(key) = DecodingKey::from_ed_components(&okp.x) {
+            keys.insert(kid.clone(), key);
+        }
+    }
+    Ok(keys)
+}

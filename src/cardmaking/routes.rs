@@ -1,0 +1,15 @@
+//! Cardmaking's routes.
+
+use actix_web::web;
+
+use crate::http::ops;
+use crate::http::routes::RouteTable;
+use crate::outbox::inbox;
+
+pub fn table() -> RouteTable {
+    inbox::route(ops::routes(RouteTable::new()), inbox::no_service_messages)
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    table().register(cfg);
+}

@@ -1,0 +1,139 @@
+//! Opening and reading batches.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::repo::{self, BatchRow};
+use crate::auth::{Caller, Role};
+use crate::db::{DbPool, now};
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::pagination::{Page, PageQuery};
+use crate::http::{ApiError, FieldError};
+
+#[derive(Debug, Deserialize)]
+pub struct OpenBatch {
+    pub county_code: String,
+    pub title: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchView {
+    pub id: String,
+    pub county_code: String,
+    pub title: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+impl From<BatchRow> for BatchView {
+    fn from(row: BatchRow) -> Self {
+        BatchView {
+            id: row.id,
+            county_code: row.county_code,
+            title: row.title,
+            state: row.state,
+            created_at: row.created_at.and_utc(),
+            submitted_at: row.submitted_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// A batch the caller may open.
+struct OpenBatchCommand {
+    county_code: String,
+    title: String,
+}
+
+impl OpenBatchCommand {
+    fn parse(body: OpenBatch, caller: &Caller) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let title = body.title.trim().to_string();
+        if title.is_empty() || title.chars().count() > 200 {
+            errors.push(FieldError::new(
+                "title",
+                "title_invalid",
+                "1 to 200 characters",
+            ));
+        }
+        let county_code = body.county_code.trim().to_string();
+        if !caller.scopes.contains(&county_code) {
+            errors.push(FieldError::new(
+                "county_code",
+                "county_not_allowed",
+                "this office may not submit for that county",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(OpenBatchCommand { county_code, title })
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+pub async fn open(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice])?;
+    let parsed: OpenBatch = crate::http::extract::parse_json(&req, &body)?;
+    let command = OpenBatchCommand::parse(parsed, &caller)?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
+    let created_by = caller.client_id.clone();
+    idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
+        let row = BatchRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            county_code: command.county_code,
+            title: command.title,
+            state: "open".into(),
+            created_by,
+            created_at: now(),
+            submitted_at: None,
+        };
+        repo::insert_batch(conn, &row)?;
+        Ok(BatchView::from(row))
+    })
+    .await
+}
+
+pub async fn get(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
+    let id = path.into_inner();
+    let row = pool
+        .read(move |conn| repo::find_batch(conn, &id).map_err(ApiError::from))
+        .await?;
+    // Another county's batch answers exactly like a missing one.
+    match row {
+        Some(row) if caller.may_see_county(&row.county_code) => {
+            Ok(HttpResponse::Ok().json(BatchView::from(row)))
+        }
+        _ => Err(ApiError::not_found("batch")),
+    }
+}
+
+pub async fn list(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
+    let page = query.parse()?;
+    let counties = (caller.role == Role::CountyOffice).then(|| caller.scopes.clone());
+    let rows = pool
+        .read({
+            let page = page.clone();
+            move |conn| repo::list_batches(conn, counties.as_deref(), &page).map_err(ApiError::from)
+        })
+        .await?;
+    let views: Vec<BatchView> = rows.into_iter().map(BatchView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |b| b.id.clone())))
+}

@@ -1,0 +1,136 @@
+//! The pool and the one way use cases reach the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::r2d2::{Pool, PooledConnection};
+
+use super::connection::{Backend, ConnectionManager, DbConnection};
+use super::error::DbError;
+
+/// Pool usage, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// A pool of connections to one service's database.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: Pool<ConnectionManager>,
+    backend: Arc<Backend>,
+    /// SQLite has one writer at a time; writers of this process queue here instead of
+    /// failing with `SQLITE_BUSY` when two deferred transactions both upgrade to write.
+    sqlite_writer: Option<Arc<std::sync::Mutex<()>>>,
+    max: u32,
+}
+
+impl DbPool {
+    /// Opens a pool on `url` (creating the SQLite file and its folder if needed).
+    pub fn open(url: &str, max_size: u32) -> Result<DbPool, DbError> {
+        let backend = Backend::from_url(url).map_err(|e| DbError::Unavailable(e.to_string()))?;
+        if let Backend::Sqlite(path) = &backend {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        DbError::Unavailable(format!("create {}: {e}", dir.display()))
+                    })?;
+                }
+            }
+        }
+        let pool = Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager::new(backend.clone()))
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let sqlite_writer =
+            matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(std::sync::Mutex::new(())));
+        Ok(DbPool {
+            pool,
+            backend: Arc::new(backend),
+            sqlite_writer,
+            max: max_size,
+        })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.max,
+        }
+    }
+
+    /// A connection for synchronous code (CLI, migrations). Not for request paths.
+    pub fn get(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+        self.pool
+            .get()
+            .map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` in one read transaction on a blocking thread.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(false, f).await
+    }
+
+    /// Runs `f` in one write transaction on a blocking thread: the use case's state
+    /// change and its outbox messages commit together or not at all.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(true, f).await
+    }
+
+    async fn run<T, E, F>(&self, write: bool, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let pool = self.clone();
+        let span = tracing::Span::current();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            pool.run_blocking(write, f)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(e) => Err(E::from(DbError::Task(e.to_string()))),
+        }
+    }
+
+    /// The synchronous core of [`DbPool::read`] and [`DbPool::write`].
+    pub fn run_blocking<T, E, F>(&self, write: bool, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        let mut conn = self.get().map_err(E::from)?;
+        let _writer = match (&self.sqlite_writer, write) {
+            (Some(lock), true) => {
+                Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+            }
+            _ => None,
+        };
+        let conn: &mut DbConnection = &mut conn;
+        conn.transaction(f)
+    }
+}

@@ -1,0 +1,103 @@
+//! The `api_clients` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::http::pagination::PageRequest;
+
+diesel::table! {
+    api_clients (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        scopes -> Text,
+        secret_hash -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+/// One row of `api_clients`.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub scopes: String,
+    pub secret_hash: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// A new client to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = api_clients)]
+pub struct NewClient<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub scopes: &'a str,
+    pub secret_hash: &'a str,
+    pub created_by: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, client: &NewClient<'_>) -> QueryResult<ClientRow> {
+    diesel::insert_into(api_clients::table)
+        .values(client)
+        .execute(conn)?;
+    api_clients::table
+        .find(client.id)
+        .select(ClientRow::as_select())
+        .first(conn)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
+    api_clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Clients ordered by id, after the page's cursor; `limit + 1` rows.
+pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ClientRow>> {
+    let mut query = api_clients::table
+        .select(ClientRow::as_select())
+        .order(api_clients::id.asc())
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(api_clients::id.gt(after.clone()));
+    }
+    query.limit(page.limit + 1).load(conn)
+}
+
+/// Marks a client revoked; `false` if it was revoked already.
+pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(
+        api_clients::table
+            .find(id)
+            .filter(api_clients::revoked_at.is_null()),
+    )
+    .set(api_clients::revoked_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn revoked_ids(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    api_clients::table
+        .filter(api_clients::revoked_at.is_not_null())
+        .select(api_clients::id)
+        .load(conn)
+}
+
+pub fn count_active(conn: &mut DbConnection) -> QueryResult<i64> {
+    api_clients::table
+        .filter(api_clients::revoked_at.is_null())
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,262 @@
+//! `Idempotency-Key` for POSTs that create something or move money.
+//!
+//! Insert-first: the key row is claimed in its own short transaction (a concurrent
+//! duplicate then sees it and gets `409 idempotency_key_in_progress`); the use case's
+//! effect and the stored response commit together in a second transaction, so a replay
+//! can never see an effect without its response. A claim left by a crashed process
+//! expires and can be taken over.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::ApiError;
+use crate::db::{DbConnection, DbPool, now};
+
+pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// How long a claimed key may stay without a response before another request takes it.
+const CLAIM_SECONDS: i64 = 60;
+
+diesel::table! {
+    idempotency_keys (client_id, idem_key) {
+        client_id -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        locked_until -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+/// A validated idempotency key of one client.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    client_id: String,
+    key: String,
+    request_hash: String,
+}
+
+impl IdempotencyKey {
+    /// Reads the header; `None` when the request has none. `body` is the raw request
+    /// body, hashed with the method and path to tell "same request" from "key reused".
+    pub fn from_request(
+        req: &HttpRequest,
+        client_id: &str,
+        body: &[u8],
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(value) = req.headers().get(HEADER) else {
+            return Ok(None);
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b))
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            })?;
+        let mut hash = Sha256::new();
+        hash.update(req.method().as_str().as_bytes());
+        hash.update(b" ");
+        hash.update(req.path().as_bytes());
+        hash.update(b"\n");
+        hash.update(body);
+        Ok(Some(IdempotencyKey {
+            client_id: client_id.to_string(),
+            key: key.to_string(),
+            request_hash: hex(&hash.finalize()),
+        }))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum Claim {
+    New,
+    Replay { status: u16, body: String },
+}
+
+#[derive(Queryable)]
+struct KeyRow {
+    request_hash: String,
+    status_code: Option<i32>,
+    response_body: Option<String>,
+    locked_until: NaiveDateTime,
+}
+
+fn claim(conn: &mut DbConnection, key: &IdempotencyKey) -> Result<Claim, ApiError> {
+    use idempotency_keys::dsl as k;
+    let now = now();
+    let until = now + chrono::TimeDelta::seconds(CLAIM_SECONDS);
+    let existing: Option<KeyRow> = k::idempotency_keys
+        .filter(k::client_id.eq(&key.client_id))
+        .filter(k::idem_key.eq(&key.key))
+        .select((
+            k::request_hash,
+            k::status_code,
+            k::response_body,
+            k::locked_until,
+        ))
+        .first(conn)
+        .optional()?;
+    match existing {
+        None => {
+            diesel::insert_into(k::idempotency_keys)
+                .values((
+                    k::client_id.eq(&key.client_id),
+                    k::idem_key.eq(&key.key),
+                    k::request_hash.eq(&key.request_hash),
+                    k::locked_until.eq(until),
+                    k::created_at.eq(now),
+                ))
+                .execute(conn)
+                .map_err(|e| match e {
+                    diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    ) => in_progress(),
+                    other => ApiError::from(other),
+                })?;
+            Ok(Claim::New)
+        }
+        Some(row) if row.request_hash != key.request_hash => Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )),
+        Some(KeyRow {
+            status_code: Some(status),
+            response_body: Some(body),
+            ..
+        }) => Ok(Claim::Replay {
+            status: u16::try_from(status).unwrap_or(200),
+            body,
+        }),
+        Some(row) if row.locked_until > now => Err(in_progress()),
+        Some(_) => {
+            // The first attempt died without answering: take the claim over.
+            diesel::update(
+                k::idempotency_keys
+                    .filter(k::client_id.eq(&key.client_id))
+                    .filter(k::idem_key.eq(&key.key)),
+            )
+            .set(k::locked_until.eq(until))
+            .execute(conn)?;
+            Ok(Claim::New)
+        }
+    }
+}
+
+fn in_progress() -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_in_progress",
+        "a request with this Idempotency-Key is still being processed",
+    )
+}
+
+fn store(
+    conn: &mut DbConnection,
+    key: &IdempotencyKey,
+    status: u16,
+    body: &str,
+) -> QueryResult<usize> {
+    use idempotency_keys::dsl as k;
+    diesel::update(
+        k::idempotency_keys
+            .filter(k::client_id.eq(&key.client_id))
+            .filter(k::idem_key.eq(&key.key)),
+    )
+    .set((
+        k::status_code.eq(i32::from(status)),
+        k::response_body.eq(body),
+    ))
+    .execute(conn)
+}
+
+fn release(conn: &mut DbConnection, key: &IdempotencyKey) -> QueryResult<usize> {
+    use idempotency_keys::dsl as k;
+    diesel::delete(
+        k::idempotency_keys
+            .filter(k::client_id.eq(&key.client_id))
+            .filter(k::idem_key.eq(&key.key)),
+    )
+    .execute(conn)
+}
+
+/// Runs a use case in one write transaction, at most once per idempotency key: `effect`
+/// returns the status and JSON body of the success; errors other than 5xx are stored
+/// and replayed too, since the same request would fail the same way.
+pub async fn run<T, F>(
+    pool: &DbPool,
+    key: Option<IdempotencyKey>,
+    status: StatusCode,
+    effect: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    let Some(key) = key else {
+        let value = pool.write(effect).await?;
+        return Ok(HttpResponse::build(status).json(value));
+    };
+    let claimed = {
+        let key = key.clone();
+        pool.write(move |conn| claim(conn, &key)).await?
+    };
+    if let Claim::Replay { status, body } = claimed {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let content_type = if status.is_success() {
+            "application/json"
+        } else {
+            "application/problem+json"
+        };
+        return Ok(HttpResponse::build(status)
+            .content_type(content_type)
+            .insert_header((REPLAYED, "true"))
+            .body(body));
+    }
+    let stored_key = key.clone();
+    let outcome = pool
+        .write(move |conn| {
+            let value = effect(conn)?;
+            let body = serde_json::to_string(&value).map_err(ApiError::internal)?;
+            store(conn, &stored_key, status.as_u16(), &body)?;
+            Ok::<_, ApiError>(body)
+        })
+        .await;
+    match outcome {
+        Ok(body) => Ok(HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body)),
+        Err(err) => {
+            let err_status = err.status_code();
+            let followup = if err_status.is_server_error() {
+                pool.write(move |conn| release(conn, &key).map_err(ApiError::from))
+                    .await
+            } else {
+                let body = err.problem_body();
+                pool.write(move |conn| {
+                    store(conn, &key, err_status.as_u16(), &body).map_err(ApiError::from)
+                })
+                .await
+            };
+            if let Err(e) = followup {
+                tracing::warn!(error = %e, "could not settle the idempotency key after a failed request");
+            }
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! HTTP pieces every service shares, each in one place: problem+json errors, request
+//! ids, idempotency keys, cursor pagination, extractor error handling, operational
+//! endpoints and metrics, and the server builder.
+
+pub mod extract;
+pub mod idempotency;
+pub mod metrics;
+pub mod ops;
+pub mod pagination;
+pub mod problem;
+pub mod request_id;
+pub mod routes;
+pub mod server;
+
+pub use problem::{ApiError, FieldError};

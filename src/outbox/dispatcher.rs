@@ -1,0 +1,290 @@
+//! Delivers outbox messages: claims due messages with a lease (so replicas never send
+//! the same message at the same time; PostgreSQL uses `FOR UPDATE SKIP LOCKED`), sends
+//! them, marks them delivered, and reschedules failures with exponential backoff.
+//! Nothing is ever dropped: a message that keeps failing stays in the backlog, visible
+//! in `/metrics`, until someone fixes the receiver.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+
+use super::{OutboxWaker, outbox_messages};
+use crate::auth::{Role, SigningKeys};
+use crate::config::Service;
+use crate::contracts::Envelope;
+use crate::contracts::client::MessageClient;
+use crate::db::{DbConnection, DbError, DbPool, now};
+use crate::http::metrics::Metrics;
+
+const BATCH: i64 = 100;
+const MAX_BACKOFF_SECONDS: i64 = 300;
+
+/// Delay before attempt `attempts + 1`: 0.5 s doubling up to 5 minutes.
+pub fn backoff(attempts: i32) -> TimeDelta {
+    let exp = attempts.clamp(0, 20) as u32;
+    let millis = 500_i64.saturating_mul(1_i64 << exp);
+    TimeDelta::milliseconds(millis.min(MAX_BACKOFF_SECONDS * 1000))
+}
+
+#[derive(QueryableByName, Queryable, Debug)]
+struct Due {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    destination: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    payload: String,
+    #[diesel(sql_type = Timestamp)]
+    created_at: NaiveDateTime,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+const CLAIM_PG: &str = "UPDATE outbox_messages SET next_attempt_at = $1 \
+     WHERE id IN (SELECT id FROM outbox_messages \
+                  WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
+                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, destination, kind, payload, created_at, attempts";
+
+/// Claims up to `BATCH` due messages until `lease_until`.
+fn claim(conn: &mut DbConnection, lease_until: NaiveDateTime) -> QueryResult<Vec<Due>> {
+    let now = now();
+    match conn {
+        DbConnection::Pg(pg) => diesel::sql_query(CLAIM_PG)
+            .bind::<Timestamp, _>(lease_until)
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(BATCH)
+            .load(pg),
+        // Portable path: SQLite has one writer, so select-then-update in one
+        // transaction cannot race another claimer.
+        conn => {
+            use outbox_messages::dsl as o;
+            let due: Vec<Due> = o::outbox_messages
+                .filter(o::delivered_at.is_null())
+                .filter(o::next_attempt_at.le(now))
+                .order(o::next_attempt_at.asc())
+                .limit(BATCH)
+                .select((
+                    o::id,
+                    o::destination,
+                    o::kind,
+                    o::payload,
+                    o::created_at,
+                    o::attempts,
+                ))
+                .load(conn)?;
+            let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+            diesel::update(o::outbox_messages.filter(o::id.eq_any(ids)))
+                .set(o::next_attempt_at.eq(lease_until))
+                .execute(conn)?;
+            Ok(due)
+        }
+    }
+}
+
+fn mark_delivered(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    use outbox_messages::dsl as o;
+    diesel::update(o::outbox_messages.find(id))
+        .set((
+            o::delivered_at.eq(Some(now())),
+            o::attempts.eq(o::attempts + 1),
+            o::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+}
+
+fn reschedule(conn: &mut DbConnection, id: &str, attempts: i32, error: &str) -> QueryResult<usize> {
+    use outbox_messages::dsl as o;
+    let next = now() + backoff(attempts);
+    diesel::update(o::outbox_messages.find(id))
+        .set((
+            o::attempts.eq(attempts + 1),
+            o::next_attempt_at.eq(next),
+            o::last_error.eq(Some(error)),
+        ))
+        .execute(conn)
+}
+
+/// Bearer tokens for service-to-service calls, signed locally and reused until close
+/// to expiry.
+pub struct ServiceTokens {
+    keys: Arc<SigningKeys>,
+    sender: Service,
+    cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl ServiceTokens {
+    pub fn new(keys: Arc<SigningKeys>, sender: Service) -> Self {
+        ServiceTokens {
+            keys,
+            sender,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn token(&self) -> Result<String, String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, valid_until)) = cached.as_ref() {
+            if std::time::Instant::now() < *valid_until {
+                return Ok(token.clone());
+            }
+        }
+        let (token, ttl) = self
+            .keys
+            .issue(
+                &format!("service:{}", self.sender.name()),
+                Role::Service,
+                Vec::new(),
+            )
+            .map_err(|e| e.to_string())?;
+        let valid_until = std::time::Instant::now() + Duration::from_secs(ttl / 2);
+        *cached = Some((token.clone(), valid_until));
+        Ok(token)
+    }
+}
+
+/// The dispatcher of one service's outbox.
+pub struct Dispatcher {
+    pub pool: DbPool,
+    pub source: Service,
+    /// Base URL of each destination service.
+    pub urls: Vec<(Service, String)>,
+    pub client: MessageClient,
+    pub tokens: Arc<ServiceTokens>,
+    pub waker: Arc<OutboxWaker>,
+    pub metrics: Arc<Metrics>,
+    pub poll: Duration,
+    pub lease: Duration,
+    /// Test-only: exit after a successful send, before marking it delivered.
+    pub fault_exit_after_send: bool,
+}
+
+impl Dispatcher {
+    /// Runs until the process ends.
+    pub async fn run(self) {
+        loop {
+            let sent = match self.round().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox dispatch round failed");
+                    0
+                }
+            };
+            if sent == 0 {
+                tokio::select! {
+                    _ = self.waker.woken() => {}
+                    _ = tokio::time::sleep(self.poll) => {}
+                }
+            }
+        }
+    }
+
+    /// One claim-and-send round; returns how many messages it handled.
+    async fn round(&self) -> Result<usize, DbError> {
+        let lease = TimeDelta::from_std(self.lease).unwrap_or(TimeDelta::seconds(30));
+        let due = self
+            .pool
+            .write(move |conn| claim(conn, now() + lease).map_err(DbError::from))
+            .await?;
+        let count = due.len();
+        for message in due {
+            self.deliver(message).await?;
+        }
+        Ok(count)
+    }
+
+    async fn deliver(&self, message: Due) -> Result<(), DbError> {
+        let Some(destination) = Service::parse(&message.destination) else {
+            tracing::error!(destination = %message.destination, "outbox message for an unknown service");
+            let id = message.id.clone();
+            let attempts = message.attempts;
+            return self
+                .pool
+                .write(move |conn| {
+                    reschedule(conn, &id, attempts, "unknown destination")
+                        .map(|_| ())
+                        .map_err(DbError::from)
+                })
+                .await;
+        };
+        let url = self
+            .urls
+            .iter()
+            .find(|(s, _)| *s == destination)
+            .map(|(_, u)| u.clone())
+            .unwrap_or_default();
+        let result = match (
+            uuid::Uuid::parse_str(&message.id),
+            serde_json::from_str(&message.payload),
+        ) {
+            (Ok(id), Ok(payload)) => {
+                let envelope = Envelope {
+                    id,
+                    source: self.source.name().to_string(),
+                    kind: message.kind.clone(),
+                    created_at: message.created_at.and_utc(),
+                    payload,
+                };
+                match self.tokens.token().await {
+                    Ok(token) => self
+                        .client
+                        .send(&url, &token, &envelope)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("token: {e}")),
+                }
+            }
+            _ => Err("stored message is not valid".to_string()),
+        };
+        let id = message.id.clone();
+        match result {
+            Ok(_) => {
+                self.metrics
+                    .outbox_deliveries
+                    .with_label_values(&[destination.name(), "delivered"])
+                    .inc();
+                if self.fault_exit_after_send {
+                    tracing::warn!("fault injection: exiting after send, before marking delivered");
+                    std::process::exit(86);
+                }
+                self.pool
+                    .write(move |conn| mark_delivered(conn, &id).map(|_| ()).map_err(DbError::from))
+                    .await
+            }
+            Err(error) => {
+                self.metrics
+                    .outbox_deliveries
+                    .with_label_values(&[destination.name(), "failed"])
+                    .inc();
+                tracing::info!(message_id = %message.id, destination = destination.name(), attempts = message.attempts + 1, %error, "outbox delivery failed; will retry");
+                let attempts = message.attempts;
+                self.pool
+                    .write(move |conn| {
+                        reschedule(conn, &id, attempts, &error)
+                            .map(|_| ())
+                            .map_err(DbError::from)
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(0), TimeDelta::milliseconds(500));
+        assert_eq!(backoff(1), TimeDelta::seconds(1));
+        assert_eq!(backoff(3), TimeDelta::seconds(4));
+        assert_eq!(backoff(30), TimeDelta::seconds(300));
+        assert_eq!(backoff(-5), TimeDelta::milliseconds(500));
+    }
+}

@@ -1,0 +1,124 @@
+//! The receiving side: `POST /internal/v1/messages` on every service. The message id
+//! goes into `inbox_messages` in the same transaction as the effect, so a message
+//! delivered twice has one effect.
+
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+
+use crate::auth::{Authenticator, Caller, Role, revocation};
+use crate::contracts::messages::ClientRevoked;
+use crate::contracts::{Envelope, MESSAGES_PATH, Message, Receipt, ReceiptBody};
+use crate::db::{DbConnection, DbPool, now};
+use crate::http::ApiError;
+use crate::http::metrics::Metrics;
+use crate::http::routes::RouteTable;
+
+diesel::table! {
+    inbox_messages (id) {
+        id -> Text,
+        source -> Text,
+        kind -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+/// A service's own message kinds: applies the effect inside the inbox transaction.
+pub type ServiceApply = fn(&mut DbConnection, &Envelope) -> Result<(), ApiError>;
+
+/// For services that receive no messages of their own yet.
+pub fn no_service_messages(_conn: &mut DbConnection, envelope: &Envelope) -> Result<(), ApiError> {
+    Err(unknown_kind(envelope))
+}
+
+pub fn unknown_kind(envelope: &Envelope) -> ApiError {
+    ApiError::unprocessable(
+        "unknown_message_kind",
+        format!("this service does not take {:?} messages", envelope.kind),
+    )
+}
+
+/// Reads a payload as `M`, or explains why not.
+pub fn payload<M: Message>(envelope: &Envelope) -> Result<M, ApiError> {
+    serde_json::from_value(envelope.payload.clone()).map_err(|e| {
+        ApiError::unprocessable("invalid_message", format!("{} payload: {e}", M::KIND))
+    })
+}
+
+/// Records the message id; `false` when it was recorded before (a redelivery).
+fn first_delivery(conn: &mut DbConnection, envelope: &Envelope) -> QueryResult<bool> {
+    let id = envelope.id.to_string();
+    let seen = inbox_messages::table
+        .find(&id)
+        .select(inbox_messages::id)
+        .first::<String>(conn)
+        .optional()?;
+    if seen.is_some() {
+        return Ok(false);
+    }
+    diesel::insert_into(inbox_messages::table)
+        .values((
+            inbox_messages::id.eq(&id),
+            inbox_messages::source.eq(&envelope.source),
+            inbox_messages::kind.eq(&envelope.kind),
+            inbox_messages::received_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Adds the message endpoint to a service's routes; `apply` handles the service's own
+/// kinds, platform kinds (revocations) are handled here.
+pub fn route(table: RouteTable, apply: ServiceApply) -> RouteTable {
+    table.internal(
+        Method::POST,
+        MESSAGES_PATH,
+        move |caller: Caller,
+              pool: web::Data<DbPool>,
+              metrics: web::Data<Metrics>,
+              auth: web::Data<Authenticator>,
+              envelope: web::Json<Envelope>| {
+            receive(caller, pool, metrics, auth, envelope.into_inner(), apply)
+        },
+    )
+}
+
+async fn receive(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    metrics: web::Data<Metrics>,
+    auth: web::Data<Authenticator>,
+    envelope: Envelope,
+    apply: ServiceApply,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Service])?;
+    let kind = envelope.kind.clone();
+    let (receipt, revoked) = pool
+        .write(move |conn| {
+            if !first_delivery(conn, &envelope)? {
+                return Ok::<_, ApiError>((Receipt::Duplicate, None));
+            }
+            let mut revoked = None;
+            if envelope.kind == ClientRevoked::KIND {
+                let message: ClientRevoked = payload(&envelope)?;
+                revocation::record(conn, &message)?;
+                revoked = Some(message.client_id);
+            } else {
+                apply(conn, &envelope)?;
+            }
+            Ok((Receipt::Applied, revoked))
+        })
+        .await?;
+    if let Some(client_id) = revoked {
+        auth.revoked.insert(&client_id);
+    }
+    let result = match receipt {
+        Receipt::Applied => "applied",
+        Receipt::Duplicate => "duplicate",
+    };
+    metrics
+        .inbox_messages
+        .with_label_values(&[kind.as_str(), result])
+        .inc();
+    Ok(HttpResponse::Ok().json(ReceiptBody { receipt }))
+}
