@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod contracts;
 pub mod db;
+pub mod domain;
 pub mod http;
 pub mod outbox;
 pub mod telemetry;

@@ -52,18 +52,8 @@ fn is_code(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A county-level code (GB/T 2260): six digits, a real province prefix, not a
-/// province or prefecture code itself.
 fn is_county_code(s: &str) -> bool {
-    const PROVINCES: &[&str] = &[
-        "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
-        "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
-        "65", "71", "81", "82",
-    ];
-    s.len() == 6
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && PROVINCES.contains(&&s[..2])
-        && &s[4..] != "00"
+    crate::domain::region::CountyCode::parse(s).is_ok()
 }
 
 /// Checks the scopes a client of `role` is created with.

@@ -3,7 +3,7 @@
 //! delivered twice has one effect.
 
 use actix_web::http::Method;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::prelude::*;
 
 use crate::auth::{Authenticator, Caller, Role, revocation};
@@ -73,25 +73,27 @@ pub fn route(table: RouteTable, apply: ServiceApply) -> RouteTable {
     table.internal(
         Method::POST,
         MESSAGES_PATH,
-        move |caller: Caller,
+        move |req: HttpRequest,
+              caller: Caller,
               pool: web::Data<DbPool>,
               metrics: web::Data<Metrics>,
               auth: web::Data<Authenticator>,
-              envelope: web::Json<Envelope>| {
-            receive(caller, pool, metrics, auth, envelope.into_inner(), apply)
-        },
+              body: web::Bytes| { receive(req, caller, pool, metrics, auth, body, apply) },
     )
 }
 
 async fn receive(
+    req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
     metrics: web::Data<Metrics>,
     auth: web::Data<Authenticator>,
-    envelope: Envelope,
+    body: web::Bytes,
     apply: ServiceApply,
 ) -> Result<HttpResponse, ApiError> {
+    // The role is checked before the body is read, so callers learn nothing else.
     caller.require(&[Role::Service])?;
+    let envelope: Envelope = crate::http::extract::parse_json(&req, &body)?;
     let kind = envelope.kind.clone();
     let (receipt, revoked) = pool
         .write(move |conn| {

@@ -1,0 +1,14 @@
+//! Black-box tests: they start the real binary (`healthcard all`, or single services)
+//! on random ports with fresh databases, and talk HTTP to it.
+//!
+//! Tests that touch a database run once on SQLite and once on PostgreSQL: their paths
+//! are `<module>::sqlite::<name>` and `<module>::postgres::<name>`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod deploy;
+mod openapi;
+mod outbox;
+mod platform;
