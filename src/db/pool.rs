@@ -32,14 +32,12 @@ impl DbPool {
     /// Opens a pool on `url` (creating the SQLite file and its folder if needed).
     pub fn open(url: &str, max_size: u32) -> Result<DbPool, DbError> {
         let backend = Backend::from_url(url).map_err(|e| DbError::Unavailable(e.to_string()))?;
-        if let Backend::Sqlite(path) = &backend {
-            if let Some(dir) = std::path::Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        DbError::Unavailable(format!("create {}: {e}", dir.display()))
-                    })?;
-                }
-            }
+        if let Backend::Sqlite(path) = &backend
+            && let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Unavailable(format!("create {}: {e}", dir.display())))?;
         }
         let pool = Pool::builder()
             .max_size(max_size)

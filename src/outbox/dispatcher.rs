@@ -129,10 +129,10 @@ impl ServiceTokens {
 
     async fn token(&self) -> Result<String, String> {
         let mut cached = self.cached.lock().await;
-        if let Some((token, valid_until)) = cached.as_ref() {
-            if std::time::Instant::now() < *valid_until {
-                return Ok(token.clone());
-            }
+        if let Some((token, valid_until)) = cached.as_ref()
+            && std::time::Instant::now() < *valid_until
+        {
+            return Ok(token.clone());
         }
         let (token, ttl) = self
             .keys

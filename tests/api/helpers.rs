@@ -291,13 +291,11 @@ impl TestEnv {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["event"] == "listening" {
-                        let _ = tx.send((
-                            v["service"].as_str().unwrap_or("").to_string(),
-                            v["url"].as_str().unwrap_or("").to_string(),
-                        ));
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["event"] == "listening"
+                {
+                    let service = v["service"].as_str().unwrap_or("").to_string();
+                    let _ = tx.send((service, v["url"].as_str().unwrap_or("").to_string()));
                 }
             }
         });
