@@ -23,11 +23,7 @@ use crate::outbox::dispatcher::{Dispatcher, ServiceTokens};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{service}: cannot listen on {addr}: {source}")]
-    Bind {
-        service: Service,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { service: Service, addr: SocketAddr, source: std::io::Error },
     #[error("{service}: database: {reason}")]
     Database { service: Service, reason: String },
     #[error("{0}")]
@@ -43,23 +39,11 @@ pub struct Running {
 
 /// Opens `service`'s pool and applies its migrations.
 pub fn open_database(config: &Config, service: Service) -> Result<DbPool, StartError> {
-    let db_err = |e: crate::db::DbError| StartError::Database {
-        service,
-        reason: e.to_string(),
-    };
-    let pool = DbPool::open(
-        config.service(service).database_url.expose(),
-        config.db_pool_size,
-    )
-    .map_err(db_err)?;
+    let db_err = |e: crate::db::DbError| StartError::Database { service, reason: e.to_string() };
+    let pool = DbPool::open(config.service(service).database_url.expose(), config.db_pool_size).map_err(db_err)?;
     let applied = migrations::run(&pool, service).map_err(db_err)?;
     if applied > 0 {
-        tracing::info!(
-            service = service.name(),
-            applied,
-            backend = pool.backend().name(),
-            "migrations applied"
-        );
+        tracing::info!(service = service.name(), applied, backend = pool.backend().name(), "migrations applied");
     }
     Ok(pool)
 }
@@ -69,11 +53,7 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
     let mut listeners: Vec<(Service, TcpListener, SocketAddr)> = Vec::new();
     for &service in services {
         let addr = config.service(service).listen;
-        let (listener, bound) = server::bind(addr).map_err(|source| StartError::Bind {
-            service,
-            addr,
-            source,
-        })?;
+        let (listener, bound) = server::bind(addr).map_err(|source| StartError::Bind { service, addr, source })?;
         config.set_bound_url(service, bound);
         listeners.push((service, listener, bound));
     }
@@ -90,33 +70,19 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
             Service::Gateway => start_gateway(&config, pool, listener)?,
             other => start_upstream(&config, other, pool, listener)?,
         };
-        running.push(Running {
-            service,
-            addr,
-            server,
-        });
+        running.push(Running { service, addr, server });
     }
     Ok(running)
 }
 
 fn metrics(service: Service) -> Result<web::Data<Metrics>, StartError> {
-    Metrics::new(service.name())
-        .map(web::Data::new)
-        .map_err(|e| StartError::Other(e.to_string()))
+    Metrics::new(service.name()).map(web::Data::new).map_err(|e| StartError::Other(e.to_string()))
 }
 
-fn start_gateway(
-    config: &Config,
-    pool: DbPool,
-    listener: TcpListener,
-) -> Result<Server, StartError> {
-    let keys = SigningKeys::load_or_create(
-        &config.jwt_key_file,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-        config.token_ttl,
-    )
-    .map_err(|e| StartError::Other(e.to_string()))?;
+fn start_gateway(config: &Config, pool: DbPool, listener: TcpListener) -> Result<Server, StartError> {
+    let keys =
+        SigningKeys::load_or_create(&config.jwt_key_file, &config.jwt_issuer, &config.jwt_audience, config.token_ttl)
+            .map_err(|e| StartError::Other(e.to_string()))?;
     let keys = Arc::new(keys);
     let verifier = TokenVerifier::local(&keys.jwks(), &config.jwt_issuer, &config.jwt_audience)
         .map_err(|e| StartError::Other(e.to_string()))?;
@@ -128,39 +94,25 @@ fn start_gateway(
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| StartError::Other(e.to_string()))?;
-    let upstreams: Vec<(Service, String)> = Service::UPSTREAMS
-        .iter()
-        .map(|&s| (s, config.url(s).to_string()))
-        .collect();
+    let upstreams: Vec<(Service, String)> =
+        Service::UPSTREAMS.iter().map(|&s| (s, config.url(s).to_string())).collect();
     let state = web::Data::new(GatewayState {
         keys: keys.clone(),
         upstreams: upstreams.clone(),
         http,
-        limits: gateway::rate_limit::RateLimits::new(
-            config.rate_limit_per_second,
-            config.rate_limit_burst,
-        ),
+        limits: gateway::rate_limit::RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst),
         waker: waker.clone(),
         max_body_bytes: config.max_body_bytes,
         hashing: tokio::sync::Semaphore::new(config.workers.max(1)),
     });
-    let ctx = ServiceContext {
-        service: Service::Gateway,
-        pool: pool.clone(),
-        metrics: metrics.clone(),
-        auth: auth.clone(),
-    };
+    let ctx =
+        ServiceContext { service: Service::Gateway, pool: pool.clone(), metrics: metrics.clone(), auth: auth.clone() };
     let server = {
         let state = state.clone();
-        server::serve(
-            &ctx,
-            listener,
-            config.workers,
-            move |cfg: &mut web::ServiceConfig| {
-                cfg.app_data(state.clone());
-                gateway::routes::configure(cfg);
-            },
-        )
+        server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone());
+            gateway::routes::configure(cfg);
+        })
         .map_err(|e| StartError::Other(e.to_string()))?
     };
     // Revocations by other gateway replicas reach this one within a few seconds.
@@ -168,9 +120,7 @@ fn start_gateway(
     let refresh_pool = pool.clone();
     actix_web::rt::spawn(async move {
         loop {
-            if let Err(e) =
-                gateway::clients::refresh_revocations(refresh_pool.clone(), auth_arc.clone()).await
-            {
+            if let Err(e) = gateway::clients::refresh_revocations(refresh_pool.clone(), auth_arc.clone()).await {
                 tracing::warn!(error = %e, "could not refresh revocations");
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -183,8 +133,7 @@ fn start_gateway(
             limits_state.limits.shrink();
         }
     });
-    let client = MessageClient::new(Duration::from_secs(10))
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    let client = MessageClient::new(Duration::from_secs(10)).map_err(|e| StartError::Other(e.to_string()))?;
     let dispatcher = Dispatcher {
         pool,
         source: Service::Gateway,
@@ -207,16 +156,10 @@ fn start_upstream(
     pool: DbPool,
     listener: TcpListener,
 ) -> Result<Server, StartError> {
-    let verifier =
-        TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience)
-            .map_err(|e| StartError::Other(e.to_string()))?;
+    let verifier = TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience)
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let auth = web::Data::new(Authenticator::new(verifier));
-    let ctx = ServiceContext {
-        service,
-        pool: pool.clone(),
-        metrics: metrics(service)?,
-        auth: auth.clone(),
-    };
+    let ctx = ServiceContext { service, pool: pool.clone(), metrics: metrics(service)?, auth: auth.clone() };
     let configure = match service {
         Service::Collection => crate::collection::routes::configure,
         Service::Verification => crate::verification::routes::configure,
@@ -224,17 +167,14 @@ fn start_upstream(
         Service::Settlement => crate::settlement::routes::configure,
         Service::Gateway => return Err(StartError::Other("the gateway is not an upstream".into())),
     };
-    let server = server::serve(&ctx, listener, config.workers, configure)
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    let server =
+        server::serve(&ctx, listener, config.workers, configure).map_err(|e| StartError::Other(e.to_string()))?;
     // Revocations arrive by message; replicas of this service pick up each other's
     // from the database.
     let auth_arc = auth.into_inner();
     actix_web::rt::spawn(async move {
         loop {
-            match pool
-                .read(|conn| revocation::load(conn).map_err(crate::http::ApiError::from))
-                .await
-            {
+            match pool.read(|conn| revocation::load(conn).map_err(crate::http::ApiError::from)).await {
                 Ok(ids) => auth_arc.revoked.replace(ids),
                 Err(e) => tracing::warn!(error = %e, "could not refresh revocations"),
             }

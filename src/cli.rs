@@ -11,11 +11,7 @@ use crate::gateway::clients::{CreateClient, NewClientCommand, create, new_creden
 use crate::http::ApiError;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "healthcard",
-    version,
-    about = "Resident health card lifecycle backend (NCMS)"
-)]
+#[command(name = "healthcard", version, about = "Resident health card lifecycle backend (NCMS)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,9 +77,9 @@ pub fn main() -> ExitCode {
         Command::Cardmaking => serve(config, &[Service::Cardmaking]),
         Command::Settlement => serve(config, &[Service::Settlement]),
         Command::Migrate { service } => migrate(&config, service),
-        Command::Clients {
-            action: ClientsCommand::Create { name, role, scopes },
-        } => create_client(&config, CreateClient { name, role, scopes }),
+        Command::Clients { action: ClientsCommand::Create { name, role, scopes } } => {
+            create_client(&config, CreateClient { name, role, scopes })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -105,15 +101,14 @@ fn serve(config: Config, services: &[Service]) -> Result<(), String> {
             let line = serde_json::json!({"event": "listening", "service": r.service.name(), "url": format!("http://{}", r.addr)});
             let _ = writeln!(out, "{line}");
         }
+        let _ = out.flush();
+        drop(out);
         if services.contains(&Service::Gateway) && no_clients_yet(gateway_db.expose()) {
-            let _ = writeln!(
-                out,
+            eprintln!(
                 "No API client exists yet. Create the first provincial admin (the secret is shown once):\n  \
                  cargo run --release -- clients create --name \"Provincial admin\" --role provincial_admin"
             );
         }
-        let _ = out.flush();
-        drop(out);
         app::serve_until_signal(running).await.map_err(|e| e.to_string())
     })
 }
@@ -122,40 +117,30 @@ fn no_clients_yet(url: &str) -> bool {
     let Ok(pool) = crate::db::DbPool::open(url, 1) else {
         return false;
     };
-    pool.run_blocking(false, |conn| {
-        crate::gateway::repo::count_active(conn).map_err(ApiError::from)
-    })
-    .is_ok_and(|n| n == 0)
+    pool.run_blocking(false, |conn| crate::gateway::repo::count_active(conn).map_err(ApiError::from))
+        .is_ok_and(|n| n == 0)
 }
 
 fn migrate(config: &Config, service: Option<Service>) -> Result<(), String> {
-    let services = service
-        .map(|s| vec![s])
-        .unwrap_or_else(|| Service::ALL.to_vec());
+    let services = service.map(|s| vec![s]).unwrap_or_else(|| Service::ALL.to_vec());
     for service in services {
         app::open_database(config, service).map_err(|e| e.to_string())?;
-        println!(
-            "{}",
-            serde_json::json!({"event": "migrated", "service": service.name()})
-        );
+        println!("{}", serde_json::json!({"event": "migrated", "service": service.name()}));
     }
     Ok(())
 }
 
 fn create_client(config: &Config, request: CreateClient) -> Result<(), String> {
     let command = NewClientCommand::try_from(request).map_err(|e| match e {
-        ApiError::Validation { errors } => errors
-            .iter()
-            .map(|e| format!("{}: {} ({})", e.field, e.message, e.code))
-            .collect::<Vec<_>>()
-            .join("; "),
+        ApiError::Validation { errors } => {
+            errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.code)).collect::<Vec<_>>().join("; ")
+        }
         other => other.to_string(),
     })?;
     let pool = app::open_database(config, Service::Gateway).map_err(|e| e.to_string())?;
     let (secret, hash) = new_credentials().map_err(|e| e.to_string())?;
-    let created = pool
-        .run_blocking(true, |conn| create(conn, &command, secret, &hash, None))
-        .map_err(|e| e.to_string())?;
+    let created =
+        pool.run_blocking(true, |conn| create(conn, &command, secret, &hash, None)).map_err(|e| e.to_string())?;
     let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())

@@ -1,6 +1,6 @@
 //! One typed configuration, read from `HEALTHCARD_*` environment variables.
 //!
-//! Every variable the binary reads is listed in [`ENV_VARS`]; the deployment files are
+//! Every variable the binary reads is listed by [`env_vars`]; the deployment files are
 //! checked against that list in tests, so a typo in `docker-compose.yml` fails CI.
 
 use std::fmt;
@@ -19,21 +19,12 @@ pub enum Service {
 }
 
 impl Service {
-    pub const ALL: [Service; 5] = [
-        Service::Gateway,
-        Service::Collection,
-        Service::Verification,
-        Service::Cardmaking,
-        Service::Settlement,
-    ];
+    pub const ALL: [Service; 5] =
+        [Service::Gateway, Service::Collection, Service::Verification, Service::Cardmaking, Service::Settlement];
 
     /// Services other than the gateway: they sit behind it.
-    pub const UPSTREAMS: [Service; 4] = [
-        Service::Collection,
-        Service::Verification,
-        Service::Cardmaking,
-        Service::Settlement,
-    ];
+    pub const UPSTREAMS: [Service; 4] =
+        [Service::Collection, Service::Verification, Service::Cardmaking, Service::Settlement];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -192,28 +183,18 @@ impl Config {
                 None => SocketAddr::from(([127, 0, 0, 1], service.default_port())),
             };
             let var = format!("HEALTHCARD_{}_DATABASE_URL", service.env_name());
-            let database_url = get(&var).unwrap_or_else(|| {
-                format!(
-                    "sqlite://{}",
-                    data_dir.join(format!("{}.db", service.name())).display()
-                )
-            });
-            crate::db::Backend::from_url(&database_url).map_err(|e| ConfigError::Invalid {
-                var: var.clone(),
-                reason: e.to_string(),
-            })?;
+            let database_url = get(&var)
+                .unwrap_or_else(|| format!("sqlite://{}", data_dir.join(format!("{}.db", service.name())).display()));
+            crate::db::Backend::from_url(&database_url)
+                .map_err(|e| ConfigError::Invalid { var: var.clone(), reason: e.to_string() })?;
             let var = format!("HEALTHCARD_{}_URL", service.env_name());
             if let Some(url) = get(&var) {
                 explicit_urls.push(service);
                 urls.push((service, url.trim_end_matches('/').to_string()));
             } else {
-                urls.push((service, format!("http://{listen}")));
+                urls.push((service, format!("http://{}", reachable(listen))));
             }
-            services.push(ServiceConfig {
-                service,
-                listen,
-                database_url: Secret::new(database_url),
-            });
+            services.push(ServiceConfig { service, listen, database_url: Secret::new(database_url) });
         }
         let num = |var: &str, default: u64| -> Result<u64, ConfigError> {
             match get(var) {
@@ -223,8 +204,7 @@ impl Config {
         };
         let workers = num("HEALTHCARD_WORKERS", 2)?.clamp(1, 64) as usize;
         let db_pool_size = num("HEALTHCARD_DB_POOL_SIZE", 8)?.clamp(1, 200) as u32;
-        let token_ttl =
-            Duration::from_secs(num("HEALTHCARD_TOKEN_TTL_SECONDS", 900)?.clamp(30, 86_400));
+        let token_ttl = Duration::from_secs(num("HEALTHCARD_TOKEN_TTL_SECONDS", 900)?.clamp(30, 86_400));
         Ok(Config {
             jwks_url: get("HEALTHCARD_JWKS_URL"),
             jwt_key_file: get("HEALTHCARD_JWT_KEY_FILE")
@@ -233,19 +213,12 @@ impl Config {
             jwt_issuer: get("HEALTHCARD_JWT_ISSUER").unwrap_or_else(|| "healthcard-gateway".into()),
             jwt_audience: get("HEALTHCARD_JWT_AUDIENCE").unwrap_or_else(|| "healthcard-api".into()),
             token_ttl,
-            rate_limit_per_second: num("HEALTHCARD_RATE_LIMIT_PER_SECOND", 50)?.clamp(1, 1_000_000)
-                as u32,
+            rate_limit_per_second: num("HEALTHCARD_RATE_LIMIT_PER_SECOND", 50)?.clamp(1, 1_000_000) as u32,
             rate_limit_burst: num("HEALTHCARD_RATE_LIMIT_BURST", 100)?.clamp(1, 1_000_000) as u32,
-            max_body_bytes: num("HEALTHCARD_MAX_BODY_BYTES", 64 * 1024 * 1024)?.clamp(1024, 1 << 34)
-                as usize,
-            outbox_poll: Duration::from_millis(
-                num("HEALTHCARD_OUTBOX_POLL_MS", 500)?.clamp(10, 60_000),
-            ),
-            outbox_lease: Duration::from_secs(
-                num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600),
-            ),
-            fault_exit_after_send: get("HEALTHCARD_FAULT_EXIT_AFTER_SEND")
-                .is_some_and(|v| v == "1"),
+            max_body_bytes: num("HEALTHCARD_MAX_BODY_BYTES", 64 * 1024 * 1024)?.clamp(1024, 1 << 34) as usize,
+            outbox_poll: Duration::from_millis(num("HEALTHCARD_OUTBOX_POLL_MS", 500)?.clamp(10, 60_000)),
+            outbox_lease: Duration::from_secs(num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600)),
+            fault_exit_after_send: get("HEALTHCARD_FAULT_EXIT_AFTER_SEND").is_some_and(|v| v == "1"),
             data_dir,
             workers,
             db_pool_size,
@@ -268,26 +241,33 @@ impl Config {
     /// a URL was configured explicitly.
     pub fn set_bound_url(&mut self, service: Service, addr: SocketAddr) {
         if !self.explicit_urls.contains(&service) {
-            self.urls[service as usize].1 = format!("http://{addr}");
+            self.urls[service as usize].1 = format!("http://{}", reachable(addr));
         }
     }
 
     /// The JWKS URL services fetch the gateway's public keys from.
     pub fn jwks_url(&self) -> String {
-        self.jwks_url
-            .clone()
-            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.url(Service::Gateway)))
+        self.jwks_url.clone().unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.url(Service::Gateway)))
     }
+}
+
+/// An address other processes on this machine can connect to: an "every interface"
+/// listen address is reached on loopback.
+fn reachable(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
 }
 
 fn parse_var<T: std::str::FromStr>(var: &str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: fmt::Display,
 {
-    value.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
-        var: var.to_string(),
-        reason: format!("cannot parse {value:?}: {e}"),
-    })
+    value
+        .trim()
+        .parse::<T>()
+        .map_err(|e| ConfigError::Invalid { var: var.to_string(), reason: format!("cannot parse {value:?}: {e}") })
 }
 
 #[cfg(test)]
@@ -296,10 +276,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -307,20 +284,14 @@ mod tests {
     fn defaults_use_sqlite_files_in_the_data_dir() {
         let c = config(&[]).unwrap();
         assert_eq!(c.service(Service::Gateway).listen.port(), 8080);
-        assert_eq!(
-            c.service(Service::Settlement).database_url.expose(),
-            "sqlite://data/settlement.db"
-        );
+        assert_eq!(c.service(Service::Settlement).database_url.expose(), "sqlite://data/settlement.db");
         assert_eq!(c.jwks_url(), "http://127.0.0.1:8080/.well-known/jwks.json");
     }
 
     #[test]
     fn unknown_database_scheme_is_refused() {
         let err = config(&[("HEALTHCARD_COLLECTION_DATABASE_URL", "mysql://x")]).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("HEALTHCARD_COLLECTION_DATABASE_URL")
-        );
+        assert!(err.to_string().contains("HEALTHCARD_COLLECTION_DATABASE_URL"));
     }
 
     #[test]

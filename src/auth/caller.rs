@@ -25,10 +25,7 @@ impl Caller {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "role_not_allowed",
-                format!("role {} may not do this", self.role.as_str()),
-            ))
+            Err(ApiError::forbidden("role_not_allowed", format!("role {} may not do this", self.role.as_str())))
         }
     }
 
@@ -44,10 +41,7 @@ impl Caller {
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, AuthError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::MalformedHeader)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthError::MalformedHeader)?;
     let token = token.trim();

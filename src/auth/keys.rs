@@ -34,28 +34,17 @@ pub struct SigningKeys {
 
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeys")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKeys").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
 impl SigningKeys {
     /// Loads the PEM (PKCS#8) key at `path`, creating a new key there if none exists.
-    pub fn load_or_create(
-        path: &Path,
-        issuer: &str,
-        audience: &str,
-        ttl: Duration,
-    ) -> Result<Self, KeyError> {
-        let file_err = |reason: String| KeyError::File {
-            path: path.display().to_string(),
-            reason,
-        };
+    pub fn load_or_create(path: &Path, issuer: &str, audience: &str, ttl: Duration) -> Result<Self, KeyError> {
+        let file_err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
         let signing = if path.exists() {
             let pem = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-            SigningKey::from_pkcs8_pem(&pem)
-                .map_err(|e| file_err(format!("not an Ed25519 PKCS#8 PEM key: {e}")))?
+            SigningKey::from_pkcs8_pem(&pem).map_err(|e| file_err(format!("not an Ed25519 PKCS#8 PEM key: {e}")))?
         } else {
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed).map_err(|e| file_err(format!("random: {e}")))?;
@@ -67,9 +56,7 @@ impl SigningKeys {
             tracing::info!(path = %path.display(), "created a new token signing key");
             key
         };
-        let der = signing
-            .to_pkcs8_der()
-            .map_err(|e| file_err(e.to_string()))?;
+        let der = signing.to_pkcs8_der().map_err(|e| file_err(e.to_string()))?;
         let public = signing.verifying_key().to_bytes();
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(public)[..12]);
         Ok(SigningKeys {
@@ -101,16 +88,8 @@ impl SigningKeys {
     }
 
     /// Signs an access token for `client_id`; returns the token and its lifetime.
-    pub fn issue(
-        &self,
-        client_id: &str,
-        role: Role,
-        scopes: Vec<String>,
-    ) -> Result<(String, u64), KeyError> {
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+    pub fn issue(&self, client_id: &str, role: Role, scopes: Vec<String>) -> Result<(String, u64), KeyError> {
+        let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let ttl = self.ttl.as_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -124,8 +103,8 @@ impl SigningKeys {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| KeyError::Sign(e.to_string()))?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| KeyError::Sign(e.to_string()))?;
         Ok((token, ttl))
     }
 }

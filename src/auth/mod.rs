@@ -54,10 +54,7 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        Role::CLIENT_ROLES
-            .into_iter()
-            .chain([Role::Service])
-            .find(|r| r.as_str() == s)
+        Role::CLIENT_ROLES.into_iter().chain([Role::Service]).find(|r| r.as_str() == s)
     }
 }
 
@@ -85,10 +82,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(verifier: TokenVerifier) -> Self {
-        Authenticator {
-            verifier,
-            revoked: RevocationSet::default(),
-        }
+        Authenticator { verifier, revoked: RevocationSet::default() }
     }
 
     /// The caller a token stands for, or why it is refused.
@@ -97,10 +91,6 @@ impl Authenticator {
         if self.revoked.contains(&claims.sub) {
             return Err(AuthError::Revoked);
         }
-        Ok(Caller {
-            client_id: claims.sub,
-            role: claims.role,
-            scopes: claims.scopes,
-        })
+        Ok(Caller { client_id: claims.sub, role: claims.role, scopes: claims.scopes })
     }
 }

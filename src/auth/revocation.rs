@@ -25,10 +25,7 @@ pub struct RevocationSet {
 
 impl RevocationSet {
     pub fn contains(&self, client_id: &str) -> bool {
-        self.ids
-            .read()
-            .map(|ids| ids.contains(client_id))
-            .unwrap_or(false)
+        self.ids.read().map(|ids| ids.contains(client_id)).unwrap_or(false)
     }
 
     pub fn insert(&self, client_id: &str) {
@@ -64,9 +61,5 @@ pub fn record(conn: &mut DbConnection, message: &ClientRevoked) -> QueryResult<(
 
 /// Every revoked client id recorded in this service's database.
 pub fn load(conn: &mut DbConnection) -> QueryResult<HashSet<String>> {
-    Ok(revoked_clients::table
-        .select(revoked_clients::client_id)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
+    Ok(revoked_clients::table.select(revoked_clients::client_id).load::<String>(conn)?.into_iter().collect())
 }

@@ -97,11 +97,7 @@ impl TokenVerifier {
     }
 
     /// A verifier that knows the keys of `jwks` and never fetches.
-    pub fn local(
-        jwks: &serde_json::Value,
-        issuer: &str,
-        audience: &str,
-    ) -> Result<Self, AuthError> {
+    pub fn local(jwks: &serde_json::Value, issuer: &str, audience: &str) -> Result<Self, AuthError> {
         let keys = parse_jwks(jwks)?;
         Ok(TokenVerifier {
             source: KeySource::Local,
@@ -162,29 +158,23 @@ impl TokenVerifier {
         }
         let kid = header.kid.ok_or(AuthError::UnknownKey)?;
         let key = self.key(&kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                ErrorKind::InvalidAudience => AuthError::WrongAudience,
-                ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
-                ErrorKind::InvalidSignature => AuthError::BadSignature,
-                ErrorKind::InvalidAlgorithm => AuthError::WrongAlgorithm,
-                ErrorKind::MissingRequiredClaim(_) => AuthError::MissingClaim,
-                ErrorKind::Json(_)
-                | ErrorKind::Base64(_)
-                | ErrorKind::Utf8(_)
-                | ErrorKind::InvalidToken => AuthError::Malformed,
-                _ => AuthError::Invalid,
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::InvalidAudience => AuthError::WrongAudience,
+            ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+            ErrorKind::InvalidSignature => AuthError::BadSignature,
+            ErrorKind::InvalidAlgorithm => AuthError::WrongAlgorithm,
+            ErrorKind::MissingRequiredClaim(_) => AuthError::MissingClaim,
+            ErrorKind::Json(_) | ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+                AuthError::Malformed
             }
+            _ => AuthError::Invalid,
         })?;
         Ok(data.claims)
     }
 }
 
-async fn fetch(
-    http: &reqwest::Client,
-    url: &str,
-) -> Result<HashMap<String, DecodingKey>, AuthError> {
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<HashMap<String, DecodingKey>, AuthError> {
     let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(e.without_url().to_string());
     let response = http.get(url).send().await.map_err(unavailable)?;
     let response = response.error_for_status().map_err(unavailable)?;
@@ -199,15 +189,11 @@ fn parse_jwks(jwks: &serde_json::Value) -> Result<HashMap<String, DecodingKey>, 
         .map_err(|e| AuthError::KeysUnavailable(format!("JWKS is not valid: {e}")))?;
     let mut keys = HashMap::new();
     for jwk in &set.keys {
-        let (Some(kid), AlgorithmParameters::OctetKeyPair(okp)) =
-            (&jwk.common.key_id, &jwk.algorithm)
-        else {
+        let (Some(kid), AlgorithmParameters::OctetKeyPair(okp)) = (&jwk.common.key_id, &jwk.algorithm) else {
             continue;
         };
         // A short `x` would make the verifier slice out of bounds: check it first.
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&okp.x)
-            .unwrap_or_default();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&okp.x).unwrap_or_default();
         if raw.len() != 32 {
             continue;
         }

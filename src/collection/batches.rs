@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::repo::{self, BatchRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
+use crate::domain::region::CountyCode;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError};
@@ -52,25 +53,23 @@ impl OpenBatchCommand {
         let mut errors = Vec::new();
         let title = body.title.trim().to_string();
         if title.is_empty() || title.chars().count() > 200 {
-            errors.push(FieldError::new(
-                "title",
-                "title_invalid",
-                "1 to 200 characters",
-            ));
+            errors.push(FieldError::new("title", "title_invalid", "1 to 200 characters"));
         }
-        let county_code = body.county_code.trim().to_string();
-        if !caller.scopes.contains(&county_code) {
+        let county_code = match CountyCode::parse(&body.county_code) {
+            Ok(code) => code.as_str().to_string(),
+            Err(e) => {
+                errors.push(FieldError::new("county_code", e.code(), "not a six-digit county-level code (GB/T 2260)"));
+                String::new()
+            }
+        };
+        if !county_code.is_empty() && !caller.scopes.contains(&county_code) {
             errors.push(FieldError::new(
                 "county_code",
                 "county_not_allowed",
                 "this office may not submit for that county",
             ));
         }
-        if errors.is_empty() {
-            Ok(OpenBatchCommand { county_code, title })
-        } else {
-            Err(ApiError::validation(errors))
-        }
+        if errors.is_empty() { Ok(OpenBatchCommand { county_code, title }) } else { Err(ApiError::validation(errors)) }
     }
 }
 
@@ -81,9 +80,9 @@ pub async fn open(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice])?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let parsed: OpenBatch = crate::http::extract::parse_json(&req, &body)?;
     let command = OpenBatchCommand::parse(parsed, &caller)?;
-    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let created_by = caller.client_id.clone();
     idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
         let row = BatchRow {
@@ -101,21 +100,13 @@ pub async fn open(
     .await
 }
 
-pub async fn get(
-    caller: Caller,
-    pool: web::Data<DbPool>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let id = path.into_inner();
-    let row = pool
-        .read(move |conn| repo::find_batch(conn, &id).map_err(ApiError::from))
-        .await?;
+    let row = pool.read(move |conn| repo::find_batch(conn, &id).map_err(ApiError::from)).await?;
     // Another county's batch answers exactly like a missing one.
     match row {
-        Some(row) if caller.may_see_county(&row.county_code) => {
-            Ok(HttpResponse::Ok().json(BatchView::from(row)))
-        }
+        Some(row) if caller.may_see_county(&row.county_code) => Ok(HttpResponse::Ok().json(BatchView::from(row))),
         _ => Err(ApiError::not_found("batch")),
     }
 }

@@ -31,18 +31,11 @@ pub struct BatchRow {
 }
 
 pub fn insert_batch(conn: &mut DbConnection, row: &BatchRow) -> QueryResult<()> {
-    diesel::insert_into(batches::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    diesel::insert_into(batches::table).values(row).execute(conn).map(|_| ())
 }
 
 pub fn find_batch(conn: &mut DbConnection, id: &str) -> QueryResult<Option<BatchRow>> {
-    batches::table
-        .find(id)
-        .select(BatchRow::as_select())
-        .first(conn)
-        .optional()
+    batches::table.find(id).select(BatchRow::as_select()).first(conn).optional()
 }
 
 /// Batches of `counties` (all counties when `None`), newest last, after the cursor.
@@ -51,10 +44,7 @@ pub fn list_batches(
     counties: Option<&[String]>,
     page: &PageRequest,
 ) -> QueryResult<Vec<BatchRow>> {
-    let mut query = batches::table
-        .select(BatchRow::as_select())
-        .order(batches::id.asc())
-        .into_boxed();
+    let mut query = batches::table.select(BatchRow::as_select()).order(batches::id.asc()).into_boxed();
     if let Some(counties) = counties {
         query = query.filter(batches::county_code.eq_any(counties.to_vec()));
     }

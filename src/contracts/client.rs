@@ -31,12 +31,7 @@ impl MessageClient {
 
     /// Delivers `envelope` to the service at `base_url`.
     #[tracing::instrument(skip_all, fields(message_id = %envelope.id, kind = %envelope.kind))]
-    pub async fn send(
-        &self,
-        base_url: &str,
-        token: &str,
-        envelope: &Envelope,
-    ) -> Result<ReceiptBody, SendError> {
+    pub async fn send(&self, base_url: &str, token: &str, envelope: &Envelope) -> Result<ReceiptBody, SendError> {
         let response = self
             .http
             .post(format!("{base_url}{MESSAGES_PATH}"))
@@ -49,14 +44,8 @@ impl MessageClient {
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             let body: String = body.chars().take(500).collect();
-            return Err(SendError::Refused {
-                status: status.as_u16(),
-                body,
-            });
+            return Err(SendError::Refused { status: status.as_u16(), body });
         }
-        response
-            .json::<ReceiptBody>()
-            .await
-            .map_err(|e| SendError::Transport(e.without_url().to_string()))
+        response.json::<ReceiptBody>().await.map_err(|e| SendError::Transport(e.without_url().to_string()))
     }
 }

@@ -23,9 +23,7 @@ pub enum Backend {
 /// A database URL we refuse to guess about.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error(
-        "unsupported database URL scheme {0:?}: use postgres://, postgresql://, sqlite:// or a file path"
-    )]
+    #[error("unsupported database URL scheme {0:?}: use postgres://, postgresql://, sqlite:// or a file path")]
     UnknownScheme(String),
     #[error("empty database URL")]
     Empty,
@@ -42,10 +40,7 @@ impl Backend {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Backend::Postgres(url.to_string()));
         }
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             if path.is_empty() {
                 return Err(BackendError::Empty);
             }
@@ -97,22 +92,20 @@ impl diesel::r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, ConnectError> {
         match &self.backend {
-            Backend::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Pg)
-                .map_err(|e| ConnectError(format!("postgres: {e}"))),
+            Backend::Postgres(url) => {
+                PgConnection::establish(url).map(DbConnection::Pg).map_err(|e| ConnectError(format!("postgres: {e}")))
+            }
             Backend::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path)
-                    .map_err(|e| ConnectError(format!("sqlite {path}: {e}")))?;
-                conn.batch_execute(SQLITE_PRAGMAS)
-                    .map_err(|e| ConnectError(format!("sqlite pragmas: {e}")))?;
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(|e| ConnectError(format!("sqlite {path}: {e}")))?;
+                conn.batch_execute(SQLITE_PRAGMAS).map_err(|e| ConnectError(format!("sqlite pragmas: {e}")))?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(|e| ConnectError(e.to_string()))
+        conn.batch_execute("SELECT 1").map_err(|e| ConnectError(e.to_string()))
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -126,22 +119,10 @@ mod tests {
 
     #[test]
     fn urls_name_exactly_one_backend() {
-        assert!(matches!(
-            Backend::from_url("postgres://u@h/db"),
-            Ok(Backend::Postgres(_))
-        ));
-        assert!(matches!(
-            Backend::from_url("postgresql://u@h/db"),
-            Ok(Backend::Postgres(_))
-        ));
-        assert_eq!(
-            Backend::from_url("sqlite://data/x.db").unwrap(),
-            Backend::Sqlite("data/x.db".into())
-        );
-        assert_eq!(
-            Backend::from_url("data/x.db").unwrap(),
-            Backend::Sqlite("data/x.db".into())
-        );
+        assert!(matches!(Backend::from_url("postgres://u@h/db"), Ok(Backend::Postgres(_))));
+        assert!(matches!(Backend::from_url("postgresql://u@h/db"), Ok(Backend::Postgres(_))));
+        assert_eq!(Backend::from_url("sqlite://data/x.db").unwrap(), Backend::Sqlite("data/x.db".into()));
+        assert_eq!(Backend::from_url("data/x.db").unwrap(), Backend::Sqlite("data/x.db".into()));
         assert!(Backend::from_url("mysql://h/db").is_err());
         assert!(Backend::from_url("host=localhost dbname=x").is_err());
         assert!(Backend::from_url("  ").is_err());

@@ -35,12 +35,8 @@ fn tree(service: Service, postgres: bool) -> EmbeddedMigrations {
 pub fn run(pool: &DbPool, service: Service) -> Result<usize, DbError> {
     let mut conn = pool.get()?;
     let applied = match &mut *conn {
-        DbConnection::Pg(c) => c
-            .run_pending_migrations(tree(service, true))
-            .map(|v| v.len()),
-        DbConnection::Sqlite(c) => c
-            .run_pending_migrations(tree(service, false))
-            .map(|v| v.len()),
+        DbConnection::Pg(c) => c.run_pending_migrations(tree(service, true)).map(|v| v.len()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(tree(service, false)).map(|v| v.len()),
     };
     applied.map_err(|e| DbError::Migration(e.to_string()))
 }
@@ -51,7 +47,5 @@ pub fn is_current(conn: &mut DbConnection, service: Service) -> Result<bool, DbE
         DbConnection::Pg(c) => c.has_pending_migration(tree(service, true)),
         DbConnection::Sqlite(c) => c.has_pending_migration(tree(service, false)),
     };
-    pending
-        .map(|p| !p)
-        .map_err(|e| DbError::Migration(e.to_string()))
+    pending.map(|p| !p).map_err(|e| DbError::Migration(e.to_string()))
 }

@@ -36,8 +36,7 @@ impl DbPool {
             && let Some(dir) = std::path::Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbError::Unavailable(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Unavailable(format!("create {}: {e}", dir.display())))?;
         }
         let pool = Pool::builder()
             .max_size(max_size)
@@ -45,14 +44,8 @@ impl DbPool {
             .connection_timeout(Duration::from_secs(10))
             .build(ConnectionManager::new(backend.clone()))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let sqlite_writer =
-            matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(std::sync::Mutex::new(())));
-        Ok(DbPool {
-            pool,
-            backend: Arc::new(backend),
-            sqlite_writer,
-            max: max_size,
-        })
+        let sqlite_writer = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(std::sync::Mutex::new(())));
+        Ok(DbPool { pool, backend: Arc::new(backend), sqlite_writer, max: max_size })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -61,18 +54,12 @@ impl DbPool {
 
     pub fn status(&self) -> PoolStatus {
         let state = self.pool.state();
-        PoolStatus {
-            connections: state.connections,
-            idle: state.idle_connections,
-            max: self.max,
-        }
+        PoolStatus { connections: state.connections, idle: state.idle_connections, max: self.max }
     }
 
     /// A connection for synchronous code (CLI, migrations). Not for request paths.
     pub fn get(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
-        self.pool
-            .get()
-            .map_err(|e| DbError::Unavailable(e.to_string()))
+        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
     /// Runs `f` in one read transaction on a blocking thread.
@@ -123,9 +110,7 @@ impl DbPool {
     {
         let mut conn = self.get().map_err(E::from)?;
         let _writer = match (&self.sqlite_writer, write) {
-            (Some(lock), true) => {
-                Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
-            }
+            (Some(lock), true) => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
             _ => None,
         };
         let conn: &mut DbConnection = &mut conn;

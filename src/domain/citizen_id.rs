@@ -80,11 +80,7 @@ pub fn check_character(body: &str) -> Option<char> {
     if bytes.len() != WEIGHTS.len() || !bytes.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let sum: u32 = bytes
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
+    let sum: u32 = bytes.iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
     // `sum % 11` is below 11, the length of CHECK_CHARS.
     CHECK_CHARS.get((sum % 11) as usize).copied()
 }
@@ -188,9 +184,7 @@ fn parse_inner(input: &str, today: Option<NaiveDate>) -> Result<ParsedCitizenId,
     let (digits, last) = if upgraded_from_15 {
         (bytes, None)
     } else {
-        let (digits, last) = bytes
-            .split_at_checked(17)
-            .ok_or(CitizenIdError::InvalidChars)?;
+        let (digits, last) = bytes.split_at_checked(17).ok_or(CitizenIdError::InvalidChars)?;
         (digits, Some(last))
     };
     if !digits.iter().all(u8::is_ascii_digit) {
@@ -198,18 +192,14 @@ fn parse_inner(input: &str, today: Option<NaiveDate>) -> Result<ParsedCitizenId,
     }
 
     let body: String = if upgraded_from_15 {
-        let (region, rest) = text
-            .split_at_checked(6)
-            .ok_or(CitizenIdError::InvalidChars)?;
+        let (region, rest) = text.split_at_checked(6).ok_or(CitizenIdError::InvalidChars)?;
         format!("{region}19{rest}")
     } else {
         match last {
             Some([c]) if c.is_ascii_digit() || *c == b'X' => {}
             _ => return Err(CitizenIdError::InvalidChars),
         }
-        text.get(0..17)
-            .ok_or(CitizenIdError::InvalidChars)?
-            .to_owned()
+        text.get(0..17).ok_or(CitizenIdError::InvalidChars)?.to_owned()
     };
     let check = check_character(&body).ok_or(CitizenIdError::InvalidChars)?;
     if let Some(given) = last.and_then(|l| l.first())
@@ -236,14 +226,7 @@ fn parse_inner(input: &str, today: Option<NaiveDate>) -> Result<ParsedCitizenId,
     };
     let mut value = body;
     value.push(check);
-    Ok(ParsedCitizenId {
-        id: CitizenId {
-            value,
-            birth_date,
-            sex,
-        },
-        upgraded_from_15,
-    })
+    Ok(ParsedCitizenId { id: CitizenId { value, birth_date, sex }, upgraded_from_15 })
 }
 
 /// The birth date in positions 7-14 of an 18-character body, if it is a real date.
@@ -265,9 +248,7 @@ impl<'de> Deserialize<'de> for CitizenId {
     /// date not in the future", which needs a date and ran on entry.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_inner(&text, None)
-            .map(ParsedCitizenId::into_id)
-            .map_err(serde::de::Error::custom)
+        parse_inner(&text, None).map(ParsedCitizenId::into_id).map_err(serde::de::Error::custom)
     }
 }
 
@@ -298,10 +279,7 @@ mod tests {
         let parsed = parse("11010519491231002X").unwrap();
         let id = parsed.id();
         assert_eq!(id.as_str(), "11010519491231002X");
-        assert_eq!(
-            id.birth_date(),
-            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
-        );
+        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
         assert_eq!(id.sex(), Sex::Female);
         assert_eq!(id.region_code(), "110105");
         assert_eq!(id.mask(), "110105********002X");
@@ -347,28 +325,14 @@ mod tests {
             "\u{FEFF}11010519491231002X\u{200B}",
             "\u{3000}11010519491231002X\u{3000}",
         ] {
-            assert_eq!(
-                parse(input).unwrap().id().as_str(),
-                "11010519491231002X",
-                "{input:?}"
-            );
+            assert_eq!(parse(input).unwrap().id().as_str(), "11010519491231002X", "{input:?}");
         }
     }
 
     #[test]
     fn length_errors() {
-        for input in [
-            "",
-            "1101051949123100",
-            "1101051949123100202",
-            "11010519491231",
-            "110105 19491231002X",
-        ] {
-            assert_eq!(
-                parse(input).unwrap_err(),
-                CitizenIdError::InvalidLength,
-                "{input:?}"
-            );
+        for input in ["", "1101051949123100", "1101051949123100202", "11010519491231", "110105 19491231002X"] {
+            assert_eq!(parse(input).unwrap_err(), CitizenIdError::InvalidLength, "{input:?}");
         }
     }
 
@@ -385,98 +349,44 @@ mod tests {
             "11010549123100X",
             "-11010549123100",
         ] {
-            assert_eq!(
-                parse(input).unwrap_err(),
-                CitizenIdError::InvalidChars,
-                "{input:?}"
-            );
+            assert_eq!(parse(input).unwrap_err(), CitizenIdError::InvalidChars, "{input:?}");
         }
         // Multi-byte characters must not be mistaken for several ASCII bytes.
-        assert_eq!(
-            parse("一一〇一〇五一九四九一二三一〇〇二X").unwrap_err(),
-            CitizenIdError::InvalidChars
-        );
+        assert_eq!(parse("一一〇一〇五一九四九一二三一〇〇二X").unwrap_err(), CitizenIdError::InvalidChars);
     }
 
     #[test]
     fn checksum_errors() {
-        assert_eq!(
-            parse("110105194912310020").unwrap_err(),
-            CitizenIdError::BadChecksum
-        );
-        assert_eq!(
-            parse("110105194912310021").unwrap_err(),
-            CitizenIdError::BadChecksum
-        );
+        assert_eq!(parse("110105194912310020").unwrap_err(), CitizenIdError::BadChecksum);
+        assert_eq!(parse("110105194912310021").unwrap_err(), CitizenIdError::BadChecksum);
         // Two swapped digits.
-        assert_eq!(
-            parse("11010519491213002X").unwrap_err(),
-            CitizenIdError::BadChecksum
-        );
+        assert_eq!(parse("11010519491213002X").unwrap_err(), CitizenIdError::BadChecksum);
     }
 
     #[test]
     fn birth_date_checks() {
         let d = |body: &str| parse(&with_check(body));
-        assert!(
-            d("21080419000101123").is_ok(),
-            "1900-01-01 is the earliest day"
-        );
-        assert_eq!(
-            d("21080418991231123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
+        assert!(d("21080419000101123").is_ok(), "1900-01-01 is the earliest day");
+        assert_eq!(d("21080418991231123").unwrap_err(), CitizenIdError::BadBirthDate);
         assert!(d("21080420000229123").is_ok(), "2000 is a leap year");
-        assert_eq!(
-            d("21080419000229123").unwrap_err(),
-            CitizenIdError::BadBirthDate,
-            "1900 is not"
-        );
-        assert_eq!(
-            d("21080420230229123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
-        assert_eq!(
-            d("21080419801301123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
-        assert_eq!(
-            d("21080419800100123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
-        assert_eq!(
-            d("21080419800431123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
-        assert_eq!(
-            d("21080400000101123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
+        assert_eq!(d("21080419000229123").unwrap_err(), CitizenIdError::BadBirthDate, "1900 is not");
+        assert_eq!(d("21080420230229123").unwrap_err(), CitizenIdError::BadBirthDate);
+        assert_eq!(d("21080419801301123").unwrap_err(), CitizenIdError::BadBirthDate);
+        assert_eq!(d("21080419800100123").unwrap_err(), CitizenIdError::BadBirthDate);
+        assert_eq!(d("21080419800431123").unwrap_err(), CitizenIdError::BadBirthDate);
+        assert_eq!(d("21080400000101123").unwrap_err(), CitizenIdError::BadBirthDate);
         assert!(d("21080420240630123").is_ok(), "born today");
-        assert_eq!(
-            d("21080420240701123").unwrap_err(),
-            CitizenIdError::BadBirthDate,
-            "tomorrow"
-        );
-        assert_eq!(
-            d("21080499991231123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
+        assert_eq!(d("21080420240701123").unwrap_err(), CitizenIdError::BadBirthDate, "tomorrow");
+        assert_eq!(d("21080499991231123").unwrap_err(), CitizenIdError::BadBirthDate);
     }
 
     #[test]
     fn region_checks() {
         let d = |body: &str| parse(&with_check(body));
-        assert!(
-            d("44190019800101123").is_ok(),
-            "东莞 441900: city without counties"
-        );
+        assert!(d("44190019800101123").is_ok(), "东莞 441900: city without counties");
         assert!(d("21080019800101123").is_ok());
         assert!(d("81000019800101123").is_ok());
-        assert!(
-            d("13010219800101123").is_ok(),
-            "a historical county code is fine"
-        );
+        assert!(d("13010219800101123").is_ok(), "a historical county code is fine");
         for body in [
             "10080419800101123",
             "00000019800101123",
@@ -485,32 +395,16 @@ mod tests {
             "21001219800101123",
             "72010119800101123",
         ] {
-            assert_eq!(
-                d(body).unwrap_err(),
-                CitizenIdError::RegionUnknown,
-                "{body}"
-            );
+            assert_eq!(d(body).unwrap_err(), CitizenIdError::RegionUnknown, "{body}");
         }
     }
 
     #[test]
     fn sex_from_the_17th_digit() {
-        assert_eq!(
-            parse(&with_check("21080419800101123")).unwrap().id().sex(),
-            Sex::Male
-        );
-        assert_eq!(
-            parse(&with_check("21080419800101124")).unwrap().id().sex(),
-            Sex::Female
-        );
-        assert_eq!(
-            parse(&with_check("21080419800101120")).unwrap().id().sex(),
-            Sex::Female
-        );
-        assert_eq!(
-            parse(&with_check("21080419800101129")).unwrap().id().sex(),
-            Sex::Male
-        );
+        assert_eq!(parse(&with_check("21080419800101123")).unwrap().id().sex(), Sex::Male);
+        assert_eq!(parse(&with_check("21080419800101124")).unwrap().id().sex(), Sex::Female);
+        assert_eq!(parse(&with_check("21080419800101120")).unwrap().id().sex(), Sex::Female);
+        assert_eq!(parse(&with_check("21080419800101129")).unwrap().id().sex(), Sex::Male);
     }
 
     #[test]
@@ -526,40 +420,18 @@ mod tests {
         assert_eq!(parsed.id().as_str(), with_check("21080419800101123"));
         assert_eq!(parsed.id().sex(), Sex::Male);
 
-        assert_eq!(
-            parse("210804000229123").unwrap_err(),
-            CitizenIdError::BadBirthDate,
-            "1900-02-29"
-        );
-        assert_eq!(
-            parse("210804801301123").unwrap_err(),
-            CitizenIdError::BadBirthDate
-        );
-        assert_eq!(
-            parse("100804800101123").unwrap_err(),
-            CitizenIdError::RegionUnknown
-        );
-        assert_eq!(
-            parse("21080480010112X").unwrap_err(),
-            CitizenIdError::InvalidChars
-        );
+        assert_eq!(parse("210804000229123").unwrap_err(), CitizenIdError::BadBirthDate, "1900-02-29");
+        assert_eq!(parse("210804801301123").unwrap_err(), CitizenIdError::BadBirthDate);
+        assert_eq!(parse("100804800101123").unwrap_err(), CitizenIdError::RegionUnknown);
+        assert_eq!(parse("21080480010112X").unwrap_err(), CitizenIdError::InvalidChars);
     }
 
     #[test]
     fn error_codes_are_stable() {
-        let codes: Vec<_> = CitizenIdError::ALL
-            .iter()
-            .map(CitizenIdError::code)
-            .collect();
+        let codes: Vec<_> = CitizenIdError::ALL.iter().map(CitizenIdError::code).collect();
         assert_eq!(
             codes,
-            [
-                "id_invalid_length",
-                "id_invalid_chars",
-                "id_bad_checksum",
-                "id_bad_birth_date",
-                "id_region_unknown"
-            ]
+            ["id_invalid_length", "id_invalid_chars", "id_bad_checksum", "id_bad_birth_date", "id_region_unknown"]
         );
     }
 
@@ -588,34 +460,20 @@ mod tests {
     /// A valid 17-digit body: a province, a plausible region, a real birth
     /// date between 1900-01-01 and `today()`, any sequence.
     fn valid_body() -> impl Strategy<Value = String> {
-        let provinces: Vec<u8> = (10..=99)
-            .filter(|p| crate::domain::region::is_province_code(*p))
-            .collect();
+        let provinces: Vec<u8> = (10..=99).filter(|p| crate::domain::region::is_province_code(*p)).collect();
         let days = (today() - NaiveDate::from_ymd_opt(1900, 1, 1).unwrap()).num_days() as u64;
-        (
-            prop::sample::select(provinces),
-            1u32..=99,
-            0u32..=99,
-            0..=days,
-            0u32..=999,
+        (prop::sample::select(provinces), 1u32..=99, 0u32..=99, 0..=days, 0u32..=999).prop_map(
+            |(province, prefecture, county, offset, seq)| {
+                let date =
+                    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap().checked_add_days(chrono::Days::new(offset)).unwrap();
+                format!("{province:02}{prefecture:02}{county:02}{}{seq:03}", date.format("%Y%m%d"))
+            },
         )
-            .prop_map(|(province, prefecture, county, offset, seq)| {
-                let date = NaiveDate::from_ymd_opt(1900, 1, 1)
-                    .unwrap()
-                    .checked_add_days(chrono::Days::new(offset))
-                    .unwrap();
-                format!(
-                    "{province:02}{prefecture:02}{county:02}{}{seq:03}",
-                    date.format("%Y%m%d")
-                )
-            })
     }
 
     /// ASCII to full-width: digits and `X` move by 0xFEE0.
     fn full_width(s: &str) -> String {
-        s.chars()
-            .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
-            .collect()
+        s.chars().map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap()).collect()
     }
 
     proptest! {

@@ -87,10 +87,10 @@ const ALIASES: [(&str, u8); 7] = [
 
 /// The two-digit code strings, indexed like [`TABLE`].
 const CODES: [&str; 58] = [
-    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16",
-    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
-    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48",
-    "49", "50", "51", "52", "53", "54", "55", "56", "97", "98",
+    "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19",
+    "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "35", "36", "37", "38",
+    "39", "40", "41", "42", "43", "44", "45", "46", "47", "48", "49", "50", "51", "52", "53", "54", "55", "56", "97",
+    "98",
 ];
 
 /// Why an ethnicity was refused: `ethnicity_unknown` (HTTP 422, per row and field).
@@ -128,31 +128,21 @@ impl Ethnicity {
     pub fn parse(input: &str) -> Result<Ethnicity, EthnicityError> {
         let text = normalize_text(input);
         if !text.is_empty() && text.len() <= 2 && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text
-                .parse::<u8>()
-                .ok()
-                .and_then(Ethnicity::from_number)
-                .ok_or(EthnicityError::Unknown);
+            return text.parse::<u8>().ok().and_then(Ethnicity::from_number).ok_or(EthnicityError::Unknown);
         }
-        let by_name = TABLE.iter().find(|(_, name)| {
-            *name == text || (name.strip_suffix('族') == Some(text.as_str()) && !text.is_empty())
-        });
+        let by_name = TABLE
+            .iter()
+            .find(|(_, name)| *name == text || (name.strip_suffix('族') == Some(text.as_str()) && !text.is_empty()));
         let number = match by_name {
             Some((number, _)) => Some(*number),
-            None => ALIASES
-                .iter()
-                .find(|(alias, _)| *alias == text)
-                .map(|(_, n)| *n),
+            None => ALIASES.iter().find(|(alias, _)| *alias == text).map(|(_, n)| *n),
         };
         number.map(Ethnicity).ok_or(EthnicityError::Unknown)
     }
 
     /// The ethnicity with numeric code `number` (1..=56, 97, 98), if any.
     pub fn from_number(number: u8) -> Option<Ethnicity> {
-        TABLE
-            .iter()
-            .any(|(n, _)| *n == number)
-            .then_some(Ethnicity(number))
+        TABLE.iter().any(|(n, _)| *n == number).then_some(Ethnicity(number))
     }
 
     /// Every ethnicity in the standard's order.
@@ -167,18 +157,12 @@ impl Ethnicity {
 
     /// The two-digit code, e.g. `"01"`.
     pub fn code(&self) -> &'static str {
-        self.index()
-            .and_then(|i| CODES.get(i))
-            .copied()
-            .unwrap_or_default()
+        self.index().and_then(|i| CODES.get(i)).copied().unwrap_or_default()
     }
 
     /// The current official name, e.g. `"汉族"`.
     pub fn name(&self) -> &'static str {
-        self.index()
-            .and_then(|i| TABLE.get(i))
-            .map(|(_, name)| *name)
-            .unwrap_or_default()
+        self.index().and_then(|i| TABLE.get(i)).map(|(_, name)| *name).unwrap_or_default()
     }
 
     fn index(&self) -> Option<usize> {
@@ -272,22 +256,14 @@ mod tests {
         assert_eq!(Ethnicity::parse("56").unwrap().name(), "基诺族");
         assert_eq!(Ethnicity::parse("97"), Ok(Ethnicity::OTHER));
         assert_eq!(Ethnicity::parse("98"), Ok(Ethnicity::FOREIGN_ORIGIN));
-        for bad in [
-            "0", "00", "57", "96", "99", "001", "010", "-1", "1.0", "+1", "",
-        ] {
-            assert_eq!(
-                Ethnicity::parse(bad),
-                Err(EthnicityError::Unknown),
-                "{bad:?}"
-            );
+        for bad in ["0", "00", "57", "96", "99", "001", "010", "-1", "1.0", "+1", ""] {
+            assert_eq!(Ethnicity::parse(bad), Err(EthnicityError::Unknown), "{bad:?}");
         }
     }
 
     #[test]
     fn names_short_names_and_old_names() {
-        let check = |input: &str, code: &str| {
-            assert_eq!(Ethnicity::parse(input).unwrap().code(), code, "{input}")
-        };
+        let check = |input: &str, code: &str| assert_eq!(Ethnicity::parse(input).unwrap().code(), code, "{input}");
         check("汉族", "01");
         check("汉", "01");
         check("朝鲜", "10");
@@ -302,16 +278,7 @@ mod tests {
         check("其它", "97");
         check("外国血统中国籍人士", "98");
         check("外国血统", "98");
-        for bad in [
-            "族",
-            "汉人",
-            "汉 族",
-            "摩梭人",
-            "穿青人",
-            "Han",
-            "han",
-            "中国",
-        ] {
+        for bad in ["族", "汉人", "汉 族", "摩梭人", "穿青人", "Han", "han", "中国"] {
             let err = Ethnicity::parse(bad).unwrap_err();
             assert_eq!(err.code(), "ethnicity_unknown", "{bad}");
         }

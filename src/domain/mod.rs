@@ -6,12 +6,7 @@
 //! reports failures with an error enum whose `code()` is the stable
 //! machine-readable code of DOMAIN.md section 1; soft findings that do not
 //! reject a record are a [`Warning`].
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 /// Implements `serde::Serialize` for an error enum as its `code()` string, so
 /// an error reaches clients as e.g. `"id_bad_checksum"`.
@@ -70,23 +65,11 @@ mod tests {
     #[test]
     fn errors_and_warnings_serialise_as_their_codes() {
         let all: Vec<(String, &str)> = vec![
-            (
-                serialized(&CitizenIdError::InvalidLength),
-                "id_invalid_length",
-            ),
-            (
-                serialized(&CitizenIdError::InvalidChars),
-                "id_invalid_chars",
-            ),
+            (serialized(&CitizenIdError::InvalidLength), "id_invalid_length"),
+            (serialized(&CitizenIdError::InvalidChars), "id_invalid_chars"),
             (serialized(&CitizenIdError::BadChecksum), "id_bad_checksum"),
-            (
-                serialized(&CitizenIdError::BadBirthDate),
-                "id_bad_birth_date",
-            ),
-            (
-                serialized(&CitizenIdError::RegionUnknown),
-                "id_region_unknown",
-            ),
+            (serialized(&CitizenIdError::BadBirthDate), "id_bad_birth_date"),
+            (serialized(&CitizenIdError::RegionUnknown), "id_region_unknown"),
             (serialized(&SexError::Invalid), "sex_invalid"),
             (serialized(&SexError::IdMismatch), "sex_id_mismatch"),
             (serialized(&EthnicityError::Unknown), "ethnicity_unknown"),
@@ -95,26 +78,11 @@ mod tests {
             (serialized(&NameError::InvalidChars), "name_invalid_chars"),
             (serialized(&PhoneError::Invalid), "phone_invalid"),
             (serialized(&NcmsNumberError::Invalid), "ncms_number_invalid"),
-            (
-                serialized(&CountyCodeError::InvalidFormat),
-                "county_code_invalid",
-            ),
-            (
-                serialized(&CountyCodeError::UnknownProvince),
-                "county_code_invalid",
-            ),
-            (
-                serialized(&CountyCodeError::NotCountyLevel),
-                "county_code_invalid",
-            ),
-            (
-                serialized(&Warning::IdUpgradedFrom15),
-                "id_upgraded_from_15",
-            ),
-            (
-                serialized(&Warning::NameTruncatedOnCard),
-                "name_truncated_on_card",
-            ),
+            (serialized(&CountyCodeError::InvalidFormat), "county_code_invalid"),
+            (serialized(&CountyCodeError::UnknownProvince), "county_code_invalid"),
+            (serialized(&CountyCodeError::NotCountyLevel), "county_code_invalid"),
+            (serialized(&Warning::IdUpgradedFrom15), "id_upgraded_from_15"),
+            (serialized(&Warning::NameTruncatedOnCard), "name_truncated_on_card"),
         ];
         for (got, want) in all {
             assert_eq!(got, want);
@@ -124,24 +92,16 @@ mod tests {
     #[test]
     fn values_serialise_as_their_canonical_form() {
         let today = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
-        let id = CitizenId::parse("11010519491231002x", today)
-            .unwrap()
-            .into_id();
+        let id = CitizenId::parse("11010519491231002x", today).unwrap().into_id();
         assert_eq!(serialized(&id), "11010519491231002X");
         assert_eq!(serialized(&Sex::Male), "male");
         assert_eq!(serialized(&Sex::Female), "female");
         assert_eq!(serialized(&Ethnicity::parse("回族").unwrap()), "03");
         let name = PersonName::parse("阿依古丽 • 买买提").unwrap().into_name();
         assert_eq!(serialized(&name), "阿依古丽·买买提");
-        assert_eq!(
-            serialized(&PhoneNumber::parse("+86 138-1234-5678").unwrap()),
-            "13812345678"
-        );
+        assert_eq!(serialized(&PhoneNumber::parse("+86 138-1234-5678").unwrap()), "13812345678");
         assert_eq!(serialized(&PhoneKind::Landline), "landline");
-        assert_eq!(
-            serialized(&CountyCode::parse("２１０８０４").unwrap()),
-            "210804"
-        );
+        assert_eq!(serialized(&CountyCode::parse("２１０８０４").unwrap()), "210804");
         assert_eq!(serialized(&NcmsNumber::parse("nh01").unwrap()), "NH01");
         assert_eq!(serialized(&Fen(-12345)), "-12345");
     }

@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// An amount of money in fen. Serialised as a plain integer (`12345`);
 /// displayed in yuan with two decimals (`123.45`).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Fen(pub i64);
 

@@ -84,8 +84,7 @@ impl ParsedName {
 
     /// [`Warning::NameTruncatedOnCard`] when the name does not fit on the card.
     pub fn warning(&self) -> Option<Warning> {
-        self.truncated_on_card
-            .then_some(Warning::NameTruncatedOnCard)
+        self.truncated_on_card.then_some(Warning::NameTruncatedOnCard)
     }
 }
 
@@ -103,18 +102,13 @@ impl PersonName {
         }
         // Parts between dots must be non-empty runs of ideographs; this also
         // refuses leading, trailing and doubled dots.
-        let well_formed = text
-            .split(MIDDLE_DOT)
-            .all(|part| !part.is_empty() && part.chars().all(is_name_ideograph));
+        let well_formed = text.split(MIDDLE_DOT).all(|part| !part.is_empty() && part.chars().all(is_name_ideograph));
         if !well_formed {
             return Err(NameError::InvalidChars);
         }
         let name = PersonName(text);
         let truncated_on_card = name.gb18030_len() > CARD_NAME_FIELD_BYTES;
-        Ok(ParsedName {
-            name,
-            truncated_on_card,
-        })
+        Ok(ParsedName { name, truncated_on_card })
     }
 
     /// The normalised name.
@@ -172,9 +166,7 @@ impl Serialize for PersonName {
 impl<'de> Deserialize<'de> for PersonName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        PersonName::parse(&text)
-            .map(ParsedName::into_name)
-            .map_err(serde::de::Error::custom)
+        PersonName::parse(&text).map(ParsedName::into_name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -204,30 +196,23 @@ fn is_name_ideograph(c: char) -> bool {
 /// Extension A ideographs that GB 18030 encodes in two bytes (they were in
 /// GBK's user-defined area before Unicode 3.0 gave them code points).
 const EXT_A_TWO_BYTE: [char; 52] = [
-    '\u{3447}', '\u{3473}', '\u{359E}', '\u{360E}', '\u{361A}', '\u{3918}', '\u{396E}', '\u{39CF}',
-    '\u{39D0}', '\u{39DF}', '\u{3A73}', '\u{3B4E}', '\u{3C6E}', '\u{3CE0}', '\u{4056}', '\u{415F}',
-    '\u{4337}', '\u{43AC}', '\u{43B1}', '\u{43DD}', '\u{44D6}', '\u{464C}', '\u{4661}', '\u{4723}',
-    '\u{4729}', '\u{477C}', '\u{478D}', '\u{4947}', '\u{497A}', '\u{497D}', '\u{4982}', '\u{4983}',
-    '\u{4985}', '\u{4986}', '\u{499B}', '\u{499F}', '\u{49B6}', '\u{49B7}', '\u{4C77}', '\u{4C9F}',
-    '\u{4CA0}', '\u{4CA1}', '\u{4CA2}', '\u{4CA3}', '\u{4D13}', '\u{4D14}', '\u{4D15}', '\u{4D16}',
-    '\u{4D17}', '\u{4D18}', '\u{4D19}', '\u{4DAE}',
+    '\u{3447}', '\u{3473}', '\u{359E}', '\u{360E}', '\u{361A}', '\u{3918}', '\u{396E}', '\u{39CF}', '\u{39D0}',
+    '\u{39DF}', '\u{3A73}', '\u{3B4E}', '\u{3C6E}', '\u{3CE0}', '\u{4056}', '\u{415F}', '\u{4337}', '\u{43AC}',
+    '\u{43B1}', '\u{43DD}', '\u{44D6}', '\u{464C}', '\u{4661}', '\u{4723}', '\u{4729}', '\u{477C}', '\u{478D}',
+    '\u{4947}', '\u{497A}', '\u{497D}', '\u{4982}', '\u{4983}', '\u{4985}', '\u{4986}', '\u{499B}', '\u{499F}',
+    '\u{49B6}', '\u{49B7}', '\u{4C77}', '\u{4C9F}', '\u{4CA0}', '\u{4CA1}', '\u{4CA2}', '\u{4CA3}', '\u{4D13}',
+    '\u{4D14}', '\u{4D15}', '\u{4D16}', '\u{4D17}', '\u{4D18}', '\u{4D19}', '\u{4DAE}',
 ];
 /// Compatibility ideographs in GBK (two bytes).
 const COMPAT_TWO_BYTE: [char; 21] = [
-    '\u{F92C}', '\u{F979}', '\u{F995}', '\u{F9E7}', '\u{F9F1}', '\u{FA0C}', '\u{FA0D}', '\u{FA0E}',
-    '\u{FA0F}', '\u{FA11}', '\u{FA13}', '\u{FA14}', '\u{FA18}', '\u{FA1F}', '\u{FA20}', '\u{FA21}',
-    '\u{FA23}', '\u{FA24}', '\u{FA27}', '\u{FA28}', '\u{FA29}',
+    '\u{F92C}', '\u{F979}', '\u{F995}', '\u{F9E7}', '\u{F9F1}', '\u{FA0C}', '\u{FA0D}', '\u{FA0E}', '\u{FA0F}',
+    '\u{FA11}', '\u{FA13}', '\u{FA14}', '\u{FA18}', '\u{FA1F}', '\u{FA20}', '\u{FA21}', '\u{FA23}', '\u{FA24}',
+    '\u{FA27}', '\u{FA28}', '\u{FA29}',
 ];
 /// Supplementary-plane ideographs that GB 18030-2022 moved onto two-byte codes
 /// (0xFE51, 0xFE52, 0xFE53, 0xFE6C, 0xFE76, 0xFE91).
-const SUPPLEMENTARY_TWO_BYTE: [char; 6] = [
-    '\u{20087}',
-    '\u{20089}',
-    '\u{200CC}',
-    '\u{215D7}',
-    '\u{2298F}',
-    '\u{241FE}',
-];
+const SUPPLEMENTARY_TWO_BYTE: [char; 6] =
+    ['\u{20087}', '\u{20089}', '\u{200CC}', '\u{215D7}', '\u{2298F}', '\u{241FE}'];
 
 /// GB 18030-2022 length in bytes of one character that may occur in a name:
 /// ASCII is 1 byte; the middle dot, 〇, the GBK ideographs (U+4E00..=U+9FA5),
@@ -239,12 +224,7 @@ fn gb18030_char_len(c: char) -> usize {
     match c {
         '\0'..='\u{7F}' => 1,
         MIDDLE_DOT | '\u{3007}' | '\u{4E00}'..='\u{9FA5}' | '\u{9FB4}'..='\u{9FBB}' => 2,
-        _ if EXT_A_TWO_BYTE.contains(&c)
-            || COMPAT_TWO_BYTE.contains(&c)
-            || SUPPLEMENTARY_TWO_BYTE.contains(&c) =>
-        {
-            2
-        }
+        _ if EXT_A_TWO_BYTE.contains(&c) || COMPAT_TWO_BYTE.contains(&c) || SUPPLEMENTARY_TWO_BYTE.contains(&c) => 2,
         _ => 4,
     }
 }
@@ -287,10 +267,7 @@ mod tests {
             assert_eq!(parsed.name().as_str(), "阿依古丽·买买提", "{input}");
             assert!(parsed.name().has_middle_dot());
         }
-        assert_eq!(
-            ok("阿卜杜热西提·阿卜杜克里木·买买提").name().as_str(),
-            "阿卜杜热西提·阿卜杜克里木·买买提"
-        );
+        assert_eq!(ok("阿卜杜热西提·阿卜杜克里木·买买提").name().as_str(), "阿卜杜热西提·阿卜杜克里木·买买提");
     }
 
     #[test]
@@ -358,10 +335,7 @@ mod tests {
         assert_eq!(ok("王小明").name().gb18030_len(), 6);
         assert_eq!(ok("阿依古丽·买买提").name().gb18030_len(), 16);
         let fifteen = "王".repeat(15);
-        assert!(
-            !ok(&fifteen).truncated_on_card(),
-            "15 ideographs fill the field exactly"
-        );
+        assert!(!ok(&fifteen).truncated_on_card(), "15 ideographs fill the field exactly");
         let sixteen = "王".repeat(16);
         let p = ok(&sixteen);
         assert!(p.truncated_on_card());
@@ -407,18 +381,10 @@ mod tests {
 
     /// Names as the register holds them: 1 to 4 parts of 1 to 6 ideographs.
     fn valid_name() -> impl Strategy<Value = String> {
-        let ideograph = prop_oneof![
-            (0x4E00u32..=0x9FA5u32),
-            (0x3400u32..=0x4DBFu32),
-            (0x20000u32..=0x2A6DFu32),
-        ]
-        .prop_map(|c| char::from_u32(c).unwrap());
+        let ideograph = prop_oneof![(0x4E00u32..=0x9FA5u32), (0x3400u32..=0x4DBFu32), (0x20000u32..=0x2A6DFu32),]
+            .prop_map(|c| char::from_u32(c).unwrap());
         prop::collection::vec(prop::collection::vec(ideograph, 1..=6), 1..=4).prop_map(|parts| {
-            parts
-                .into_iter()
-                .map(|p| p.into_iter().collect::<String>())
-                .collect::<Vec<_>>()
-                .join("·")
+            parts.into_iter().map(|p| p.into_iter().collect::<String>()).collect::<Vec<_>>().join("·")
         })
     }
 

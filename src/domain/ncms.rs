@@ -40,14 +40,9 @@ impl NcmsNumber {
     /// white space at the ends). Inner white space is refused.
     pub fn parse(input: &str) -> Result<NcmsNumber, NcmsNumberError> {
         let text = normalize_text(input).to_ascii_uppercase();
-        let valid = !text.is_empty()
-            && text.len() <= MAX_NCMS_NUMBER_CHARS
-            && text.bytes().all(|b| b.is_ascii_alphanumeric());
-        if valid {
-            Ok(NcmsNumber(text))
-        } else {
-            Err(NcmsNumberError::Invalid)
-        }
+        let valid =
+            !text.is_empty() && text.len() <= MAX_NCMS_NUMBER_CHARS && text.bytes().all(|b| b.is_ascii_alphanumeric());
+        if valid { Ok(NcmsNumber(text)) } else { Err(NcmsNumberError::Invalid) }
     }
 
     /// The canonical number.
@@ -95,17 +90,7 @@ mod tests {
 
     #[test]
     fn refused() {
-        for input in [
-            "",
-            " ",
-            "2108 0400",
-            "2108-0400",
-            "第001号",
-            "Ａ-1",
-            "é1",
-            &"9".repeat(31),
-            "12\u{0}3",
-        ] {
+        for input in ["", " ", "2108 0400", "2108-0400", "第001号", "Ａ-1", "é1", &"9".repeat(31), "12\u{0}3"] {
             let err = NcmsNumber::parse(input).unwrap_err();
             assert_eq!(err.code(), "ncms_number_invalid", "{input:?}");
         }

@@ -54,11 +54,7 @@ pub fn is_middle_dot_variant(c: char) -> bool {
 /// leading and trailing white space removed and inner runs of white space
 /// (including U+3000, tabs and line breaks) collapsed into one ASCII space.
 pub fn normalize_text(input: &str) -> String {
-    let nfkc: String = input
-        .chars()
-        .filter(|c| !is_zero_width(*c))
-        .nfkc()
-        .collect();
+    let nfkc: String = input.chars().filter(|c| !is_zero_width(*c)).nfkc().collect();
     // NFKC never produces a zero-width character from a visible one, so one
     // filtering pass before it is enough; `split_whitespace` follows the
     // Unicode White_Space property, which includes U+3000 and U+00A0.
@@ -77,16 +73,7 @@ pub fn normalize_text(input: &str) -> String {
 /// (`阿依古丽 • 买买提` becomes `阿依古丽·买买提`).
 pub fn normalize_name(input: &str) -> String {
     let text = normalize_text(input);
-    let dotted: String = text
-        .chars()
-        .map(|c| {
-            if is_middle_dot_variant(c) {
-                MIDDLE_DOT
-            } else {
-                c
-            }
-        })
-        .collect();
+    let dotted: String = text.chars().map(|c| if is_middle_dot_variant(c) { MIDDLE_DOT } else { c }).collect();
     // After normalize_text the only white space left is a single ASCII space.
     let chars: Vec<char> = dotted.chars().collect();
     let mut out = String::with_capacity(dotted.len());
@@ -111,19 +98,13 @@ mod tests {
 
     #[test]
     fn full_width_digits_and_letters_become_ascii() {
-        assert_eq!(
-            normalize_text("１１０１０５１９４９１２３１００２ｘ"),
-            "11010519491231002x"
-        );
+        assert_eq!(normalize_text("１１０１０５１９４９１２３１００２ｘ"), "11010519491231002x");
         assert_eq!(normalize_text("ＡＢＣ１２３"), "ABC123");
     }
 
     #[test]
     fn white_space_is_trimmed_and_collapsed_including_ideographic_space() {
-        assert_eq!(
-            normalize_text("\u{3000}王\u{3000}\u{3000}小明\t\n "),
-            "王 小明"
-        );
+        assert_eq!(normalize_text("\u{3000}王\u{3000}\u{3000}小明\t\n "), "王 小明");
         assert_eq!(normalize_text("  a \u{00A0} b  "), "a b");
         assert_eq!(normalize_text(""), "");
         assert_eq!(normalize_text(" \u{3000}\t"), "");
@@ -131,10 +112,7 @@ mod tests {
 
     #[test]
     fn zero_width_characters_are_dropped() {
-        assert_eq!(
-            normalize_text("\u{FEFF}11\u{200B}01\u{200C}0\u{200D}5\u{2060}"),
-            "110105"
-        );
+        assert_eq!(normalize_text("\u{FEFF}11\u{200B}01\u{200C}0\u{200D}5\u{2060}"), "110105");
         // A zero-width character between two spaces must not keep them apart.
         assert_eq!(normalize_text("a \u{200B} b"), "a b");
     }
@@ -142,11 +120,7 @@ mod tests {
     #[test]
     fn nfkc_behaviour_on_each_dot_variant_is_as_documented() {
         let nfkc = |c: char| c.to_string().nfkc().collect::<String>();
-        assert_eq!(
-            nfkc('\u{00B7}'),
-            "\u{00B7}",
-            "NFKC must keep the middle dot"
-        );
+        assert_eq!(nfkc('\u{00B7}'), "\u{00B7}", "NFKC must keep the middle dot");
         assert_eq!(nfkc('\u{2022}'), "\u{2022}");
         assert_eq!(nfkc('\u{2027}'), "\u{2027}");
         assert_eq!(nfkc('\u{30FB}'), "\u{30FB}");
@@ -158,26 +132,18 @@ mod tests {
     #[test]
     fn every_dot_variant_becomes_u00b7_in_names() {
         for dot in [
-            '\u{00B7}', '\u{2022}', '\u{2027}', '\u{30FB}', '\u{FF0E}', '\u{FF65}', '.',
-            '\u{0387}', '\u{2219}', '\u{22C5}',
+            '\u{00B7}', '\u{2022}', '\u{2027}', '\u{30FB}', '\u{FF0E}', '\u{FF65}', '.', '\u{0387}', '\u{2219}',
+            '\u{22C5}',
         ] {
             let input = format!("阿依古丽{dot}买买提");
-            assert_eq!(
-                normalize_name(&input),
-                "阿依古丽·买买提",
-                "variant U+{:04X}",
-                dot as u32
-            );
+            assert_eq!(normalize_name(&input), "阿依古丽·买买提", "variant U+{:04X}", dot as u32);
         }
     }
 
     #[test]
     fn spaces_around_a_dot_are_removed_in_names_but_other_spaces_stay() {
         assert_eq!(normalize_name(" 阿依古丽 • 买买提 "), "阿依古丽·买买提");
-        assert_eq!(
-            normalize_name("阿依古丽\u{3000}·\u{3000}买买提"),
-            "阿依古丽·买买提"
-        );
+        assert_eq!(normalize_name("阿依古丽\u{3000}·\u{3000}买买提"), "阿依古丽·买买提");
         assert_eq!(normalize_name("王 小明"), "王 小明");
     }
 

@@ -52,10 +52,7 @@ impl PhoneNumber {
     /// Parses a phone number after normalisation (full-width digits, spaces).
     pub fn parse(input: &str) -> Result<PhoneNumber, PhoneError> {
         let text = normalize_text(input);
-        let compact: String = text
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-            .collect();
+        let compact: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
         let (rest, international) = if let Some(rest) = compact.strip_prefix("+86") {
             (rest, true)
         } else if let Some(rest) = compact.strip_prefix("0086") {
@@ -69,31 +66,17 @@ impl PhoneNumber {
             return Err(PhoneError::Invalid);
         }
         if is_mobile(rest) {
-            return Ok(PhoneNumber {
-                value: rest.to_owned(),
-                kind: PhoneKind::Mobile,
-            });
+            return Ok(PhoneNumber { value: rest.to_owned(), kind: PhoneKind::Mobile });
         }
-        let with_trunk = if international && !rest.starts_with('0') {
-            format!("0{rest}")
-        } else {
-            rest.to_owned()
-        };
+        let with_trunk = if international && !rest.starts_with('0') { format!("0{rest}") } else { rest.to_owned() };
         let (area, local) = split_landline(&with_trunk).ok_or(PhoneError::Invalid)?;
-        Ok(PhoneNumber {
-            value: format!("{area}-{local}"),
-            kind: PhoneKind::Landline,
-        })
+        Ok(PhoneNumber { value: format!("{area}-{local}"), kind: PhoneKind::Landline })
     }
 
     /// Like [`PhoneNumber::parse`], but an input that is empty after
     /// normalisation is `Ok(None)`: the field is optional.
     pub fn parse_optional(input: &str) -> Result<Option<PhoneNumber>, PhoneError> {
-        if normalize_text(input).is_empty() {
-            Ok(None)
-        } else {
-            PhoneNumber::parse(input).map(Some)
-        }
+        if normalize_text(input).is_empty() { Ok(None) } else { PhoneNumber::parse(input).map(Some) }
     }
 
     /// The canonical form: `13812345678` or `0371-65234567`.
@@ -220,10 +203,7 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(canon(input), expected, "{input:?}");
-            assert_eq!(
-                PhoneNumber::parse(input).unwrap().kind(),
-                PhoneKind::Landline
-            );
+            assert_eq!(PhoneNumber::parse(input).unwrap().kind(), PhoneKind::Landline);
         }
     }
 
@@ -266,46 +246,24 @@ mod tests {
     fn optional_field() {
         assert_eq!(PhoneNumber::parse_optional(""), Ok(None));
         assert_eq!(PhoneNumber::parse_optional(" \u{3000} "), Ok(None));
-        assert!(
-            PhoneNumber::parse_optional("13812345678")
-                .unwrap()
-                .is_some()
-        );
+        assert!(PhoneNumber::parse_optional("13812345678").unwrap().is_some());
         assert_eq!(PhoneNumber::parse_optional("123"), Err(PhoneError::Invalid));
     }
 
     #[test]
     fn masks() {
-        assert_eq!(
-            PhoneNumber::parse("13812345678").unwrap().mask(),
-            "138****5678"
-        );
-        assert_eq!(
-            PhoneNumber::parse("0371-65234567").unwrap().mask(),
-            "0371-****4567"
-        );
-        assert_eq!(
-            PhoneNumber::parse("0371-6523456").unwrap().mask(),
-            "0371-***3456"
-        );
-        assert_eq!(
-            PhoneNumber::parse("010-62345678").unwrap().mask(),
-            "010-****5678"
-        );
+        assert_eq!(PhoneNumber::parse("13812345678").unwrap().mask(), "138****5678");
+        assert_eq!(PhoneNumber::parse("0371-65234567").unwrap().mask(), "0371-****4567");
+        assert_eq!(PhoneNumber::parse("0371-6523456").unwrap().mask(), "0371-***3456");
+        assert_eq!(PhoneNumber::parse("010-62345678").unwrap().mask(), "010-****5678");
         let debug = format!("{:?}", PhoneNumber::parse("13812345678").unwrap());
-        assert!(
-            debug.contains("138****5678") && !debug.contains("1234"),
-            "{debug}"
-        );
+        assert!(debug.contains("138****5678") && !debug.contains("1234"), "{debug}");
     }
 
     #[test]
     fn serde_as_canonical_string() {
         let de: StrDeserializer<'_, DeError> = "+86 138 1234 5678".into_deserializer();
-        assert_eq!(
-            PhoneNumber::deserialize(de).unwrap().as_str(),
-            "13812345678"
-        );
+        assert_eq!(PhoneNumber::deserialize(de).unwrap().as_str(), "13812345678");
         let de: StrDeserializer<'_, DeError> = "123".into_deserializer();
         assert!(PhoneNumber::deserialize(de).is_err());
     }

@@ -101,9 +101,7 @@ impl CountyCode {
         }
         let prefecture_is_zero = bytes.get(2..4) == Some(b"00");
         let county_is_zero = bytes.get(4..6) == Some(b"00");
-        if prefecture_is_zero
-            || (county_is_zero && !CITIES_WITHOUT_COUNTIES.contains(&text.as_str()))
-        {
+        if prefecture_is_zero || (county_is_zero && !CITIES_WITHOUT_COUNTIES.contains(&text.as_str())) {
             return Err(CountyCodeError::NotCountyLevel);
         }
         Ok(CountyCode(text))
@@ -160,17 +158,15 @@ mod tests {
         assert_eq!(
             provinces,
             vec![
-                11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-                50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82
+                11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54,
+                61, 62, 63, 64, 65, 71, 81, 82
             ]
         );
     }
 
     #[test]
     fn county_codes_parse() {
-        for ok in [
-            "210804", "110105", "659001", "429004", "469001", "441900", "442000",
-        ] {
+        for ok in ["210804", "110105", "659001", "429004", "469001", "441900", "442000"] {
             assert_eq!(CountyCode::parse(ok).unwrap().as_str(), ok);
         }
         let c = CountyCode::parse(" ２１０８０４ ").unwrap();
@@ -209,10 +205,7 @@ mod tests {
     fn id_region_shape() {
         assert!(is_plausible_id_region(b"210804"));
         assert!(is_plausible_id_region(b"441900"));
-        assert!(
-            is_plausible_id_region(b"210800"),
-            "xxxx00 is accepted: cities without counties (东莞 441900) use it"
-        );
+        assert!(is_plausible_id_region(b"210800"), "xxxx00 is accepted: cities without counties (东莞 441900) use it");
         assert!(is_plausible_id_region(b"810000"));
         assert!(is_plausible_id_region(b"710000"));
         assert!(!is_plausible_id_region(b"210000"));

@@ -77,11 +77,7 @@ impl Sex {
     /// Checks the submitted sex against the one encoded in the ID number;
     /// `Err(SexError::IdMismatch)` when they differ.
     pub fn check_against(self, id: &CitizenId) -> Result<(), SexError> {
-        if self == id.sex() {
-            Ok(())
-        } else {
-            Err(SexError::IdMismatch)
-        }
+        if self == id.sex() { Ok(()) } else { Err(SexError::IdMismatch) }
     }
 }
 
@@ -96,9 +92,7 @@ mod tests {
 
     #[test]
     fn accepted_spellings() {
-        for s in [
-            "1", "１", " 1 ", "男", "男性", "male", "MALE", "Male", "m", "M", "Ｍ",
-        ] {
+        for s in ["1", "１", " 1 ", "男", "男性", "male", "MALE", "Male", "m", "M", "Ｍ"] {
             assert_eq!(Sex::parse(s), Ok(Sex::Male), "{s:?}");
         }
         for s in ["2", "２", "女", "女性", "female", "FEMALE", "f", "F", "ｆ"] {
@@ -108,9 +102,7 @@ mod tests {
 
     #[test]
     fn unknown_and_unstated_are_refused() {
-        for s in [
-            "0", "9", "", " ", "3", "01", "男女", "未知", "man", "woman", "x", "1 2",
-        ] {
+        for s in ["0", "9", "", " ", "3", "01", "男女", "未知", "man", "woman", "x", "1 2"] {
             let err = Sex::parse(s).unwrap_err();
             assert_eq!(err, SexError::Invalid, "{s:?}");
             assert_eq!(err.code(), "sex_invalid");
@@ -130,21 +122,14 @@ mod tests {
     fn mismatch_against_the_id() {
         let today = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
         // 17th digit 2: female.
-        let id = CitizenId::parse("11010519491231002X", today)
-            .unwrap()
-            .into_id();
+        let id = CitizenId::parse("11010519491231002X", today).unwrap().into_id();
         assert_eq!(Sex::Female.check_against(&id), Ok(()));
         assert_eq!(Sex::Male.check_against(&id), Err(SexError::IdMismatch));
     }
 
     #[test]
     fn serde_names() {
-        for (text, sex) in [
-            ("male", Sex::Male),
-            ("female", Sex::Female),
-            ("1", Sex::Male),
-            ("2", Sex::Female),
-        ] {
+        for (text, sex) in [("male", Sex::Male), ("female", Sex::Female), ("1", Sex::Male), ("2", Sex::Female)] {
             let de: StrDeserializer<'_, DeError> = text.into_deserializer();
             assert_eq!(Sex::deserialize(de).unwrap(), sex);
         }

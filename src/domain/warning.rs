@@ -31,7 +31,9 @@ impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Warning::IdUpgradedFrom15 => "the 15-digit ID number was upgraded to 18 characters",
-            Warning::NameTruncatedOnCard => "the name is longer than the card's name field (15 Chinese characters) and will be cut on the card",
+            Warning::NameTruncatedOnCard => {
+                "the name is longer than the card's name field (15 Chinese characters) and will be cut on the card"
+            }
         })
     }
 }
@@ -50,9 +52,6 @@ mod tests {
             assert_eq!(Warning::deserialize(de).unwrap(), w);
         }
         assert_eq!(Warning::IdUpgradedFrom15.code(), "id_upgraded_from_15");
-        assert_eq!(
-            Warning::NameTruncatedOnCard.code(),
-            "name_truncated_on_card"
-        );
+        assert_eq!(Warning::NameTruncatedOnCard.code(), "name_truncated_on_card");
     }
 }

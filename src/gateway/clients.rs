@@ -72,27 +72,17 @@ impl TryFrom<CreateClient> for NewClientCommand {
         let mut errors = Vec::new();
         let name = body.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 100 {
-            errors.push(FieldError::new(
-                "name",
-                "name_invalid",
-                "1 to 100 characters",
-            ));
+            errors.push(FieldError::new("name", "name_invalid", "1 to 100 characters"));
         }
         let role = Role::parse(&body.role).filter(|r| Role::CLIENT_ROLES.contains(r));
         match role {
-            None => errors.push(FieldError::new(
-                "role",
-                "role_unknown",
-                "not a client role (see DOMAIN.md section 6)",
-            )),
+            None => errors.push(FieldError::new("role", "role_unknown", "not a client role (see DOMAIN.md section 6)")),
             Some(role) => errors.extend(credentials::check_scopes(role, &body.scopes)),
         }
         match (role, errors.is_empty()) {
-            (Some(role), true) => Ok(NewClientCommand {
-                name,
-                role,
-                scopes: body.scopes,
-            }),
+            (Some(role), true) => {
+                Ok(NewClientCommand { name, role, scopes: credentials::normalise_scopes(role, body.scopes) })
+            }
             _ => Err(ApiError::validation(errors)),
         }
     }
@@ -127,10 +117,7 @@ pub fn create(
             created_at: now(),
         },
     )?;
-    Ok(CreatedClient {
-        client: row.into(),
-        client_secret: secret,
-    })
+    Ok(CreatedClient { client: row.into(), client_secret: secret })
 }
 
 pub async fn create_handler(
@@ -142,13 +129,11 @@ pub async fn create_handler(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin])?;
     state.limits.check(&caller.client_id)?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let parsed: CreateClient = crate::http::extract::parse_json(&req, &body)?;
     let command = NewClientCommand::try_from(parsed)?;
-    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let permit = state.hashing.acquire().await.map_err(ApiError::internal)?;
-    let (secret, hash) = tokio::task::spawn_blocking(new_credentials)
-        .await
-        .map_err(ApiError::internal)??;
+    let (secret, hash) = tokio::task::spawn_blocking(new_credentials).await.map_err(ApiError::internal)??;
     drop(permit);
     let created_by = caller.client_id.clone();
     idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
@@ -160,9 +145,11 @@ pub async fn create_handler(
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,
+    state: web::Data<GatewayState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin, Role::Auditor])?;
+    state.limits.check(&caller.client_id)?;
     let page = query.parse()?;
     let rows = pool
         .read({
@@ -182,22 +169,17 @@ pub async fn revoke(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin])?;
+    state.limits.check(&caller.client_id)?;
     let id = path.into_inner();
     if id == caller.client_id {
-        return Err(ApiError::conflict(
-            "cannot_revoke_self",
-            "an admin cannot revoke the client it is using",
-        ));
+        return Err(ApiError::conflict("cannot_revoke_self", "an admin cannot revoke the client it is using"));
     }
     let target = id.clone();
     pool.write(move |conn| {
         repo::find(conn, &target)?.ok_or_else(|| ApiError::not_found("client"))?;
         let at = now();
         if repo::revoke(conn, &target, at)? {
-            let message = ClientRevoked {
-                client_id: target.clone(),
-                revoked_at: at.and_utc(),
-            };
+            let message = ClientRevoked { client_id: target.clone(), revoked_at: at.and_utc() };
             for service in Service::UPSTREAMS {
                 outbox::enqueue(conn, service, &message)?;
             }
@@ -213,9 +195,7 @@ pub async fn revoke(
 /// Keeps the gateway's revocation set in step with its database (other gateway
 /// replicas revoke too).
 pub async fn refresh_revocations(pool: DbPool, auth: Arc<Authenticator>) -> Result<(), ApiError> {
-    let ids = pool
-        .read(|conn| repo::revoked_ids(conn).map_err(ApiError::from))
-        .await?;
+    let ids = pool.read(|conn| repo::revoked_ids(conn).map_err(ApiError::from)).await?;
     auth.revoked.replace(ids.into_iter().collect());
     Ok(())
 }

@@ -24,19 +24,12 @@ pub fn hash(secret: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
 /// Whether `secret` matches `phc`. CPU-heavy: call off the async workers.
 pub fn verify(secret: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok()
-    })
+    PasswordHash::new(phc).is_ok_and(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
 }
 
 /// A hash of a secret nobody has, verified when the client id is unknown so that the
@@ -47,13 +40,23 @@ pub fn dummy_hash() -> &'static str {
 }
 
 fn is_code(s: &str) -> bool {
-    (1..=32).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn is_county_code(s: &str) -> bool {
     crate::domain::region::CountyCode::parse(s).is_ok()
+}
+
+/// The scopes as stored: county codes in their canonical form (full-width digits
+/// and stray spaces removed), other codes as given.
+pub fn normalise_scopes(role: Role, scopes: Vec<String>) -> Vec<String> {
+    match role {
+        Role::CountyOffice => scopes
+            .into_iter()
+            .map(|s| crate::domain::region::CountyCode::parse(&s).map(|c| c.as_str().to_string()).unwrap_or(s))
+            .collect(),
+        _ => scopes,
+    }
 }
 
 /// Checks the scopes a client of `role` is created with.
@@ -89,22 +92,14 @@ pub fn check_scopes(role: Role, scopes: &[String]) -> Vec<FieldError> {
             }
             for (i, s) in scopes.iter().enumerate() {
                 if !is_code(s) {
-                    errors.push(FieldError::new(
-                        &field(i),
-                        "code_invalid",
-                        "1 to 32 letters, digits, - or _",
-                    ));
+                    errors.push(FieldError::new(&field(i), "code_invalid", "1 to 32 letters, digits, - or _"));
                 }
             }
         }
         Role::Bank => {
             for (i, s) in scopes.iter().enumerate() {
                 if !is_code(s) {
-                    errors.push(FieldError::new(
-                        &field(i),
-                        "code_invalid",
-                        "1 to 32 letters, digits, - or _",
-                    ));
+                    errors.push(FieldError::new(&field(i), "code_invalid", "1 to 32 letters, digits, - or _"));
                 }
             }
         }
@@ -119,12 +114,8 @@ pub fn check_scopes(role: Role, scopes: &[String]) -> Vec<FieldError> {
         }
     }
     let mut seen = std::collections::HashSet::new();
-    if scopes.iter().any(|s| !seen.insert(s)) {
-        errors.push(FieldError::new(
-            "scopes",
-            "scopes_duplicate",
-            "a scope is listed twice",
-        ));
+    if normalise_scopes(role, scopes.to_vec()).into_iter().any(|s| !seen.insert(s)) {
+        errors.push(FieldError::new("scopes", "scopes_duplicate", "a scope is listed twice"));
     }
     errors
 }
@@ -148,29 +139,13 @@ mod tests {
     fn scopes_follow_the_role() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(check_scopes(Role::CountyOffice, &s(&["210804"])).is_empty());
-        assert_eq!(
-            check_scopes(Role::CountyOffice, &s(&[]))[0].code,
-            "scopes_required"
-        );
-        assert_eq!(
-            check_scopes(Role::CountyOffice, &s(&["210800"]))[0].code,
-            "county_code_invalid"
-        );
-        assert_eq!(
-            check_scopes(Role::CountyOffice, &s(&["990804"]))[0].code,
-            "county_code_invalid"
-        );
-        assert_eq!(
-            check_scopes(Role::Clinic, &s(&["A", "B"]))[0].code,
-            "scopes_exactly_one"
-        );
-        assert_eq!(
-            check_scopes(Role::Auditor, &s(&["210804"]))[0].code,
-            "scopes_not_allowed"
-        );
-        assert_eq!(
-            check_scopes(Role::CountyOffice, &s(&["210804", "210804"]))[0].code,
-            "scopes_duplicate"
-        );
+        assert_eq!(check_scopes(Role::CountyOffice, &s(&[]))[0].code, "scopes_required");
+        assert_eq!(check_scopes(Role::CountyOffice, &s(&["210800"]))[0].code, "county_code_invalid");
+        assert_eq!(check_scopes(Role::CountyOffice, &s(&["990804"]))[0].code, "county_code_invalid");
+        assert_eq!(check_scopes(Role::Clinic, &s(&["A", "B"]))[0].code, "scopes_exactly_one");
+        assert_eq!(check_scopes(Role::Auditor, &s(&["210804"]))[0].code, "scopes_not_allowed");
+        assert_eq!(check_scopes(Role::CountyOffice, &s(&["210804", "210804"]))[0].code, "scopes_duplicate");
+        assert_eq!(check_scopes(Role::CountyOffice, &s(&["210804", "２１０８０４"]))[0].code, "scopes_duplicate");
+        assert_eq!(normalise_scopes(Role::CountyOffice, s(&["２１０８０４ "])), s(&["210804"]));
     }
 }

@@ -68,14 +68,9 @@ pub async fn forward(
     auth: web::Data<Authenticator>,
 ) -> Result<HttpResponse, ApiError> {
     let path = req.path().to_string();
-    let segment = path
-        .strip_prefix("/api/v1/")
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_default();
-    let service = owner(segment).ok_or_else(|| ApiError::NotFound {
-        code: "route_not_found",
-        detail: "no such route".into(),
-    })?;
+    let segment = path.strip_prefix("/api/v1/").and_then(|rest| rest.split('/').next()).unwrap_or_default();
+    let service =
+        owner(segment).ok_or_else(|| ApiError::NotFound { code: "route_not_found", detail: "no such route".into() })?;
     let limit_key = match req.headers().get(header::AUTHORIZATION) {
         Some(_) => {
             let token = bearer(&req)?;
@@ -86,11 +81,8 @@ pub async fn forward(
     };
     state.limits.check(&limit_key)?;
 
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let max = state.max_body_bytes;
     if declared.is_some_and(|n| n > max as u64) {
         return Err(ApiError::too_large(Some(max)));
@@ -101,14 +93,9 @@ pub async fn forward(
         .find(|(s, _)| *s == service)
         .map(|(_, url)| url.clone())
         .ok_or_else(|| ApiError::internal("no upstream configured"))?;
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or(path.as_str());
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(path.as_str());
     let url = format!("{base}{path_and_query}");
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(ApiError::internal)?;
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).map_err(ApiError::internal)?;
     let mut upstream = state.http.request(method, url);
     for (name, value) in req.headers() {
         if !hop_by_hop(name) && name != request_id::HEADER {
@@ -121,15 +108,10 @@ pub async fn forward(
     if let Some(peer) = req.peer_addr() {
         upstream = upstream.header("x-forwarded-for", peer.ip().to_string());
     }
-    let has_body =
-        declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let has_body = declared.is_some_and(|n| n > 0) || req.headers().contains_key(header::TRANSFER_ENCODING);
     let over_limit = Arc::new(AtomicBool::new(false));
     if has_body {
-        upstream = upstream.body(reqwest::Body::wrap_stream(stream_body(
-            payload,
-            max,
-            over_limit.clone(),
-        )));
+        upstream = upstream.body(reqwest::Body::wrap_stream(stream_body(payload, max, over_limit.clone())));
         if let Some(n) = declared {
             upstream = upstream.header("content-length", n.to_string());
         }
@@ -144,8 +126,7 @@ pub async fn forward(
             ));
         }
     };
-    let status =
-        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut answer = HttpResponse::build(status);
     for (name, value) in response.headers() {
         let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes()) else {
@@ -156,9 +137,8 @@ pub async fn forward(
         }
     }
     let length = response.content_length();
-    let body = response
-        .bytes_stream()
-        .map(|chunk| chunk.map_err(|e| actix_web::error::ErrorBadGateway(e.without_url())));
+    let body =
+        response.bytes_stream().map(|chunk| chunk.map_err(|e| actix_web::error::ErrorBadGateway(e.without_url())));
     Ok(match length {
         Some(n) => answer.no_chunking(n).streaming(body),
         None => answer.streaming(body),
@@ -166,13 +146,10 @@ pub async fn forward(
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let value = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match value.and_then(|v| v.split_once(' ')) {
         Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() && token.len() <= 8192 =>
         {
             Ok(token.trim().to_string())
         }
@@ -209,7 +186,5 @@ fn stream_body(
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }

@@ -24,14 +24,10 @@ impl RateLimits {
 
     /// Takes one request from `key`'s bucket, or answers 429 with how long to wait.
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        self.limiter
-            .check_key(&key.to_string())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(self.clock.now());
-                ApiError::TooManyRequests {
-                    retry_after_secs: wait.as_secs().max(1),
-                }
-            })
+        self.limiter.check_key(&key.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::TooManyRequests { retry_after_secs: wait.as_secs().max(1) }
+        })
     }
 
     /// Forgets keys whose buckets are full again, so the map does not grow forever.

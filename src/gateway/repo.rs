@@ -47,29 +47,17 @@ pub struct NewClient<'a> {
 }
 
 pub fn insert(conn: &mut DbConnection, client: &NewClient<'_>) -> QueryResult<ClientRow> {
-    diesel::insert_into(api_clients::table)
-        .values(client)
-        .execute(conn)?;
-    api_clients::table
-        .find(client.id)
-        .select(ClientRow::as_select())
-        .first(conn)
+    diesel::insert_into(api_clients::table).values(client).execute(conn)?;
+    api_clients::table.find(client.id).select(ClientRow::as_select()).first(conn)
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
-    api_clients::table
-        .find(id)
-        .select(ClientRow::as_select())
-        .first(conn)
-        .optional()
+    api_clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()
 }
 
 /// Clients ordered by id, after the page's cursor; `limit + 1` rows.
 pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ClientRow>> {
-    let mut query = api_clients::table
-        .select(ClientRow::as_select())
-        .order(api_clients::id.asc())
-        .into_boxed();
+    let mut query = api_clients::table.select(ClientRow::as_select()).order(api_clients::id.asc()).into_boxed();
     if let Some(after) = &page.after {
         query = query.filter(api_clients::id.gt(after.clone()));
     }
@@ -78,26 +66,16 @@ pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<Clie
 
 /// Marks a client revoked; `false` if it was revoked already.
 pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<bool> {
-    let n = diesel::update(
-        api_clients::table
-            .find(id)
-            .filter(api_clients::revoked_at.is_null()),
-    )
-    .set(api_clients::revoked_at.eq(Some(at)))
-    .execute(conn)?;
+    let n = diesel::update(api_clients::table.find(id).filter(api_clients::revoked_at.is_null()))
+        .set(api_clients::revoked_at.eq(Some(at)))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
 pub fn revoked_ids(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
-    api_clients::table
-        .filter(api_clients::revoked_at.is_not_null())
-        .select(api_clients::id)
-        .load(conn)
+    api_clients::table.filter(api_clients::revoked_at.is_not_null()).select(api_clients::id).load(conn)
 }
 
 pub fn count_active(conn: &mut DbConnection) -> QueryResult<i64> {
-    api_clients::table
-        .filter(api_clients::revoked_at.is_null())
-        .count()
-        .get_result(conn)
+    api_clients::table.filter(api_clients::revoked_at.is_null()).count().get_result(conn)
 }

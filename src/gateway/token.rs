@@ -25,18 +25,12 @@ pub struct TokenResponse {
 }
 
 fn invalid_client() -> ApiError {
-    ApiError::unauthorized(
-        "invalid_client",
-        "unknown client, wrong secret or revoked client",
-    )
+    ApiError::unauthorized("invalid_client", "unknown client, wrong secret or revoked client")
 }
 
 /// The rate-limit key of an unauthenticated request: its peer address.
 pub fn peer_key(req: &HttpRequest, what: &str) -> String {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     format!("{what}:{peer}")
 }
 
@@ -44,19 +38,13 @@ pub async fn issue(
     req: HttpRequest,
     state: web::Data<GatewayState>,
     pool: web::Data<DbPool>,
-    body: web::Json<TokenRequest>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // Limited before anything is parsed: a flood of garbage costs as little as possible.
     state.limits.check(&peer_key(&req, "token"))?;
-    let body = body.into_inner();
-    if body
-        .grant_type
-        .as_deref()
-        .is_some_and(|g| g != "client_credentials")
-    {
-        return Err(ApiError::bad_request(
-            "unsupported_grant_type",
-            "only client_credentials is supported",
-        ));
+    let body: TokenRequest = crate::http::extract::parse_json(&req, &body)?;
+    if body.grant_type.as_deref().is_some_and(|g| g != "client_credentials") {
+        return Err(ApiError::bad_request("unsupported_grant_type", "only client_credentials is supported"));
     }
     if body.client_id.len() > 64
         || body.client_secret.is_empty()
@@ -65,41 +53,27 @@ pub async fn issue(
         return Err(invalid_client());
     }
     let id = body.client_id.clone();
-    let client = pool
-        .read(move |conn| repo::find(conn, &id).map_err(ApiError::from))
-        .await?;
-    let phc = client
-        .as_ref()
-        .map(|c| c.secret_hash.clone())
-        .unwrap_or_else(|| credentials::dummy_hash().to_string());
+    let client = pool.read(move |conn| repo::find(conn, &id).map_err(ApiError::from)).await?;
+    let phc = client.as_ref().map(|c| c.secret_hash.clone()).unwrap_or_else(|| credentials::dummy_hash().to_string());
     let permit = state.hashing.acquire().await.map_err(ApiError::internal)?;
     let secret = body.client_secret;
-    let matches = tokio::task::spawn_blocking(move || credentials::verify(&secret, &phc))
-        .await
-        .map_err(ApiError::internal)?;
+    let matches =
+        tokio::task::spawn_blocking(move || credentials::verify(&secret, &phc)).await.map_err(ApiError::internal)?;
     drop(permit);
     let client = match client {
         Some(c) if matches && c.revoked_at.is_none() => c,
         _ => return Err(invalid_client()),
     };
-    let role = Role::parse(&client.role)
-        .ok_or_else(|| ApiError::internal("stored client has an unknown role"))?;
+    let role = Role::parse(&client.role).ok_or_else(|| ApiError::internal("stored client has an unknown role"))?;
     let scopes: Vec<String> = serde_json::from_str(&client.scopes).map_err(ApiError::internal)?;
-    let (access_token, expires_in) = state
-        .keys
-        .issue(&client.id, role, scopes)
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in,
-        }))
+    let (access_token, expires_in) = state.keys.issue(&client.id, role, scopes).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+    }))
 }
 
 pub async fn jwks(state: web::Data<GatewayState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(state.keys.jwks())
+    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(state.keys.jwks())
 }

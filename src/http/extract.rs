@@ -10,9 +10,7 @@ use super::ApiError;
 pub const JSON_LIMIT: usize = 1024 * 1024;
 
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(JSON_LIMIT)
-        .error_handler(|err, _req: &HttpRequest| json_error(err).into())
+    web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req: &HttpRequest| json_error(err).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
@@ -23,17 +21,17 @@ pub fn query_config() -> web::QueryConfig {
 
 pub fn path_config() -> web::PathConfig {
     // A path segment of the wrong shape (not a UUID, say) names nothing that exists.
-    web::PathConfig::default()
-        .error_handler(|_err: PathError, _req| ApiError::not_found("resource").into())
+    web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::not_found("resource").into())
 }
 
 pub fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
-        JsonPayloadError::OverflowKnownLength { limit, .. }
-        | JsonPayloadError::Overflow { limit } => ApiError::too_large(Some(limit)),
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
-            detail: "expected Content-Type: application/json".into(),
-        },
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            ApiError::too_large(Some(limit))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType { detail: "expected Content-Type: application/json".into() }
+        }
         JsonPayloadError::Deserialize(e) => serde_error(&e),
         JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::too_large(Some(JSON_LIMIT)),
         other => ApiError::bad_request("unreadable_body", other.to_string()),
@@ -50,10 +48,7 @@ fn serde_error(e: &serde_json::Error) -> ApiError {
 
 /// Parses a JSON body taken as raw bytes (handlers that also hash the body for
 /// idempotency), with the same answers as the `Json` extractor.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<T, ApiError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     let is_json = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -61,9 +56,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         .and_then(|v| v.parse::<mime::Mime>().ok())
         .is_some_and(|m| m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON));
     if !is_json {
-        return Err(ApiError::UnsupportedMediaType {
-            detail: "expected Content-Type: application/json".into(),
-        });
+        return Err(ApiError::UnsupportedMediaType { detail: "expected Content-Type: application/json".into() });
     }
     if body.len() > JSON_LIMIT {
         return Err(ApiError::too_large(Some(JSON_LIMIT)));

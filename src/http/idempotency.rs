@@ -46,20 +46,14 @@ pub struct IdempotencyKey {
 impl IdempotencyKey {
     /// Reads the header; `None` when the request has none. `body` is the raw request
     /// body, hashed with the method and path to tell "same request" from "key reused".
-    pub fn from_request(
-        req: &HttpRequest,
-        client_id: &str,
-        body: &[u8],
-    ) -> Result<Option<Self>, ApiError> {
+    pub fn from_request(req: &HttpRequest, client_id: &str, body: &[u8]) -> Result<Option<Self>, ApiError> {
         let Some(value) = req.headers().get(HEADER) else {
             return Ok(None);
         };
         let key = value
             .to_str()
             .ok()
-            .filter(|k| {
-                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b))
-            })
+            .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
             .ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_idempotency_key",
@@ -104,12 +98,7 @@ fn claim(conn: &mut DbConnection, key: &IdempotencyKey) -> Result<Claim, ApiErro
     let existing: Option<KeyRow> = k::idempotency_keys
         .filter(k::client_id.eq(&key.client_id))
         .filter(k::idem_key.eq(&key.key))
-        .select((
-            k::request_hash,
-            k::status_code,
-            k::response_body,
-            k::locked_until,
-        ))
+        .select((k::request_hash, k::status_code, k::response_body, k::locked_until))
         .first(conn)
         .optional()?;
     match existing {
@@ -124,10 +113,9 @@ fn claim(conn: &mut DbConnection, key: &IdempotencyKey) -> Result<Claim, ApiErro
                 ))
                 .execute(conn)
                 .map_err(|e| match e {
-                    diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        _,
-                    ) => in_progress(),
+                    diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                        in_progress()
+                    }
                     other => ApiError::from(other),
                 })?;
             Ok(Claim::New)
@@ -136,21 +124,14 @@ fn claim(conn: &mut DbConnection, key: &IdempotencyKey) -> Result<Claim, ApiErro
             "idempotency_key_reused",
             "this Idempotency-Key was used with a different request",
         )),
-        Some(KeyRow {
-            status_code: Some(status),
-            response_body: Some(body),
-            ..
-        }) => Ok(Claim::Replay {
-            status: u16::try_from(status).unwrap_or(200),
-            body,
-        }),
+        Some(KeyRow { status_code: Some(status), response_body: Some(body), .. }) => {
+            Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(200), body })
+        }
         Some(row) if row.locked_until > now => Err(in_progress()),
         Some(_) => {
             // The first attempt died without answering: take the claim over.
             diesel::update(
-                k::idempotency_keys
-                    .filter(k::client_id.eq(&key.client_id))
-                    .filter(k::idem_key.eq(&key.key)),
+                k::idempotency_keys.filter(k::client_id.eq(&key.client_id)).filter(k::idem_key.eq(&key.key)),
             )
             .set(k::locked_until.eq(until))
             .execute(conn)?;
@@ -160,39 +141,20 @@ fn claim(conn: &mut DbConnection, key: &IdempotencyKey) -> Result<Claim, ApiErro
 }
 
 fn in_progress() -> ApiError {
-    ApiError::conflict(
-        "idempotency_key_in_progress",
-        "a request with this Idempotency-Key is still being processed",
-    )
+    ApiError::conflict("idempotency_key_in_progress", "a request with this Idempotency-Key is still being processed")
 }
 
-fn store(
-    conn: &mut DbConnection,
-    key: &IdempotencyKey,
-    status: u16,
-    body: &str,
-) -> QueryResult<usize> {
+fn store(conn: &mut DbConnection, key: &IdempotencyKey, status: u16, body: &str) -> QueryResult<usize> {
     use idempotency_keys::dsl as k;
-    diesel::update(
-        k::idempotency_keys
-            .filter(k::client_id.eq(&key.client_id))
-            .filter(k::idem_key.eq(&key.key)),
-    )
-    .set((
-        k::status_code.eq(i32::from(status)),
-        k::response_body.eq(body),
-    ))
-    .execute(conn)
+    diesel::update(k::idempotency_keys.filter(k::client_id.eq(&key.client_id)).filter(k::idem_key.eq(&key.key)))
+        .set((k::status_code.eq(i32::from(status)), k::response_body.eq(body)))
+        .execute(conn)
 }
 
 fn release(conn: &mut DbConnection, key: &IdempotencyKey) -> QueryResult<usize> {
     use idempotency_keys::dsl as k;
-    diesel::delete(
-        k::idempotency_keys
-            .filter(k::client_id.eq(&key.client_id))
-            .filter(k::idem_key.eq(&key.key)),
-    )
-    .execute(conn)
+    diesel::delete(k::idempotency_keys.filter(k::client_id.eq(&key.client_id)).filter(k::idem_key.eq(&key.key)))
+        .execute(conn)
 }
 
 /// Runs a use case in one write transaction, at most once per idempotency key: `effect`
@@ -218,15 +180,8 @@ where
     };
     if let Claim::Replay { status, body } = claimed {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-        let content_type = if status.is_success() {
-            "application/json"
-        } else {
-            "application/problem+json"
-        };
-        return Ok(HttpResponse::build(status)
-            .content_type(content_type)
-            .insert_header((REPLAYED, "true"))
-            .body(body));
+        let content_type = if status.is_success() { "application/json" } else { "application/problem+json" };
+        return Ok(HttpResponse::build(status).content_type(content_type).insert_header((REPLAYED, "true")).body(body));
     }
     let stored_key = key.clone();
     let outcome = pool
@@ -238,20 +193,14 @@ where
         })
         .await;
     match outcome {
-        Ok(body) => Ok(HttpResponse::build(status)
-            .content_type("application/json")
-            .body(body)),
+        Ok(body) => Ok(HttpResponse::build(status).content_type("application/json").body(body)),
         Err(err) => {
             let err_status = err.status_code();
             let followup = if err_status.is_server_error() {
-                pool.write(move |conn| release(conn, &key).map_err(ApiError::from))
-                    .await
+                pool.write(move |conn| release(conn, &key).map_err(ApiError::from)).await
             } else {
                 let body = err.problem_body();
-                pool.write(move |conn| {
-                    store(conn, &key, err_status.as_u16(), &body).map_err(ApiError::from)
-                })
-                .await
+                pool.write(move |conn| store(conn, &key, err_status.as_u16(), &body).map_err(ApiError::from)).await
             };
             if let Err(e) = followup {
                 tracing::warn!(error = %e, "could not settle the idempotency key after a failed request");

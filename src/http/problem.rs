@@ -20,12 +20,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        FieldError {
-            row: None,
-            field: field.into(),
-            code: code.into(),
-            message: message.into(),
-        }
+        FieldError { row: None, field: field.into(), code: code.into(), message: message.into() }
     }
 }
 
@@ -76,46 +71,25 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::BadRequest { code, detail: detail.into() }
     }
     pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Unauthorized {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::Unauthorized { code, detail: detail.into() }
     }
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Forbidden {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::Forbidden { code, detail: detail.into() }
     }
     pub fn not_found(what: &str) -> Self {
-        ApiError::NotFound {
-            code: "not_found",
-            detail: format!("{what} not found"),
-        }
+        ApiError::NotFound { code: "not_found", detail: format!("{what} not found") }
     }
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::Conflict { code, detail: detail.into() }
     }
     pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Unprocessable {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::Unprocessable { code, detail: detail.into() }
     }
     pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::Unavailable {
-            code,
-            detail: detail.into(),
-        }
+        ApiError::Unavailable { code, detail: detail.into() }
     }
     pub fn too_large(limit: Option<usize>) -> Self {
         let detail = match limit {
@@ -172,9 +146,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } | ApiError::Unprocessable { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation { .. } | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -198,10 +170,16 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        ));
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        if let ApiError::Unauthorized { code, .. } = self {
+            // RFC 6750: say which scheme is expected, and that the token was bad if one came.
+            let challenge = if *code == "missing_token" {
+                "Bearer realm=\"healthcard\"".to_string()
+            } else {
+                format!("Bearer realm=\"healthcard\", error=\"invalid_token\", error_description=\"{code}\"")
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
         if let ApiError::TooManyRequests { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
         }
@@ -213,9 +191,7 @@ impl ApiError {
     /// The problem+json text of this error (also what an idempotent replay returns).
     pub fn problem_body(&self) -> String {
         let detail = match self {
-            ApiError::Internal(_) => {
-                "an internal error occurred; quote the X-Request-Id when reporting it".to_string()
-            }
+            ApiError::Internal(_) => "an internal error occurred; quote the X-Request-Id when reporting it".to_string(),
             other => other.to_string(),
         };
         let errors = match self {
@@ -250,10 +226,9 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => ApiError::not_found("resource"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::conflict(
-                "already_exists",
-                format!("conflicts with an existing row ({})", info.message()),
-            ),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                ApiError::conflict("already_exists", format!("conflicts with an existing row ({})", info.message()))
+            }
             other => ApiError::internal(other),
         }
     }

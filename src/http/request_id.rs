@@ -26,8 +26,7 @@ fn accept(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     ok.then(|| s.to_string())
 }
 
@@ -35,15 +34,9 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let id = req
-        .headers()
-        .get(HEADER)
-        .and_then(accept)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let id = req.headers().get(HEADER).and_then(accept).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
@@ -53,11 +46,8 @@ pub async fn middleware(
         // Errors raised by actix itself (an extractor's limit, say) come back as plain
         // text: answer them as problem+json like our own.
         Ok(res) if res.response().error().is_some() && !is_problem(&res) => {
-            let problem = res
-                .response()
-                .error()
-                .map(as_problem)
-                .unwrap_or_else(|| super::ApiError::internal("lost error"));
+            let problem =
+                res.response().error().map(as_problem).unwrap_or_else(|| super::ApiError::internal("lost error"));
             let (req, _) = res.into_parts();
             ServiceResponse::new(req, problem.error_response())
         }
@@ -82,11 +72,7 @@ pub async fn middleware(
         metrics.observe_request(&route, &method, status, elapsed);
     }
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "access"
-        );
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "access");
     });
     Ok(response)
 }
@@ -101,10 +87,7 @@ fn is_problem<B>(res: &ServiceResponse<B>) -> bool {
 pub fn as_problem(err: &actix_web::Error) -> super::ApiError {
     let status = err.as_response_error().status_code();
     match status.as_u16() {
-        404 => super::ApiError::NotFound {
-            code: "route_not_found",
-            detail: "no such route".into(),
-        },
+        404 => super::ApiError::NotFound { code: "route_not_found", detail: "no such route".into() },
         405 => super::ApiError::MethodNotAllowed,
         413 => super::ApiError::too_large(None),
         s if s < 500 => super::ApiError::bad_request("bad_request", err.to_string()),

@@ -53,34 +53,20 @@ impl RouteTable {
         self.add(method, path, Visibility::Internal, handler)
     }
 
-    fn add<F, Args>(
-        mut self,
-        method: Method,
-        path: &'static str,
-        visibility: Visibility,
-        handler: F,
-    ) -> Self
+    fn add<F, Args>(mut self, method: Method, path: &'static str, visibility: Visibility, handler: F) -> Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
         let route = web::route().method(method.clone()).to(handler);
-        self.entries.push(Entry {
-            method,
-            path,
-            visibility,
-            route,
-        });
+        self.entries.push(Entry { method, path, visibility, route });
         self
     }
 
     /// `(method, path, visibility)` of every route, in registration order.
     pub fn listing(&self) -> Vec<(Method, &'static str, Visibility)> {
-        self.entries
-            .iter()
-            .map(|e| (e.method.clone(), e.path, e.visibility))
-            .collect()
+        self.entries.iter().map(|e| (e.method.clone(), e.path, e.visibility)).collect()
     }
 
     /// Registers the routes, one resource per path, answering 405 problem+json for a
@@ -95,15 +81,13 @@ impl RouteTable {
         let mut entries = self.entries;
         for path in paths {
             let mut resource = web::resource(path);
-            let (mine, rest): (Vec<Entry>, Vec<Entry>) =
-                entries.into_iter().partition(|e| e.path == path);
+            let (mine, rest): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(|e| e.path == path);
             entries = rest;
             for e in mine {
                 resource = resource.route(e.route);
             }
-            resource = resource.default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed)
-            }));
+            resource = resource
+                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) }));
             cfg.service(resource);
         }
     }

@@ -30,19 +30,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
 }
 
 async fn route_not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound {
-        code: "route_not_found",
-        detail: "no such route".into(),
-    })
+    Err(ApiError::NotFound { code: "route_not_found", detail: "no such route".into() })
 }
 
 /// Starts serving `configure`'s routes on `listener` with `workers` worker threads.
-pub fn serve<F>(
-    ctx: &ServiceContext,
-    listener: TcpListener,
-    workers: usize,
-    configure: F,
-) -> std::io::Result<Server>
+pub fn serve<F>(ctx: &ServiceContext, listener: TcpListener, workers: usize, configure: F) -> std::io::Result<Server>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {

@@ -69,14 +69,7 @@ fn claim(conn: &mut DbConnection, lease_until: NaiveDateTime) -> QueryResult<Vec
                 .filter(o::next_attempt_at.le(now))
                 .order(o::next_attempt_at.asc())
                 .limit(BATCH)
-                .select((
-                    o::id,
-                    o::destination,
-                    o::kind,
-                    o::payload,
-                    o::created_at,
-                    o::attempts,
-                ))
+                .select((o::id, o::destination, o::kind, o::payload, o::created_at, o::attempts))
                 .load(conn)?;
             let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
             diesel::update(o::outbox_messages.filter(o::id.eq_any(ids)))
@@ -90,11 +83,7 @@ fn claim(conn: &mut DbConnection, lease_until: NaiveDateTime) -> QueryResult<Vec
 fn mark_delivered(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     use outbox_messages::dsl as o;
     diesel::update(o::outbox_messages.find(id))
-        .set((
-            o::delivered_at.eq(Some(now())),
-            o::attempts.eq(o::attempts + 1),
-            o::last_error.eq(None::<String>),
-        ))
+        .set((o::delivered_at.eq(Some(now())), o::attempts.eq(o::attempts + 1), o::last_error.eq(None::<String>)))
         .execute(conn)
 }
 
@@ -102,11 +91,7 @@ fn reschedule(conn: &mut DbConnection, id: &str, attempts: i32, error: &str) -> 
     use outbox_messages::dsl as o;
     let next = now() + backoff(attempts);
     diesel::update(o::outbox_messages.find(id))
-        .set((
-            o::attempts.eq(attempts + 1),
-            o::next_attempt_at.eq(next),
-            o::last_error.eq(Some(error)),
-        ))
+        .set((o::attempts.eq(attempts + 1), o::next_attempt_at.eq(next), o::last_error.eq(Some(error))))
         .execute(conn)
 }
 
@@ -120,11 +105,7 @@ pub struct ServiceTokens {
 
 impl ServiceTokens {
     pub fn new(keys: Arc<SigningKeys>, sender: Service) -> Self {
-        ServiceTokens {
-            keys,
-            sender,
-            cached: tokio::sync::Mutex::new(None),
-        }
+        ServiceTokens { keys, sender, cached: tokio::sync::Mutex::new(None) }
     }
 
     async fn token(&self) -> Result<String, String> {
@@ -136,11 +117,7 @@ impl ServiceTokens {
         }
         let (token, ttl) = self
             .keys
-            .issue(
-                &format!("service:{}", self.sender.name()),
-                Role::Service,
-                Vec::new(),
-            )
+            .issue(&format!("service:{}", self.sender.name()), Role::Service, Vec::new())
             .map_err(|e| e.to_string())?;
         let valid_until = std::time::Instant::now() + Duration::from_secs(ttl / 2);
         *cached = Some((token.clone(), valid_until));
@@ -187,10 +164,7 @@ impl Dispatcher {
     /// One claim-and-send round; returns how many messages it handled.
     async fn round(&self) -> Result<usize, DbError> {
         let lease = TimeDelta::from_std(self.lease).unwrap_or(TimeDelta::seconds(30));
-        let due = self
-            .pool
-            .write(move |conn| claim(conn, now() + lease).map_err(DbError::from))
-            .await?;
+        let due = self.pool.write(move |conn| claim(conn, now() + lease).map_err(DbError::from)).await?;
         let count = due.len();
         for message in due {
             self.deliver(message).await?;
@@ -206,22 +180,12 @@ impl Dispatcher {
             return self
                 .pool
                 .write(move |conn| {
-                    reschedule(conn, &id, attempts, "unknown destination")
-                        .map(|_| ())
-                        .map_err(DbError::from)
+                    reschedule(conn, &id, attempts, "unknown destination").map(|_| ()).map_err(DbError::from)
                 })
                 .await;
         };
-        let url = self
-            .urls
-            .iter()
-            .find(|(s, _)| *s == destination)
-            .map(|(_, u)| u.clone())
-            .unwrap_or_default();
-        let result = match (
-            uuid::Uuid::parse_str(&message.id),
-            serde_json::from_str(&message.payload),
-        ) {
+        let url = self.urls.iter().find(|(s, _)| *s == destination).map(|(_, u)| u.clone()).unwrap_or_default();
+        let result = match (uuid::Uuid::parse_str(&message.id), serde_json::from_str(&message.payload)) {
             (Ok(id), Ok(payload)) => {
                 let envelope = Envelope {
                     id,
@@ -231,11 +195,7 @@ impl Dispatcher {
                     payload,
                 };
                 match self.tokens.token().await {
-                    Ok(token) => self
-                        .client
-                        .send(&url, &token, &envelope)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(token) => self.client.send(&url, &token, &envelope).await.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("token: {e}")),
                 }
             }
@@ -244,31 +204,19 @@ impl Dispatcher {
         let id = message.id.clone();
         match result {
             Ok(_) => {
-                self.metrics
-                    .outbox_deliveries
-                    .with_label_values(&[destination.name(), "delivered"])
-                    .inc();
+                self.metrics.outbox_deliveries.with_label_values(&[destination.name(), "delivered"]).inc();
                 if self.fault_exit_after_send {
                     tracing::warn!("fault injection: exiting after send, before marking delivered");
                     std::process::exit(86);
                 }
-                self.pool
-                    .write(move |conn| mark_delivered(conn, &id).map(|_| ()).map_err(DbError::from))
-                    .await
+                self.pool.write(move |conn| mark_delivered(conn, &id).map(|_| ()).map_err(DbError::from)).await
             }
             Err(error) => {
-                self.metrics
-                    .outbox_deliveries
-                    .with_label_values(&[destination.name(), "failed"])
-                    .inc();
+                self.metrics.outbox_deliveries.with_label_values(&[destination.name(), "failed"]).inc();
                 tracing::info!(message_id = %message.id, destination = destination.name(), attempts = message.attempts + 1, %error, "outbox delivery failed; will retry");
                 let attempts = message.attempts;
                 self.pool
-                    .write(move |conn| {
-                        reschedule(conn, &id, attempts, &error)
-                            .map(|_| ())
-                            .map_err(DbError::from)
-                    })
+                    .write(move |conn| reschedule(conn, &id, attempts, &error).map(|_| ()).map_err(DbError::from))
                     .await
             }
         }

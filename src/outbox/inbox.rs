@@ -32,27 +32,19 @@ pub fn no_service_messages(_conn: &mut DbConnection, envelope: &Envelope) -> Res
 }
 
 pub fn unknown_kind(envelope: &Envelope) -> ApiError {
-    ApiError::unprocessable(
-        "unknown_message_kind",
-        format!("this service does not take {:?} messages", envelope.kind),
-    )
+    ApiError::unprocessable("unknown_message_kind", format!("this service does not take {:?} messages", envelope.kind))
 }
 
 /// Reads a payload as `M`, or explains why not.
 pub fn payload<M: Message>(envelope: &Envelope) -> Result<M, ApiError> {
-    serde_json::from_value(envelope.payload.clone()).map_err(|e| {
-        ApiError::unprocessable("invalid_message", format!("{} payload: {e}", M::KIND))
-    })
+    serde_json::from_value(envelope.payload.clone())
+        .map_err(|e| ApiError::unprocessable("invalid_message", format!("{} payload: {e}", M::KIND)))
 }
 
 /// Records the message id; `false` when it was recorded before (a redelivery).
 fn first_delivery(conn: &mut DbConnection, envelope: &Envelope) -> QueryResult<bool> {
     let id = envelope.id.to_string();
-    let seen = inbox_messages::table
-        .find(&id)
-        .select(inbox_messages::id)
-        .first::<String>(conn)
-        .optional()?;
+    let seen = inbox_messages::table.find(&id).select(inbox_messages::id).first::<String>(conn).optional()?;
     if seen.is_some() {
         return Ok(false);
     }
@@ -118,9 +110,6 @@ async fn receive(
         Receipt::Applied => "applied",
         Receipt::Duplicate => "duplicate",
     };
-    metrics
-        .inbox_messages
-        .with_label_values(&[kind.as_str(), result])
-        .inc();
+    metrics.inbox_messages.with_label_values(&[kind.as_str(), result]).inc();
     Ok(HttpResponse::Ok().json(ReceiptBody { receipt }))
 }

@@ -45,14 +45,9 @@ impl OutboxWaker {
 }
 
 /// Writes `message` for `destination` in the caller's transaction.
-pub fn enqueue<M: Message>(
-    conn: &mut DbConnection,
-    destination: Service,
-    message: &M,
-) -> QueryResult<uuid::Uuid> {
+pub fn enqueue<M: Message>(conn: &mut DbConnection, destination: Service, message: &M) -> QueryResult<uuid::Uuid> {
     let id = uuid::Uuid::now_v7();
-    let payload = serde_json::to_string(message)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let payload = serde_json::to_string(message).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let now = now();
     diesel::insert_into(outbox_messages::table)
         .values((
@@ -77,21 +72,13 @@ pub struct Backlog {
 
 pub fn backlog(conn: &mut DbConnection) -> QueryResult<Backlog> {
     use outbox_messages::dsl as o;
-    let count: i64 = o::outbox_messages
-        .filter(o::delivered_at.is_null())
-        .count()
-        .get_result(conn)?;
+    let count: i64 = o::outbox_messages.filter(o::delivered_at.is_null()).count().get_result(conn)?;
     let oldest: Option<NaiveDateTime> = o::outbox_messages
         .filter(o::delivered_at.is_null())
         .select(o::created_at)
         .order(o::created_at.asc())
         .first(conn)
         .optional()?;
-    let oldest_age_secs = oldest
-        .map(|t| (now() - t).as_seconds_f64().max(0.0))
-        .unwrap_or(0.0);
-    Ok(Backlog {
-        count,
-        oldest_age_secs,
-    })
+    let oldest_age_secs = oldest.map(|t| (now() - t).as_seconds_f64().max(0.0)).unwrap_or(0.0);
+    Ok(Backlog { count, oldest_age_secs })
 }

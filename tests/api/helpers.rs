@@ -13,13 +13,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_healthcard");
-pub const SERVICES: [&str; 5] = [
-    "gateway",
-    "collection",
-    "verification",
-    "cardmaking",
-    "settlement",
-];
+pub const SERVICES: [&str; 5] = ["gateway", "collection", "verification", "cardmaking", "settlement"];
 
 /// Runs `$name(Backend)` as one test per backend.
 #[macro_export]
@@ -51,8 +45,7 @@ pub enum Backend {
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("HEALTHCARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+    std::env::var("HEALTHCARD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
 }
 
 fn pg_url(db: &str) -> String {
@@ -60,12 +53,8 @@ fn pg_url(db: &str) -> String {
 }
 
 fn pg_admin() -> PgConnection {
-    PgConnection::establish(&pg_url("postgres")).unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is needed for the postgres tests ({}): {e}",
-            pg_admin_url()
-        )
-    })
+    PgConnection::establish(&pg_url("postgres"))
+        .unwrap_or_else(|e| panic!("PostgreSQL is needed for the postgres tests ({}): {e}", pg_admin_url()))
 }
 
 /// Hash of every migration file, so templates are rebuilt when migrations change.
@@ -74,29 +63,18 @@ fn migrations_fingerprint() -> String {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out)
-            } else {
-                out.push(path)
-            }
+            if path.is_dir() { walk(&path, out) } else { out.push(path) }
         }
     }
     let mut files = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"),
-        &mut files,
-    );
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres"), &mut files);
     files.sort();
     let mut hash = Sha256::new();
     for f in files {
         hash.update(f.to_string_lossy().as_bytes());
         hash.update(std::fs::read(&f).unwrap());
     }
-    hash.finalize()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Migrated template databases, one per service, built once (under an advisory lock, so
@@ -109,50 +87,33 @@ fn pg_templates() -> String {
     }
     let prefix = format!("hc_tpl_{}", migrations_fingerprint());
     let mut admin = pg_admin();
-    admin
-        .batch_execute("SELECT pg_advisory_lock(727274)")
-        .unwrap();
+    admin.batch_execute("SELECT pg_advisory_lock(727274)").unwrap();
     let exists = |admin: &mut PgConnection, name: &str| -> bool {
         #[derive(diesel::QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let rows: Vec<N> = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"
-        ))
-        .load(admin)
-        .unwrap();
+        let rows: Vec<N> = diesel::sql_query(format!("SELECT count(*) AS n FROM pg_database WHERE datname = '{name}'"))
+            .load(admin)
+            .unwrap();
         rows[0].n > 0
     };
     let ready_marker = format!("{prefix}_settlement");
     if !exists(&mut admin, &ready_marker) {
         for s in SERVICES {
-            admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {prefix}_{s}"))
-                .unwrap();
-            admin
-                .batch_execute(&format!("CREATE DATABASE {prefix}_{s}"))
-                .unwrap();
+            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {prefix}_{s}")).unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {prefix}_{s}")).unwrap();
         }
         let mut cmd = Command::new(BIN);
         clean_env(&mut cmd);
         for s in SERVICES {
-            cmd.env(
-                format!("HEALTHCARD_{}_DATABASE_URL", s.to_uppercase()),
-                pg_url(&format!("{prefix}_{s}")),
-            );
+            cmd.env(format!("HEALTHCARD_{}_DATABASE_URL", s.to_uppercase()), pg_url(&format!("{prefix}_{s}")));
         }
         let out = cmd.arg("migrate").output().unwrap();
-        assert!(
-            out.status.success(),
-            "migrating templates failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "migrating templates failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    admin
-        .batch_execute("SELECT pg_advisory_unlock(727274)")
-        .unwrap();
+    admin.batch_execute("SELECT pg_advisory_unlock(727274)").unwrap();
     *done = Some(prefix.clone());
     prefix
 }
@@ -176,20 +137,14 @@ impl TestEnv {
     pub fn new(backend: Backend) -> TestEnv {
         let data_dir = tempfile::tempdir().unwrap();
         let mut vars = vec![
-            (
-                "HEALTHCARD_DATA_DIR".to_string(),
-                data_dir.path().display().to_string(),
-            ),
+            ("HEALTHCARD_DATA_DIR".to_string(), data_dir.path().display().to_string()),
             ("HEALTHCARD_LOG".to_string(), "info".to_string()),
             ("HEALTHCARD_WORKERS".to_string(), "1".to_string()),
             ("HEALTHCARD_DB_POOL_SIZE".to_string(), "4".to_string()),
             ("HEALTHCARD_OUTBOX_POLL_MS".to_string(), "100".to_string()),
         ];
         for s in SERVICES {
-            vars.push((
-                format!("HEALTHCARD_{}_LISTEN", s.to_uppercase()),
-                "127.0.0.1:0".to_string(),
-            ));
+            vars.push((format!("HEALTHCARD_{}_LISTEN", s.to_uppercase()), "127.0.0.1:0".to_string()));
         }
         let mut pg_databases = Vec::new();
         if backend == Backend::Postgres {
@@ -198,21 +153,12 @@ impl TestEnv {
             let mut admin = pg_admin();
             for s in SERVICES {
                 let name = format!("hc_t_{}_{s}", &id[..12]);
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {prefix}_{s}"))
-                    .unwrap();
-                vars.push((
-                    format!("HEALTHCARD_{}_DATABASE_URL", s.to_uppercase()),
-                    pg_url(&name),
-                ));
+                admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {prefix}_{s}")).unwrap();
+                vars.push((format!("HEALTHCARD_{}_DATABASE_URL", s.to_uppercase()), pg_url(&name)));
                 pg_databases.push(name);
             }
         }
-        TestEnv {
-            data_dir,
-            pg_databases,
-            vars,
-        }
+        TestEnv { data_dir, pg_databases, vars }
     }
 
     pub fn with(mut self, key: &str, value: &str) -> TestEnv {
@@ -250,16 +196,9 @@ impl TestEnv {
             args.push(s);
         }
         let out = self.cli(&args);
-        assert!(
-            out.status.success(),
-            "clients create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "clients create failed: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        (
-            v["client_id"].as_str().unwrap().to_string(),
-            v["client_secret"].as_str().unwrap().to_string(),
-        )
+        (v["client_id"].as_str().unwrap().to_string(), v["client_secret"].as_str().unwrap().to_string())
     }
 
     /// The gateway's private signing key (PEM), created on its first start.
@@ -269,24 +208,12 @@ impl TestEnv {
 
     /// Starts `healthcard <subcommand>` and waits until it reports its listening URLs.
     pub fn start(&self, subcommand: &str, extra: &[(&str, &str)]) -> Proc {
-        let log_path = self.data_dir.path().join(format!(
-            "{subcommand}-{}.log",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let log_path = self.data_dir.path().join(format!("{subcommand}-{}.log", uuid::Uuid::new_v4().simple()));
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = self
-            .command(extra)
-            .arg(subcommand)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
+        let mut child =
+            self.command(extra).arg(subcommand).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
-        let expected = if subcommand == "all" {
-            SERVICES.len()
-        } else {
-            1
-        };
+        let expected = if subcommand == "all" { SERVICES.len() } else { 1 };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -307,18 +234,11 @@ impl TestEnv {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!(
-                        "{subcommand} did not start: {}",
-                        std::fs::read_to_string(&log_path).unwrap_or_default()
-                    );
+                    panic!("{subcommand} did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
                 }
             }
         }
-        Proc {
-            child: Some(child),
-            urls,
-            log_path,
-        }
+        Proc { child: Some(child), urls, log_path }
     }
 }
 
@@ -344,10 +264,7 @@ pub struct Proc {
 
 impl Proc {
     pub fn url(&self, service: &str) -> &str {
-        self.urls
-            .get(service)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("{service} is not in this process"))
+        self.urls.get(service).map(String::as_str).unwrap_or_else(|| panic!("{service} is not in this process"))
     }
 
     pub fn log(&self) -> String {
@@ -362,11 +279,7 @@ impl Proc {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "process did not exit; log:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "process did not exit; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -387,11 +300,7 @@ impl Drop for Proc {
 
 /// A free port on loopback (for a process started later).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A test's whole system: `healthcard all` with fresh databases.
@@ -408,11 +317,7 @@ impl TestApp {
 
     pub async fn spawn_with(env: TestEnv) -> TestApp {
         let proc = tokio::task::block_in_place(|| env.start("all", &[]));
-        TestApp {
-            env,
-            proc,
-            http: client(),
-        }
+        TestApp { env, proc, http: client() }
     }
 
     pub fn gateway(&self) -> &str {
@@ -425,8 +330,7 @@ impl TestApp {
 
     /// A provincial admin created with the CLI, and its token.
     pub async fn admin_token(&self) -> String {
-        let (id, secret) =
-            tokio::task::block_in_place(|| self.env.cli_client("provincial_admin", &[]));
+        let (id, secret) = tokio::task::block_in_place(|| self.env.cli_client("provincial_admin", &[]));
         token(&self.http, self.gateway(), &id, &secret).await
     }
 
@@ -439,10 +343,7 @@ impl TestApp {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap()
 }
 
 pub async fn create_client(
@@ -462,10 +363,7 @@ pub async fn create_client(
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 201, "create client: {body}");
-    (
-        body["client_id"].as_str().unwrap().to_string(),
-        body["client_secret"].as_str().unwrap().to_string(),
-    )
+    (body["client_id"].as_str().unwrap().to_string(), body["client_secret"].as_str().unwrap().to_string())
 }
 
 pub async fn token(http: &reqwest::Client, gateway: &str, id: &str, secret: &str) -> String {
@@ -492,22 +390,11 @@ pub async fn json_of(r: reqwest::Response) -> (u16, Value) {
 
 /// Asserts a problem+json answer with `status` and `code`.
 pub async fn assert_problem(r: reqwest::Response, status: u16, code: &str) -> Value {
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     assert!(r.headers().contains_key("x-request-id"), "no X-Request-Id");
     let (got, body) = json_of(r).await;
-    assert_eq!(
-        (got, body["code"].as_str().unwrap_or("")),
-        (status, code),
-        "body: {body}"
-    );
-    assert!(
-        content_type.starts_with("application/problem+json"),
-        "content type {content_type}"
-    );
+    assert_eq!((got, body["code"].as_str().unwrap_or("")), (status, code), "body: {body}");
+    assert!(content_type.starts_with("application/problem+json"), "content type {content_type}");
     assert_eq!(body["status"], status);
     body
 }
@@ -532,14 +419,7 @@ where
 /// The value of a Prometheus sample whose line starts with `prefix` and contains
 /// every one of `labels`.
 pub async fn metric(http: &reqwest::Client, base: &str, name: &str, labels: &[&str]) -> f64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
         .filter(|l| labels.iter().all(|lab| l.contains(lab)))

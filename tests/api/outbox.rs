@@ -20,12 +20,7 @@ on_both_backends!(
 fn upstream_urls(ports: &[(&str, u16)]) -> Vec<(String, String)> {
     ports
         .iter()
-        .map(|(s, p)| {
-            (
-                format!("HEALTHCARD_{}_URL", s.to_uppercase()),
-                format!("http://127.0.0.1:{p}"),
-            )
-        })
+        .map(|(s, p)| (format!("HEALTHCARD_{}_URL", s.to_uppercase()), format!("http://127.0.0.1:{p}")))
         .collect()
 }
 
@@ -34,22 +29,12 @@ fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 async fn revoke(http: &reqwest::Client, gateway: &str, admin: &str, id: &str) {
-    let r = http
-        .delete(format!("{gateway}/api/v1/clients/{id}"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap();
+    let r = http.delete(format!("{gateway}/api/v1/clients/{id}")).bearer_auth(admin).send().await.unwrap();
     assert_eq!(r.status(), 204);
 }
 
 async fn refused_as_revoked(http: &reqwest::Client, base: &str, token: &str) -> bool {
-    let r = http
-        .get(format!("{base}/api/v1/batches"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let r = http.get(format!("{base}/api/v1/batches")).bearer_auth(token).send().await.unwrap();
     let (status, body) = json_of(r).await;
     status == 401 && body["code"] == "client_revoked"
 }
@@ -57,44 +42,28 @@ async fn refused_as_revoked(http: &reqwest::Client, base: &str, token: &str) -> 
 async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
     let env = TestEnv::new(backend);
     let http = client();
-    let ports: Vec<(&str, u16)> = ["collection", "verification", "cardmaking", "settlement"]
-        .iter()
-        .map(|s| (*s, free_port()))
-        .collect();
-    let gateway =
-        tokio::task::block_in_place(|| env.start("gateway", &as_refs(&upstream_urls(&ports))));
+    let ports: Vec<(&str, u16)> =
+        ["collection", "verification", "cardmaking", "settlement"].iter().map(|s| (*s, free_port())).collect();
+    let gateway = tokio::task::block_in_place(|| env.start("gateway", &as_refs(&upstream_urls(&ports))));
     let gw = gateway.url("gateway").to_string();
-    let (admin_id, admin_secret) =
-        tokio::task::block_in_place(|| env.cli_client("provincial_admin", &[]));
+    let (admin_id, admin_secret) = tokio::task::block_in_place(|| env.cli_client("provincial_admin", &[]));
     let admin = token(&http, &gw, &admin_id, &admin_secret).await;
-    let (county_id, county_secret) =
-        create_client(&http, &gw, &admin, "county_office", &["210804"]).await;
+    let (county_id, county_secret) = create_client(&http, &gw, &admin, "county_office", &["210804"]).await;
     let county = token(&http, &gw, &county_id, &county_secret).await;
 
     revoke(&http, &gw, &admin, &county_id).await;
     // Nobody is listening: the four messages stay in the outbox and are retried.
     let (h, g) = (http.clone(), gw.clone());
-    eventually(
-        "delivery attempts fail while collection is down",
-        move || {
-            let (h, g) = (h.clone(), g.clone());
-            async move {
-                metric(
-                    &h,
-                    &g,
-                    "healthcard_outbox_deliveries_total",
-                    &["destination=\"collection\"", "result=\"failed\""],
-                )
+    eventually("delivery attempts fail while collection is down", move || {
+        let (h, g) = (h.clone(), g.clone());
+        async move {
+            metric(&h, &g, "healthcard_outbox_deliveries_total", &["destination=\"collection\"", "result=\"failed\""])
                 .await
-                    >= 1.0
-            }
-        },
-    )
+                >= 1.0
+        }
+    })
     .await;
-    assert_eq!(
-        metric(&http, &gw, "healthcard_outbox_backlog", &[]).await,
-        4.0
-    );
+    assert_eq!(metric(&http, &gw, "healthcard_outbox_backlog", &[]).await, 4.0);
 
     // Collection comes up on its port and gets the message on a retry.
     let collection_port = ports[0].1.to_string();
@@ -103,10 +72,7 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
     let collection = tokio::task::block_in_place(|| {
         env.start(
             "collection",
-            &[
-                ("HEALTHCARD_COLLECTION_LISTEN", listen.as_str()),
-                ("HEALTHCARD_JWKS_URL", jwks.as_str()),
-            ],
+            &[("HEALTHCARD_COLLECTION_LISTEN", listen.as_str()), ("HEALTHCARD_JWKS_URL", jwks.as_str())],
         )
     });
     let base = collection.url("collection").to_string();
@@ -116,16 +82,7 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
         async move { refused_as_revoked(&h, &b, &t).await }
     })
     .await;
-    assert_eq!(
-        metric(
-            &http,
-            &base,
-            "healthcard_inbox_messages_total",
-            &["result=\"applied\""]
-        )
-        .await,
-        1.0
-    );
+    assert_eq!(metric(&http, &base, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
     // The other three receivers are still down: their messages still wait.
     let (h, g) = (http.clone(), gw.clone());
     eventually("only the delivered message left the backlog", move || {
@@ -136,10 +93,7 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
 }
 
 fn service_token(pem: &[u8], kid: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let claims = json!({"iss": "healthcard-gateway", "aud": "healthcard-api", "sub": "service:gateway", "role": "service",
                         "scopes": [], "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string()});
     let mut header = Header::new(Algorithm::EdDSA);
@@ -151,19 +105,9 @@ async fn a_message_delivered_twice_has_one_effect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let (county_id, county) = app.client(&admin, "county_office", &["210804"]).await;
-    let jwks: Value = app
-        .http
-        .get(format!("{}/.well-known/jwks.json", app.gateway()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let service = service_token(
-        &app.env.signing_key_pem(),
-        jwks["keys"][0]["kid"].as_str().unwrap(),
-    );
+    let jwks: Value =
+        app.http.get(format!("{}/.well-known/jwks.json", app.gateway())).send().await.unwrap().json().await.unwrap();
+    let service = service_token(&app.env.signing_key_pem(), jwks["keys"][0]["kid"].as_str().unwrap());
     let collection = app.service("collection");
     let envelope = json!({
         "id": uuid::Uuid::now_v7(), "source": "gateway", "kind": "client_revoked",
@@ -171,40 +115,15 @@ async fn a_message_delivered_twice_has_one_effect(backend: Backend) {
         "payload": {"client_id": county_id, "revoked_at": "2026-11-22T08:00:00Z"}
     });
     let send = |body: Value| {
-        app.http
-            .post(format!("{collection}/internal/v1/messages"))
-            .bearer_auth(&service)
-            .json(&body)
-            .send()
+        app.http.post(format!("{collection}/internal/v1/messages")).bearer_auth(&service).json(&body).send()
     };
 
     let (status, first) = json_of(send(envelope.clone()).await.unwrap()).await;
     assert_eq!((status, first["receipt"].as_str()), (200, Some("applied")));
     let (status, second) = json_of(send(envelope.clone()).await.unwrap()).await;
-    assert_eq!(
-        (status, second["receipt"].as_str()),
-        (200, Some("duplicate"))
-    );
-    assert_eq!(
-        metric(
-            &app.http,
-            collection,
-            "healthcard_inbox_messages_total",
-            &["result=\"applied\""]
-        )
-        .await,
-        1.0
-    );
-    assert_eq!(
-        metric(
-            &app.http,
-            collection,
-            "healthcard_inbox_messages_total",
-            &["result=\"duplicate\""]
-        )
-        .await,
-        1.0
-    );
+    assert_eq!((status, second["receipt"].as_str()), (200, Some("duplicate")));
+    assert_eq!(metric(&app.http, collection, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
+    assert_eq!(metric(&app.http, collection, "healthcard_inbox_messages_total", &["result=\"duplicate\""]).await, 1.0);
     // The effect: collection refuses the client; the gateway, which was not told, does not.
     assert!(refused_as_revoked(&app.http, collection, &county).await);
     let r = app
@@ -214,23 +133,14 @@ async fn a_message_delivered_twice_has_one_effect(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        r.status(),
-        404,
-        "settlement was not told either (and has no batches route)"
-    );
+    assert_eq!(r.status(), 404, "settlement was not told either (and has no batches route)");
 
     // A kind the service does not take, and a payload of the wrong shape, are refused
     // and leave no inbox record (the sender will retry them).
     let mut unknown = envelope.clone();
     unknown["id"] = json!(uuid::Uuid::now_v7());
     unknown["kind"] = json!("no_such_kind");
-    assert_problem(
-        send(unknown.clone()).await.unwrap(),
-        422,
-        "unknown_message_kind",
-    )
-    .await;
+    assert_problem(send(unknown.clone()).await.unwrap(), 422, "unknown_message_kind").await;
     assert_problem(send(unknown).await.unwrap(), 422, "unknown_message_kind").await;
     let mut bad = envelope.clone();
     bad["id"] = json!(uuid::Uuid::now_v7());
@@ -243,54 +153,31 @@ async fn a_crash_between_send_and_mark_redelivers_without_a_second_effect(backen
     let http = client();
     let gateway_port = free_port();
     let jwks = format!("http://127.0.0.1:{gateway_port}/.well-known/jwks.json");
-    let collection = tokio::task::block_in_place(|| {
-        env.start("collection", &[("HEALTHCARD_JWKS_URL", jwks.as_str())])
-    });
+    let collection = tokio::task::block_in_place(|| env.start("collection", &[("HEALTHCARD_JWKS_URL", jwks.as_str())]));
     let collection_url = collection.url("collection").to_string();
     let collection_port: u16 = collection_url.rsplit(':').next().unwrap().parse().unwrap();
-    let mut ports: Vec<(&str, u16)> = ["verification", "cardmaking", "settlement"]
-        .iter()
-        .map(|s| (*s, free_port()))
-        .collect();
+    let mut ports: Vec<(&str, u16)> =
+        ["verification", "cardmaking", "settlement"].iter().map(|s| (*s, free_port())).collect();
     ports.push(("collection", collection_port));
     let mut gateway_env = upstream_urls(&ports);
-    gateway_env.push((
-        "HEALTHCARD_GATEWAY_LISTEN".into(),
-        format!("127.0.0.1:{gateway_port}"),
-    ));
+    gateway_env.push(("HEALTHCARD_GATEWAY_LISTEN".into(), format!("127.0.0.1:{gateway_port}")));
     gateway_env.push(("HEALTHCARD_OUTBOX_LEASE_SECONDS".into(), "1".into()));
     let mut crashing_env = gateway_env.clone();
     crashing_env.push(("HEALTHCARD_FAULT_EXIT_AFTER_SEND".into(), "1".into()));
 
     let mut gateway = tokio::task::block_in_place(|| env.start("gateway", &as_refs(&crashing_env)));
     let gw = gateway.url("gateway").to_string();
-    let (admin_id, admin_secret) =
-        tokio::task::block_in_place(|| env.cli_client("provincial_admin", &[]));
+    let (admin_id, admin_secret) = tokio::task::block_in_place(|| env.cli_client("provincial_admin", &[]));
     let admin = token(&http, &gw, &admin_id, &admin_secret).await;
-    let (county_id, county_secret) =
-        create_client(&http, &gw, &admin, "county_office", &["210804"]).await;
+    let (county_id, county_secret) = create_client(&http, &gw, &admin, "county_office", &["210804"]).await;
     let county = token(&http, &gw, &county_id, &county_secret).await;
     revoke(&http, &gw, &admin, &county_id).await;
 
     // The gateway sends to collection, which applies it, and dies before marking it sent.
     let status = tokio::task::block_in_place(|| gateway.wait_exit(Duration::from_secs(60)));
-    assert_eq!(
-        status.code(),
-        Some(86),
-        "the fault was not injected: {}",
-        gateway.log()
-    );
+    assert_eq!(status.code(), Some(86), "the fault was not injected: {}", gateway.log());
     assert!(refused_as_revoked(&http, &collection_url, &county).await);
-    assert_eq!(
-        metric(
-            &http,
-            &collection_url,
-            "healthcard_inbox_messages_total",
-            &["result=\"applied\""]
-        )
-        .await,
-        1.0
-    );
+    assert_eq!(metric(&http, &collection_url, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
 
     // Restarted, it still holds the message as undelivered and sends it again; the
     // receiver recognises it and does nothing twice.
@@ -298,28 +185,10 @@ async fn a_crash_between_send_and_mark_redelivers_without_a_second_effect(backen
     let (h, c) = (http.clone(), collection_url.clone());
     eventually("the message is redelivered", move || {
         let (h, c) = (h.clone(), c.clone());
-        async move {
-            metric(
-                &h,
-                &c,
-                "healthcard_inbox_messages_total",
-                &["result=\"duplicate\""],
-            )
-            .await
-                == 1.0
-        }
+        async move { metric(&h, &c, "healthcard_inbox_messages_total", &["result=\"duplicate\""]).await == 1.0 }
     })
     .await;
-    assert_eq!(
-        metric(
-            &http,
-            &collection_url,
-            "healthcard_inbox_messages_total",
-            &["result=\"applied\""]
-        )
-        .await,
-        1.0
-    );
+    assert_eq!(metric(&http, &collection_url, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
     let gw = gateway.url("gateway").to_string();
     let (h, g) = (http.clone(), gw.clone());
     eventually("the redelivered message is marked delivered", move || {

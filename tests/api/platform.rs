@@ -24,22 +24,12 @@ on_both_backends!(
 );
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 async fn kid(app: &TestApp) -> String {
-    let jwks: Value = app
-        .http
-        .get(format!("{}/.well-known/jwks.json", app.gateway()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value =
+        app.http.get(format!("{}/.well-known/jwks.json", app.gateway())).send().await.unwrap().json().await.unwrap();
     jwks["keys"][0]["kid"].as_str().unwrap().to_string()
 }
 
@@ -77,13 +67,7 @@ async fn admin_creates_a_county_office_whose_token_works_behind_the_gateway(back
 
     // The same token is accepted by the service itself, which verifies it on its own.
     for base in [app.gateway(), app.service("collection")] {
-        let r = app
-            .http
-            .get(format!("{base}/api/v1/batches/{id}"))
-            .bearer_auth(&county)
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.get(format!("{base}/api/v1/batches/{id}")).bearer_auth(&county).send().await.unwrap();
         let (status, body) = json_of(r).await;
         assert_eq!((status, body["id"].as_str()), (200, Some(id)), "{body}");
     }
@@ -104,52 +88,25 @@ async fn bad_tokens_are_refused_at_the_gateway_and_at_the_service(backend: Backe
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "forged",
-            sign(
-                forged_key.as_bytes(),
-                &kid,
-                &claims(&county_id, now() + 600, aud, iss),
-            ),
+            sign(forged_key.as_bytes(), &kid, &claims(&county_id, now() + 600, aud, iss)),
             "token_bad_signature",
         ),
-        (
-            "expired beyond leeway",
-            sign(&real, &kid, &claims(&county_id, now() - 120, aud, iss)),
-            "token_expired",
-        ),
+        ("expired beyond leeway", sign(&real, &kid, &claims(&county_id, now() - 120, aud, iss)), "token_expired"),
         (
             "wrong audience",
-            sign(
-                &real,
-                &kid,
-                &claims(&county_id, now() + 600, "another-api", iss),
-            ),
+            sign(&real, &kid, &claims(&county_id, now() + 600, "another-api", iss)),
             "token_wrong_audience",
         ),
         (
             "wrong issuer",
-            sign(
-                &real,
-                &kid,
-                &claims(&county_id, now() + 600, aud, "someone-else"),
-            ),
+            sign(&real, &kid, &claims(&county_id, now() + 600, aud, "someone-else")),
             "token_wrong_issuer",
         ),
-        (
-            "unknown key id",
-            sign(
-                &real,
-                "no-such-kid",
-                &claims(&county_id, now() + 600, aud, iss),
-            ),
-            "token_unknown_key",
-        ),
+        ("unknown key id", sign(&real, "no-such-kid", &claims(&county_id, now() + 600, aud, iss)), "token_unknown_key"),
         (
             "HMAC with the public key",
             jsonwebtoken::encode(
-                &Header {
-                    kid: Some(kid.clone()),
-                    ..Header::new(Algorithm::HS256)
-                },
+                &Header { kid: Some(kid.clone()), ..Header::new(Algorithm::HS256) },
                 &claims(&county_id, now() + 600, aud, iss),
                 &EncodingKey::from_secret(b"public"),
             )
@@ -160,25 +117,11 @@ async fn bad_tokens_are_refused_at_the_gateway_and_at_the_service(backend: Backe
     ];
     for base in [app.gateway(), app.service("collection")] {
         for (what, token, code) in &cases {
-            let r = app
-                .http
-                .get(format!("{base}/api/v1/batches"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
+            let r = app.http.get(format!("{base}/api/v1/batches")).bearer_auth(token).send().await.unwrap();
             let body = assert_problem(r, 401, code).await;
-            assert!(
-                !body.to_string().contains(token.as_str()),
-                "{what}: the token is echoed"
-            );
+            assert!(!body.to_string().contains(token.as_str()), "{what}: the token is echoed");
         }
-        let r = app
-            .http
-            .get(format!("{base}/api/v1/batches"))
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.get(format!("{base}/api/v1/batches")).send().await.unwrap();
         assert_problem(r, 401, "missing_token").await;
         let r = app
             .http
@@ -189,13 +132,7 @@ async fn bad_tokens_are_refused_at_the_gateway_and_at_the_service(backend: Backe
             .unwrap();
         assert_problem(r, 401, "malformed_authorization").await;
         // A token that expired a few seconds ago is inside the clock-skew leeway.
-        let r = app
-            .http
-            .get(format!("{base}/api/v1/batches"))
-            .bearer_auth(&within_leeway)
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.get(format!("{base}/api/v1/batches")).bearer_auth(&within_leeway).send().await.unwrap();
         assert_eq!(r.status(), 200, "within leeway at {base}");
     }
 }
@@ -204,12 +141,7 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let (county_id, county) = app.client(&admin, "county_office", &["210804"]).await;
-    assert_eq!(
-        open_batch(&app, app.service("collection"), &county, "210804")
-            .await
-            .status(),
-        201
-    );
+    assert_eq!(open_batch(&app, app.service("collection"), &county, "210804").await.status(), 201);
 
     let r = app
         .http
@@ -220,13 +152,7 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
         .unwrap();
     assert_eq!(r.status(), 204);
     // Refused at the gateway at once, for its token and for new tokens.
-    let r = app
-        .http
-        .get(format!("{}/api/v1/batches", app.gateway()))
-        .bearer_auth(&county)
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(format!("{}/api/v1/batches", app.gateway())).bearer_auth(&county).send().await.unwrap();
     assert_problem(r, 401, "client_revoked").await;
     // Every service learns it through the gateway's outbox. (Services without public
     // routes yet are asked on their message endpoint: authentication comes before the
@@ -244,23 +170,20 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
             .unwrap();
         let (status, body) = json_of(r).await;
         assert!(status == 403 || status == 401, "{service}: {status} {body}");
-        eventually(
-            &format!("{service} refuses the revoked client"),
-            move || {
-                let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                async move {
-                    let r = http
-                        .post(format!("{base}/internal/v1/messages"))
-                        .bearer_auth(&token)
-                        .json(&json!({}))
-                        .send()
-                        .await
-                        .unwrap();
-                    let (status, body) = json_of(r).await;
-                    status == 401 && body["code"] == "client_revoked"
-                }
-            },
-        )
+        eventually(&format!("{service} refuses the revoked client"), move || {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            async move {
+                let r = http
+                    .post(format!("{base}/internal/v1/messages"))
+                    .bearer_auth(&token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, body) = json_of(r).await;
+                status == 401 && body["code"] == "client_revoked"
+            }
+        })
         .await;
     }
     // Revoking again changes nothing and sends nothing more.
@@ -272,10 +195,7 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(
-        metric(&app.http, app.gateway(), "healthcard_outbox_backlog", &[]).await,
-        0.0
-    );
+    assert_eq!(metric(&app.http, app.gateway(), "healthcard_outbox_backlog", &[]).await, 0.0);
 }
 
 async fn roles_and_scopes_are_enforced(backend: Backend) {
@@ -290,56 +210,23 @@ async fn roles_and_scopes_are_enforced(backend: Backend) {
     let id = batch["id"].as_str().unwrap();
     // Another county's batch does not exist for Dalian, through the gateway or directly.
     for base in [app.gateway(), app.service("collection")] {
-        let r = app
-            .http
-            .get(format!("{base}/api/v1/batches/{id}"))
-            .bearer_auth(&dalian)
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.get(format!("{base}/api/v1/batches/{id}")).bearer_auth(&dalian).send().await.unwrap();
         assert_problem(r, 404, "not_found").await;
     }
-    let (_, list) = json_of(
-        app.http
-            .get(format!("{}/api/v1/batches", app.gateway()))
-            .bearer_auth(&dalian)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, list) =
+        json_of(app.http.get(format!("{}/api/v1/batches", app.gateway())).bearer_auth(&dalian).send().await.unwrap())
+            .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
     // The auditor reads every county.
-    let r = app
-        .http
-        .get(format!("{}/api/v1/batches/{id}", app.gateway()))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(format!("{}/api/v1/batches/{id}", app.gateway())).bearer_auth(&auditor).send().await.unwrap();
     assert_eq!(r.status(), 200);
     // Opening a batch for a county the office does not hold.
-    let body = assert_problem(
-        open_batch(&app, app.gateway(), &dalian, "210804").await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    let body = assert_problem(open_batch(&app, app.gateway(), &dalian, "210804").await, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "county_code");
     assert_eq!(body["errors"][0]["code"], "county_not_allowed");
     // Wrong roles.
-    assert_problem(
-        open_batch(&app, app.gateway(), &clinic, "210804").await,
-        403,
-        "role_not_allowed",
-    )
-    .await;
-    assert_problem(
-        open_batch(&app, app.gateway(), &auditor, "210804").await,
-        403,
-        "role_not_allowed",
-    )
-    .await;
+    assert_problem(open_batch(&app, app.gateway(), &clinic, "210804").await, 403, "role_not_allowed").await;
+    assert_problem(open_batch(&app, app.gateway(), &auditor, "210804").await, 403, "role_not_allowed").await;
     let r = app
         .http
         .post(format!("{}/api/v1/clients", app.gateway()))
@@ -349,13 +236,7 @@ async fn roles_and_scopes_are_enforced(backend: Backend) {
         .await
         .unwrap();
     assert_problem(r, 403, "role_not_allowed").await;
-    let r = app
-        .http
-        .get(format!("{}/api/v1/clients", app.gateway()))
-        .bearer_auth(&clinic)
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(format!("{}/api/v1/clients", app.gateway())).bearer_auth(&clinic).send().await.unwrap();
     assert_problem(r, 403, "role_not_allowed").await;
     // Internal message endpoints take only service tokens.
     let r = app.http.post(format!("{}/internal/v1/messages", app.service("collection"))).bearer_auth(&admin)
@@ -392,14 +273,7 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
-    let r = app
-        .http
-        .post(&batches)
-        .bearer_auth(&county)
-        .json(&json!({"title": "no county"}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.post(&batches).bearer_auth(&county).json(&json!({"title": "no county"})).send().await.unwrap();
     assert_problem(r, 400, "invalid_body").await;
     let r = app
         .http
@@ -422,62 +296,29 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
     assert_eq!(body["errors"][0]["code"], "title_invalid");
     // Unknown routes and methods, through the gateway and at a service.
     assert_problem(
-        app.http
-            .get(format!("{gw}/api/v1/no-such-thing"))
-            .bearer_auth(&county)
-            .send()
-            .await
-            .unwrap(),
+        app.http.get(format!("{gw}/api/v1/no-such-thing")).bearer_auth(&county).send().await.unwrap(),
+        404,
+        "route_not_found",
+    )
+    .await;
+    assert_problem(app.http.get(format!("{gw}/nowhere")).send().await.unwrap(), 404, "route_not_found").await;
+    assert_problem(
+        app.http.get(format!("{}/api/v1/nowhere", app.service("settlement"))).send().await.unwrap(),
         404,
         "route_not_found",
     )
     .await;
     assert_problem(
-        app.http.get(format!("{gw}/nowhere")).send().await.unwrap(),
-        404,
-        "route_not_found",
-    )
-    .await;
-    assert_problem(
-        app.http
-            .get(format!("{}/api/v1/nowhere", app.service("settlement")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "route_not_found",
-    )
-    .await;
-    assert_problem(
-        app.http
-            .put(format!("{gw}/api/v1/clients"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap(),
+        app.http.put(format!("{gw}/api/v1/clients")).bearer_auth(&admin).send().await.unwrap(),
         405,
         "method_not_allowed",
     )
     .await;
-    assert_problem(
-        app.http
-            .delete(&batches)
-            .bearer_auth(&county)
-            .send()
-            .await
-            .unwrap(),
-        405,
-        "method_not_allowed",
-    )
-    .await;
+    assert_problem(app.http.delete(&batches).bearer_auth(&county).send().await.unwrap(), 405, "method_not_allowed")
+        .await;
     // A path id of the wrong shape names nothing.
     assert_problem(
-        app.http
-            .get(format!("{batches}/not-a-batch"))
-            .bearer_auth(&county)
-            .send()
-            .await
-            .unwrap(),
+        app.http.get(format!("{batches}/not-a-batch")).bearer_auth(&county).send().await.unwrap(),
         404,
         "not_found",
     )
@@ -495,16 +336,13 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(r, 413, "body_too_large").await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..20).map(|_| Ok(vec![b' '; 10_000])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..20).map(|_| Ok(vec![b' '; 10_000])).collect();
     let r = app
         .http
         .post(&batches)
         .bearer_auth(&county)
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
         .send()
         .await
         .unwrap();
@@ -519,15 +357,8 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(r, 413, "body_too_large").await;
-    let huge_secret =
-        json!({"client_id": uuid::Uuid::new_v4(), "client_secret": "s".repeat(10 * 1024 * 1024)});
-    let r = app
-        .http
-        .post(format!("{gw}/api/v1/auth/token"))
-        .json(&huge_secret)
-        .send()
-        .await
-        .unwrap();
+    let huge_secret = json!({"client_id": uuid::Uuid::new_v4(), "client_secret": "s".repeat(10 * 1024 * 1024)});
+    let r = app.http.post(format!("{gw}/api/v1/auth/token")).json(&huge_secret).send().await.unwrap();
     assert_problem(r, 413, "body_too_large").await;
     // Wrong credentials: one answer whatever is wrong.
     for body in [
@@ -535,13 +366,7 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
         json!({"client_id": "'; DROP TABLE api_clients; --", "client_secret": "guess"}),
         json!({"client_id": uuid::Uuid::new_v4(), "client_secret": "s".repeat(300)}),
     ] {
-        let r = app
-            .http
-            .post(format!("{gw}/api/v1/auth/token"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.post(format!("{gw}/api/v1/auth/token")).json(&body).send().await.unwrap();
         assert_problem(r, 401, "invalid_client").await;
     }
     let r = app
@@ -553,38 +378,17 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
         .unwrap();
     assert_problem(r, 400, "unsupported_grant_type").await;
     // Request ids: ours when none is given, the caller's when it is plain, ours when not.
-    let r = app
-        .http
-        .get(format!("{gw}/healthz"))
-        .header("x-request-id", "county-210804-42")
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(format!("{gw}/healthz")).header("x-request-id", "county-210804-42").send().await.unwrap();
     assert_eq!(r.headers()["x-request-id"], "county-210804-42");
-    let r = app
-        .http
-        .get(format!("{gw}/healthz"))
-        .header("x-request-id", "bad id with spaces")
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(format!("{gw}/healthz")).header("x-request-id", "bad id with spaces").send().await.unwrap();
     assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
     // Still alive after all that.
-    assert_eq!(
-        app.http
-            .get(format!("{gw}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.http.get(format!("{gw}/healthz")).send().await.unwrap().status(), 200);
 }
 
 async fn token_floods_are_rate_limited(backend: Backend) {
-    let env = TestEnv::new(backend)
-        .with("HEALTHCARD_RATE_LIMIT_PER_SECOND", "1")
-        .with("HEALTHCARD_RATE_LIMIT_BURST", "3");
+    let env =
+        TestEnv::new(backend).with("HEALTHCARD_RATE_LIMIT_PER_SECOND", "1").with("HEALTHCARD_RATE_LIMIT_BURST", "3");
     let app = TestApp::spawn_with(env).await;
     let mut limited = None;
     for _ in 0..10 {
@@ -602,11 +406,7 @@ async fn token_floods_are_rate_limited(backend: Backend) {
         assert_problem(r, 401, "invalid_client").await;
     }
     let r = limited.expect("no 429 in a flood of 10 requests with a burst of 3");
-    let retry_after: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry_after: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
     assert_problem(r, 429, "rate_limited").await;
 }
@@ -618,12 +418,7 @@ async fn idempotency_keys_replay_and_refuse_reuse(backend: Backend) {
     let url = format!("{}/api/v1/batches", app.gateway());
     let body = json!({"county_code": "210804", "title": "batch A"});
     let post = |key: &'static str, body: Value| {
-        app.http
-            .post(&url)
-            .bearer_auth(&county)
-            .header("idempotency-key", key)
-            .json(&body)
-            .send()
+        app.http.post(&url).bearer_auth(&county).header("idempotency-key", key).json(&body).send()
     };
 
     let first = post("key-1", body.clone()).await.unwrap();
@@ -635,28 +430,17 @@ async fn idempotency_keys_replay_and_refuse_reuse(backend: Backend) {
     let (status, again) = json_of(again).await;
     assert_eq!((status, &again), (201, &first));
     assert_problem(
-        post(
-            "key-1",
-            json!({"county_code": "210804", "title": "batch B"}),
-        )
-        .await
-        .unwrap(),
+        post("key-1", json!({"county_code": "210804", "title": "batch B"})).await.unwrap(),
         422,
         "idempotency_key_reused",
     )
     .await;
     // A refused request is replayed as refused.
     let bad = json!({"county_code": "999999", "title": "x"});
-    assert_problem(
-        post("key-2", bad.clone()).await.unwrap(),
-        422,
-        "validation_failed",
-    )
-    .await;
+    assert_problem(post("key-2", bad.clone()).await.unwrap(), 422, "validation_failed").await;
     // Concurrent duplicates: one effect; the others replay it or are told it is in progress.
     let concurrent = json!({"county_code": "210804", "title": "batch C"});
-    let answers =
-        futures_util::future::join_all((0..8).map(|_| post("key-3", concurrent.clone()))).await;
+    let answers = futures_util::future::join_all((0..8).map(|_| post("key-3", concurrent.clone()))).await;
     let mut ids = std::collections::HashSet::new();
     for r in answers {
         let (status, body) = json_of(r.unwrap()).await;
@@ -683,29 +467,9 @@ async fn idempotency_keys_replay_and_refuse_reuse(backend: Backend) {
     let (status, other) = json_of(r).await;
     assert_eq!(status, 201);
     assert_ne!(other["id"], first["id"]);
-    let (_, list) = json_of(
-        app.http
-            .get(&url)
-            .bearer_auth(&county)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        list["items"].as_array().unwrap().len(),
-        3,
-        "batch A, batch C and the other office's: {list}"
-    );
-    let r = app
-        .http
-        .post(&url)
-        .bearer_auth(&county)
-        .header("idempotency-key", "")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let (_, list) = json_of(app.http.get(&url).bearer_auth(&county).send().await.unwrap()).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3, "batch A, batch C and the other office's: {list}");
+    let r = app.http.post(&url).bearer_auth(&county).header("idempotency-key", "").json(&body).send().await.unwrap();
     assert_problem(r, 400, "invalid_idempotency_key").await;
 }
 
@@ -726,8 +490,7 @@ async fn pagination_walks_every_page_once(backend: Backend) {
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let (status, page) =
-            json_of(app.http.get(url).bearer_auth(&county).send().await.unwrap()).await;
+        let (status, page) = json_of(app.http.get(url).bearer_auth(&county).send().await.unwrap()).await;
         assert_eq!(status, 200, "{page}");
         pages += 1;
         for item in page["items"].as_array().unwrap() {
@@ -763,113 +526,40 @@ async fn client_management_validates_and_lists(backend: Backend) {
     let admin = app.admin_token().await;
     let url = format!("{}/api/v1/clients", app.gateway());
     let cases = [
-        (
-            json!({"name": "x", "role": "superuser", "scopes": []}),
-            "role",
-            "role_unknown",
-        ),
-        (
-            json!({"name": "x", "role": "service", "scopes": []}),
-            "role",
-            "role_unknown",
-        ),
-        (
-            json!({"name": "x", "role": "county_office", "scopes": []}),
-            "scopes",
-            "scopes_required",
-        ),
-        (
-            json!({"name": "x", "role": "county_office", "scopes": ["2108"]}),
-            "scopes[0]",
-            "county_code_invalid",
-        ),
-        (
-            json!({"name": "x", "role": "clinic", "scopes": []}),
-            "scopes",
-            "scopes_exactly_one",
-        ),
-        (
-            json!({"name": "x", "role": "auditor", "scopes": ["210804"]}),
-            "scopes",
-            "scopes_not_allowed",
-        ),
-        (
-            json!({"name": "", "role": "auditor", "scopes": []}),
-            "name",
-            "name_invalid",
-        ),
+        (json!({"name": "x", "role": "superuser", "scopes": []}), "role", "role_unknown"),
+        (json!({"name": "x", "role": "service", "scopes": []}), "role", "role_unknown"),
+        (json!({"name": "x", "role": "county_office", "scopes": []}), "scopes", "scopes_required"),
+        (json!({"name": "x", "role": "county_office", "scopes": ["2108"]}), "scopes[0]", "county_code_invalid"),
+        (json!({"name": "x", "role": "clinic", "scopes": []}), "scopes", "scopes_exactly_one"),
+        (json!({"name": "x", "role": "auditor", "scopes": ["210804"]}), "scopes", "scopes_not_allowed"),
+        (json!({"name": "", "role": "auditor", "scopes": []}), "name", "name_invalid"),
     ];
     for (body, field, code) in cases {
-        let r = app
-            .http
-            .post(&url)
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = app.http.post(&url).bearer_auth(&admin).json(&body).send().await.unwrap();
         let problem = assert_problem(r, 422, "validation_failed").await;
         let errors = problem["errors"].as_array().unwrap();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e["field"] == field && e["code"] == code),
-            "{body} -> {problem}"
-        );
+        assert!(errors.iter().any(|e| e["field"] == field && e["code"] == code), "{body} -> {problem}");
     }
     let (id, _) = create_client(&app.http, app.gateway(), &admin, "bank", &["ICBC-LN"]).await;
     let (_, list) = json_of(app.http.get(&url).bearer_auth(&admin).send().await.unwrap()).await;
     let listed = list["items"].as_array().unwrap();
     assert_eq!(listed.len(), 2, "the admin and the bank: {list}");
-    assert!(
-        listed
-            .iter()
-            .all(|c| c.get("client_secret").is_none() && c.get("secret_hash").is_none())
-    );
-    let r = app
-        .http
-        .delete(format!("{url}/{}", uuid::Uuid::new_v4()))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    assert!(listed.iter().all(|c| c.get("client_secret").is_none() && c.get("secret_hash").is_none()));
+    let r = app.http.delete(format!("{url}/{}", uuid::Uuid::new_v4())).bearer_auth(&admin).send().await.unwrap();
     assert_problem(r, 404, "not_found").await;
-    let claims: Value =
-        serde_json::from_slice(&base64_decode(admin.split('.').nth(1).unwrap())).unwrap();
-    let r = app
-        .http
-        .delete(format!("{url}/{}", claims["sub"].as_str().unwrap()))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let claims: Value = serde_json::from_slice(&base64_decode(admin.split('.').nth(1).unwrap())).unwrap();
+    let r =
+        app.http.delete(format!("{url}/{}", claims["sub"].as_str().unwrap())).bearer_auth(&admin).send().await.unwrap();
     assert_problem(r, 409, "cannot_revoke_self").await;
-    assert_eq!(
-        app.http
-            .delete(format!("{url}/{id}"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
+    assert_eq!(app.http.delete(format!("{url}/{id}")).bearer_auth(&admin).send().await.unwrap().status(), 204);
     let (_, list) = json_of(app.http.get(&url).bearer_auth(&admin).send().await.unwrap()).await;
-    let bank = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["client_id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let bank = list["items"].as_array().unwrap().iter().find(|c| c["client_id"] == id.as_str()).unwrap().clone();
     assert!(bank["revoked_at"].is_string());
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }
 
 async fn operational_endpoints_answer_on_every_service(backend: Backend) {
@@ -880,34 +570,12 @@ async fn operational_endpoints_answer_on_every_service(backend: Backend) {
     };
     for service in SERVICES {
         let base = app.service(service);
-        let (status, body) = json_of(
-            app.http
-                .get(format!("{base}/healthz"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (status, body) = json_of(app.http.get(format!("{base}/healthz")).send().await.unwrap()).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
-        let (status, body) =
-            json_of(app.http.get(format!("{base}/readyz")).send().await.unwrap()).await;
-        assert_eq!(
-            (status, body["database"].as_str()),
-            (200, Some(expected_db)),
-            "{service}: {body}"
-        );
-        let r = app
-            .http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain")
-        );
+        let (status, body) = json_of(app.http.get(format!("{base}/readyz")).send().await.unwrap()).await;
+        assert_eq!((status, body["database"].as_str()), (200, Some(expected_db)), "{service}: {body}");
+        let r = app.http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
         let text = r.text().await.unwrap();
         for name in [
             "healthcard_http_requests_total",
@@ -921,14 +589,6 @@ async fn operational_endpoints_answer_on_every_service(backend: Backend) {
         assert!(text.contains(&format!("service=\"{service}\"")));
     }
     // Requests are counted per route pattern, never per concrete path.
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.gateway()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.http.get(format!("{}/metrics", app.gateway())).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("route=\"/healthz\""));
 }
