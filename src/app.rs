@@ -17,7 +17,8 @@ use crate::gateway::{self, GatewayState};
 use crate::http::metrics::Metrics;
 use crate::http::server::{self, ServiceContext};
 use crate::outbox::OutboxWaker;
-use crate::outbox::dispatcher::{Dispatcher, ServiceTokens};
+use crate::outbox::dispatcher::{Dispatcher, ServiceTokens, TokenSource};
+use crate::pii::PiiKeys;
 
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,8 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
         listeners.push((service, listener, bound));
     }
     let config = Arc::new(config);
+    // The process that runs the gateway holds its key and signs service tokens locally.
+    let keys = if services.contains(&Service::Gateway) { Some(signing_keys(&config)?) } else { None };
     let mut running = Vec::new();
     for (service, listener, addr) in listeners {
         let pool = {
@@ -67,8 +70,11 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
                 .map_err(|e| StartError::Other(e.to_string()))??
         };
         let server = match service {
-            Service::Gateway => start_gateway(&config, pool, listener)?,
-            other => start_upstream(&config, other, pool, listener)?,
+            Service::Gateway => {
+                let keys = keys.clone().ok_or_else(|| StartError::Other("gateway without its key".into()))?;
+                start_gateway(&config, keys, pool, listener)?
+            }
+            other => start_upstream(&config, other, keys.clone(), pool, listener)?,
         };
         running.push(Running { service, addr, server });
     }
@@ -79,11 +85,18 @@ fn metrics(service: Service) -> Result<web::Data<Metrics>, StartError> {
     Metrics::new(service.name()).map(web::Data::new).map_err(|e| StartError::Other(e.to_string()))
 }
 
-fn start_gateway(config: &Config, pool: DbPool, listener: TcpListener) -> Result<Server, StartError> {
-    let keys =
-        SigningKeys::load_or_create(&config.jwt_key_file, &config.jwt_issuer, &config.jwt_audience, config.token_ttl)
-            .map_err(|e| StartError::Other(e.to_string()))?;
-    let keys = Arc::new(keys);
+fn signing_keys(config: &Config) -> Result<Arc<SigningKeys>, StartError> {
+    SigningKeys::load_or_create(&config.jwt_key_file, &config.jwt_issuer, &config.jwt_audience, config.token_ttl)
+        .map(Arc::new)
+        .map_err(|e| StartError::Other(e.to_string()))
+}
+
+fn start_gateway(
+    config: &Config,
+    keys: Arc<SigningKeys>,
+    pool: DbPool,
+    listener: TcpListener,
+) -> Result<Server, StartError> {
     let verifier = TokenVerifier::local(&keys.jwks(), &config.jwt_issuer, &config.jwt_audience)
         .map_err(|e| StartError::Other(e.to_string()))?;
     let auth = web::Data::new(Authenticator::new(verifier));
@@ -139,7 +152,7 @@ fn start_gateway(config: &Config, pool: DbPool, listener: TcpListener) -> Result
         source: Service::Gateway,
         urls: upstreams,
         client,
-        tokens: Arc::new(ServiceTokens::new(keys, Service::Gateway)),
+        tokens: Arc::new(ServiceTokens::new(TokenSource::Local(keys), Service::Gateway)),
         waker,
         metrics: metrics.into_inner(),
         poll: config.outbox_poll,
@@ -153,22 +166,55 @@ fn start_gateway(config: &Config, pool: DbPool, listener: TcpListener) -> Result
 fn start_upstream(
     config: &Config,
     service: Service,
+    keys: Option<Arc<SigningKeys>>,
     pool: DbPool,
     listener: TcpListener,
 ) -> Result<Server, StartError> {
-    let verifier = TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience)
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    let other = |e: &dyn std::fmt::Display| StartError::Other(format!("{service}: {e}"));
+    let verifier =
+        TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience).map_err(|e| other(&e))?;
     let auth = web::Data::new(Authenticator::new(verifier));
-    let ctx = ServiceContext { service, pool: pool.clone(), metrics: metrics(service)?, auth: auth.clone() };
-    let configure = match service {
+    let metrics = metrics(service)?;
+    let ctx = ServiceContext { service, pool: pool.clone(), metrics: metrics.clone(), auth: auth.clone() };
+    let routes = match service {
         Service::Collection => crate::collection::routes::configure,
         Service::Verification => crate::verification::routes::configure,
         Service::Cardmaking => crate::cardmaking::routes::configure,
         Service::Settlement => crate::settlement::routes::configure,
         Service::Gateway => return Err(StartError::Other("the gateway is not an upstream".into())),
     };
-    let server =
-        server::serve(&ctx, listener, config.workers, configure).map_err(|e| StartError::Other(e.to_string()))?;
+    let pii = web::Data::new(PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| other(&e))?);
+    let waker = Arc::new(OutboxWaker::default());
+    let waker_data = web::Data::from(waker.clone());
+    let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(pii.clone()).app_data(waker_data.clone());
+        routes(cfg);
+    })
+    .map_err(|e| other(&e))?;
+    let source = match (keys, &config.service(service).client_credentials) {
+        (Some(keys), _) => TokenSource::Local(keys),
+        (None, Some((client_id, client_secret))) => TokenSource::ClientCredentials {
+            token_url: format!("{}/api/v1/auth/token", config.url(Service::Gateway)),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| other(&e))?,
+        },
+        (None, None) => TokenSource::Missing,
+    };
+    let client = MessageClient::new(Duration::from_secs(30)).map_err(|e| other(&e))?;
+    let dispatcher = Dispatcher {
+        pool: pool.clone(),
+        source: service,
+        urls: config.urls.clone(),
+        client,
+        tokens: Arc::new(ServiceTokens::new(source, service)),
+        waker,
+        metrics: metrics.into_inner(),
+        poll: config.outbox_poll,
+        lease: config.outbox_lease,
+        fault_exit_after_send: config.fault_exit_after_send,
+    };
+    actix_web::rt::spawn(dispatcher.run());
     // Revocations arrive by message; replicas of this service pick up each other's
     // from the database.
     let auth_arc = auth.into_inner();

@@ -97,10 +97,11 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_OUTBOX_POLL_MS",
     "HEALTHCARD_OUTBOX_LEASE_SECONDS",
     "HEALTHCARD_FAULT_EXIT_AFTER_SEND",
+    "HEALTHCARD_PII_KEY_FILE",
 ];
 
 /// Suffixes of per-service variables: `HEALTHCARD_<SERVICE>_<SUFFIX>`.
-pub const PER_SERVICE_SUFFIXES: &[&str] = &["LISTEN", "DATABASE_URL", "URL"];
+pub const PER_SERVICE_SUFFIXES: &[&str] = &["LISTEN", "DATABASE_URL", "URL", "CLIENT_ID", "CLIENT_SECRET"];
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +136,9 @@ pub struct ServiceConfig {
     pub listen: SocketAddr,
     /// Database URL: `postgres://...` or `sqlite://path` / a path. Credentials are secret.
     pub database_url: Secret,
+    /// Credentials of this service's `service` client at the gateway, used by a
+    /// standalone service to send messages (inside `all` tokens are signed locally).
+    pub client_credentials: Option<(String, Secret)>,
 }
 
 /// The whole configuration.
@@ -150,6 +154,9 @@ pub struct Config {
     pub explicit_urls: Vec<Service>,
     pub jwks_url: Option<String>,
     pub jwt_key_file: PathBuf,
+    /// Keys protecting personal data at rest (see `pii`), shared by collection and
+    /// verification.
+    pub pii_key_file: PathBuf,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub token_ttl: Duration,
@@ -194,7 +201,15 @@ impl Config {
             } else {
                 urls.push((service, format!("http://{}", reachable(listen))));
             }
-            services.push(ServiceConfig { service, listen, database_url: Secret::new(database_url) });
+            let client_id = get(&format!("HEALTHCARD_{}_CLIENT_ID", service.env_name()));
+            let client_secret = get(&format!("HEALTHCARD_{}_CLIENT_SECRET", service.env_name()));
+            let client_credentials = client_id.zip(client_secret).map(|(id, secret)| (id, Secret::new(secret)));
+            services.push(ServiceConfig {
+                service,
+                listen,
+                database_url: Secret::new(database_url),
+                client_credentials,
+            });
         }
         let num = |var: &str, default: u64| -> Result<u64, ConfigError> {
             match get(var) {
@@ -210,6 +225,9 @@ impl Config {
             jwt_key_file: get("HEALTHCARD_JWT_KEY_FILE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("keys").join("jwt-ed25519.pem")),
+            pii_key_file: get("HEALTHCARD_PII_KEY_FILE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("keys").join("pii.key")),
             jwt_issuer: get("HEALTHCARD_JWT_ISSUER").unwrap_or_else(|| "healthcard-gateway".into()),
             jwt_audience: get("HEALTHCARD_JWT_AUDIENCE").unwrap_or_else(|| "healthcard-api".into()),
             token_ttl,

@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod outbox;
+pub mod pii;
 pub mod telemetry;
 
 pub mod cardmaking;

@@ -13,7 +13,7 @@ use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
 use super::{OutboxWaker, outbox_messages};
 use crate::auth::{Role, SigningKeys};
-use crate::config::Service;
+use crate::config::{Secret, Service};
 use crate::contracts::Envelope;
 use crate::contracts::client::MessageClient;
 use crate::db::{DbConnection, DbError, DbPool, now};
@@ -95,17 +95,33 @@ fn reschedule(conn: &mut DbConnection, id: &str, attempts: i32, error: &str) -> 
         .execute(conn)
 }
 
-/// Bearer tokens for service-to-service calls, signed locally and reused until close
-/// to expiry.
+/// Where a service's bearer tokens for service-to-service calls come from.
+pub enum TokenSource {
+    /// Signed in this process, which holds the gateway's key (the gateway itself, or
+    /// every service inside `healthcard all`).
+    Local(Arc<SigningKeys>),
+    /// Client credentials of a `service` client, exchanged at the gateway.
+    ClientCredentials { token_url: String, client_id: String, client_secret: Secret, http: reqwest::Client },
+    /// A standalone service without credentials: its messages wait in the outbox.
+    Missing,
+}
+
+/// Service tokens, reused until half their lifetime has passed.
 pub struct ServiceTokens {
-    keys: Arc<SigningKeys>,
+    source: TokenSource,
     sender: Service,
     cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
 }
 
+#[derive(serde::Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: u64,
+}
+
 impl ServiceTokens {
-    pub fn new(keys: Arc<SigningKeys>, sender: Service) -> Self {
-        ServiceTokens { keys, sender, cached: tokio::sync::Mutex::new(None) }
+    pub fn new(source: TokenSource, sender: Service) -> Self {
+        ServiceTokens { source, sender, cached: tokio::sync::Mutex::new(None) }
     }
 
     async fn token(&self) -> Result<String, String> {
@@ -115,10 +131,27 @@ impl ServiceTokens {
         {
             return Ok(token.clone());
         }
-        let (token, ttl) = self
-            .keys
-            .issue(&format!("service:{}", self.sender.name()), Role::Service, Vec::new())
-            .map_err(|e| e.to_string())?;
+        let (token, ttl) = match &self.source {
+            TokenSource::Local(keys) => keys
+                .issue(&format!("service:{}", self.sender.name()), Role::Service, Vec::new())
+                .map_err(|e| e.to_string())?,
+            TokenSource::ClientCredentials { token_url, client_id, client_secret, http } => {
+                let body = serde_json::json!({"client_id": client_id, "client_secret": client_secret.expose()});
+                let response =
+                    http.post(token_url).json(&body).send().await.map_err(|e| e.without_url().to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("token endpoint answered {}", response.status()));
+                }
+                let answer: TokenAnswer = response.json().await.map_err(|e| e.without_url().to_string())?;
+                (answer.access_token, answer.expires_in)
+            }
+            TokenSource::Missing => {
+                return Err(format!(
+                    "no service credentials: set HEALTHCARD_{0}_CLIENT_ID and HEALTHCARD_{0}_CLIENT_SECRET",
+                    self.sender.env_name()
+                ));
+            }
+        };
         let valid_until = std::time::Instant::now() + Duration::from_secs(ttl / 2);
         *cached = Some((token.clone(), valid_until));
         Ok(token)

@@ -1,0 +1,146 @@
+//! Personal data at rest: citizen ID numbers are stored encrypted (AES-256-GCM) with a
+//! keyed hash (HMAC-SHA256) beside them for lookups and joins. Collection and
+//! verification share the key file, so both compute the same hash for the same ID.
+//!
+//! The key file holds 64 random bytes, base64: 32 for encryption, 32 for the hash. In
+//! the embedded mode it is created in the data dir on first start.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Why the keys could not be loaded or a value decrypted.
+#[derive(Debug, thiserror::Error)]
+pub enum PiiError {
+    #[error("PII key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+    #[error("stored value cannot be decrypted")]
+    Decrypt,
+    #[error("random source: {0}")]
+    Random(String),
+}
+
+/// The keys protecting personal data.
+#[derive(Clone)]
+pub struct PiiKeys {
+    cipher: Aes256Gcm,
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for PiiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PiiKeys([redacted])")
+    }
+}
+
+impl PiiKeys {
+    pub fn from_bytes(bytes: &[u8; 64]) -> Result<PiiKeys, PiiError> {
+        let (enc, mac_key) = bytes.split_at(32);
+        let cipher = Aes256Gcm::new_from_slice(enc).map_err(|_| PiiError::Decrypt)?;
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key).map_err(|_| PiiError::Decrypt)?;
+        Ok(PiiKeys { cipher, mac })
+    }
+
+    /// Loads the key file, creating it with fresh random keys if it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<PiiKeys, PiiError> {
+        let err = |reason: String| PiiError::KeyFile { path: path.display().to_string(), reason };
+        if !path.exists() {
+            let mut bytes = [0u8; 64];
+            getrandom::fill(&mut bytes).map_err(|e| err(e.to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            }
+            write_private(path, STANDARD.encode(bytes).as_bytes()).map_err(|e| err(e.to_string()))?;
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let raw = STANDARD.decode(text.trim()).map_err(|e| err(format!("not base64: {e}")))?;
+        let bytes: [u8; 64] = raw.try_into().map_err(|_| err("must hold 64 bytes".into()))?;
+        PiiKeys::from_bytes(&bytes)
+    }
+
+    /// The keyed hash of a value (hex), stable across processes sharing the key.
+    pub fn hash(&self, value: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Encrypts `value`: base64 of a random 96-bit nonce followed by the ciphertext.
+    pub fn encrypt(&self, value: &str) -> Result<String, PiiError> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| PiiError::Random(e.to_string()))?;
+        let sealed = self.cipher.encrypt(&Nonce::from(nonce), value.as_bytes()).map_err(|_| PiiError::Decrypt)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(STANDARD.encode(out))
+    }
+
+    pub fn decrypt(&self, stored: &str) -> Result<String, PiiError> {
+        let raw = STANDARD.decode(stored).map_err(|_| PiiError::Decrypt)?;
+        if raw.len() < 12 {
+            return Err(PiiError::Decrypt);
+        }
+        let (nonce, sealed) = raw.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| PiiError::Decrypt)?;
+        let plain = self.cipher.decrypt(&Nonce::from(nonce), sealed).map_err(|_| PiiError::Decrypt)?;
+        String::from_utf8(plain).map_err(|_| PiiError::Decrypt)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> PiiKeys {
+        PiiKeys::from_bytes(&[9u8; 64]).unwrap()
+    }
+
+    #[test]
+    fn encryption_round_trips_and_never_repeats() {
+        let k = keys();
+        let a = k.encrypt("11010519491231002X").unwrap();
+        let b = k.encrypt("11010519491231002X").unwrap();
+        assert_ne!(a, b, "a fresh nonce every time");
+        assert!(!a.contains("1101051949"));
+        assert_eq!(k.decrypt(&a).unwrap(), "11010519491231002X");
+        assert!(k.decrypt("garbage").is_err());
+        assert!(PiiKeys::from_bytes(&[1u8; 64]).unwrap().decrypt(&a).is_err(), "another key cannot read it");
+    }
+
+    #[test]
+    fn hashes_are_stable_and_keyed() {
+        assert_eq!(keys().hash("x"), keys().hash("x"));
+        assert_ne!(keys().hash("x"), PiiKeys::from_bytes(&[1u8; 64]).unwrap().hash("x"));
+        assert_eq!(keys().hash("x").len(), 64);
+    }
+
+    #[test]
+    fn the_key_file_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/pii.key");
+        let a = PiiKeys::load_or_create(&path).unwrap();
+        let b = PiiKeys::load_or_create(&path).unwrap();
+        assert_eq!(a.hash("v"), b.hash("v"));
+        std::fs::write(dir.path().join("bad.key"), "short").unwrap();
+        assert!(PiiKeys::load_or_create(&dir.path().join("bad.key")).is_err());
+    }
+}
