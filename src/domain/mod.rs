@@ -28,6 +28,7 @@ pub mod name;
 pub mod ncms;
 pub mod normalize;
 pub mod phone;
+pub mod record;
 pub mod region;
 pub mod sex;
 pub mod warning;
