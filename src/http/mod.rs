@@ -2,6 +2,7 @@
 //! ids, idempotency keys, cursor pagination, extractor error handling, operational
 //! endpoints and metrics, and the server builder.
 
+pub mod charset;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;
@@ -11,5 +12,6 @@ pub mod problem;
 pub mod request_id;
 pub mod routes;
 pub mod server;
+pub mod stream;
 
 pub use problem::{ApiError, FieldError};
