@@ -186,11 +186,16 @@ fn start_upstream(
     let pii = web::Data::new(PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| other(&e))?);
     let waker = Arc::new(OutboxWaker::default());
     let waker_data = web::Data::from(waker.clone());
+    let feeder = Arc::new(crate::collection::feeder::FeederWaker::default());
+    let feeder_data = web::Data::from(feeder.clone());
     let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(pii.clone()).app_data(waker_data.clone());
+        cfg.app_data(pii.clone()).app_data(waker_data.clone()).app_data(feeder_data.clone());
         routes(cfg);
     })
     .map_err(|e| other(&e))?;
+    if service == Service::Collection {
+        actix_web::rt::spawn(crate::collection::feeder::run(pool.clone(), feeder, waker.clone(), config.outbox_poll));
+    }
     let source = match (keys, &config.service(service).client_credentials) {
         (Some(keys), _) => TokenSource::Local(keys),
         (None, Some((client_id, client_secret))) => TokenSource::ClientCredentials {

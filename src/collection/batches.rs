@@ -100,15 +100,85 @@ pub async fn open(
     .await
 }
 
-pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
-    let id = path.into_inner();
+/// The batch `id` if the caller may see it; 404 otherwise, exactly as for a batch that
+/// does not exist.
+pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &str) -> Result<BatchRow, ApiError> {
+    let id = id.to_string();
     let row = pool.read(move |conn| repo::find_batch(conn, &id).map_err(ApiError::from)).await?;
-    // Another county's batch answers exactly like a missing one.
     match row {
-        Some(row) if caller.may_see_county(&row.county_code) => Ok(HttpResponse::Ok().json(BatchView::from(row))),
+        Some(row) if caller.may_see_county(&row.county_code) => Ok(row),
         _ => Err(ApiError::not_found("batch")),
     }
+}
+
+/// Records of one state in a batch.
+#[derive(Debug, Serialize)]
+pub struct StateCount {
+    pub state: String,
+    pub count: i64,
+    /// How long the record that has waited longest in this state has waited.
+    pub oldest_age_seconds: i64,
+}
+
+/// A batch with where its records are.
+#[derive(Debug, Serialize)]
+pub struct BatchDetail {
+    #[serde(flatten)]
+    pub batch: BatchView,
+    pub parts: i64,
+    pub records: i64,
+    pub states: Vec<StateCount>,
+    /// Share of the records that reached a final outcome of verification
+    /// (format_invalid, verified or rejected), in per cent.
+    pub progress_percent: f64,
+}
+
+pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
+    let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
+    let id = batch.id.clone();
+    let (parts, counts) = pool
+        .read(move |conn| Ok::<_, ApiError>((repo::part_count(conn, &id)?, repo::state_counts(conn, &id)?)))
+        .await?;
+    let now = now();
+    let records: i64 = counts.iter().map(|c| c.1).sum();
+    let decided: i64 =
+        counts.iter().filter(|c| matches!(c.0.as_str(), "format_invalid" | "verified" | "rejected")).map(|c| c.1).sum();
+    let states = counts
+        .into_iter()
+        .map(|(state, count, oldest)| StateCount {
+            state,
+            count,
+            oldest_age_seconds: oldest.map(|t| (now - t).num_seconds().max(0)).unwrap_or(0),
+        })
+        .collect();
+    let progress_percent = if records == 0 { 0.0 } else { (decided as f64 * 1000.0 / records as f64).round() / 10.0 };
+    Ok(HttpResponse::Ok().json(BatchDetail { batch: BatchView::from(batch), parts, records, states, progress_percent }))
+}
+
+/// `POST /batches/{id}/submit`: closes the batch; its records go to verification.
+pub async fn submit(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    feeder: web::Data<super::feeder::FeederWaker>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice])?;
+    let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
+    let id = batch.id.clone();
+    let row = pool
+        .write(move |conn| {
+            if repo::part_count(conn, &id)? == 0 {
+                return Err(ApiError::conflict("batch_empty", "upload at least one part before submitting"));
+            }
+            if repo::set_batch_submitted(conn, &id, now())? == 0 {
+                return Err(ApiError::conflict("batch_already_submitted", "the batch has been submitted already"));
+            }
+            repo::find_batch(conn, &id)?.ok_or_else(|| ApiError::not_found("batch"))
+        })
+        .await?;
+    feeder.wake();
+    Ok(HttpResponse::Accepted().json(BatchView::from(row)))
 }
 
 pub async fn list(

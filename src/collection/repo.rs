@@ -53,3 +53,373 @@ pub fn list_batches(
     }
     query.limit(page.limit + 1).load(conn)
 }
+
+diesel::table! {
+    parts (batch_id, part_no) {
+        batch_id -> Text,
+        part_no -> Integer,
+        upload_id -> Text,
+        received -> BigInt,
+        accepted -> BigInt,
+        rejected -> BigInt,
+        errors -> Text,
+        uploaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    records (id) {
+        id -> Text,
+        batch_id -> Text,
+        part_no -> Integer,
+        upload_id -> Text,
+        row_no -> BigInt,
+        county_code -> Text,
+        village -> Text,
+        version -> Integer,
+        state -> Text,
+        id_hash -> Nullable<Text>,
+        id_enc -> Nullable<Text>,
+        id_masked -> Nullable<Text>,
+        name -> Text,
+        sex -> Nullable<Text>,
+        birth_date -> Nullable<Date>,
+        ethnicity -> Nullable<Text>,
+        ncms_number -> Nullable<Text>,
+        submitted_enc -> Text,
+        issues -> Text,
+        warnings -> Text,
+        reasons -> Text,
+        created_at -> Timestamp,
+        state_changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    record_versions (record_id, version) {
+        record_id -> Text,
+        version -> Integer,
+        state -> Text,
+        submitted_enc -> Text,
+        issues -> Text,
+        warnings -> Text,
+        reasons -> Text,
+        created_at -> Timestamp,
+        superseded_at -> Timestamp,
+        superseded_by -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(records, parts, batches);
+
+/// A record row (the current version).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = records)]
+pub struct RecordRow {
+    pub id: String,
+    pub batch_id: String,
+    pub part_no: i32,
+    pub upload_id: String,
+    pub row_no: i64,
+    pub county_code: String,
+    pub village: String,
+    pub version: i32,
+    pub state: String,
+    pub id_hash: Option<String>,
+    pub id_enc: Option<String>,
+    pub id_masked: Option<String>,
+    pub name: String,
+    pub sex: Option<String>,
+    pub birth_date: Option<chrono::NaiveDate>,
+    pub ethnicity: Option<String>,
+    pub ncms_number: Option<String>,
+    pub submitted_enc: String,
+    pub issues: String,
+    pub warnings: String,
+    pub reasons: String,
+    pub created_at: NaiveDateTime,
+    pub state_changed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = record_versions)]
+pub struct VersionRow {
+    pub record_id: String,
+    pub version: i32,
+    pub state: String,
+    pub submitted_enc: String,
+    pub issues: String,
+    pub warnings: String,
+    pub reasons: String,
+    pub created_at: NaiveDateTime,
+    pub superseded_at: NaiveDateTime,
+    pub superseded_by: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = parts)]
+pub struct PartRow {
+    pub batch_id: String,
+    pub part_no: i32,
+    pub upload_id: String,
+    pub received: i64,
+    pub accepted: i64,
+    pub rejected: i64,
+    pub errors: String,
+    pub uploaded_at: NaiveDateTime,
+}
+
+/// Inserts many records in one statement (multi-row INSERT does not compile through
+/// the connection enum, so it runs on the inner connection).
+pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResult<usize> {
+    match conn {
+        DbConnection::Pg(c) => diesel::insert_into(records::table).values(rows).execute(c),
+        DbConnection::Sqlite(c) => diesel::insert_into(records::table).values(rows).execute(c),
+    }
+}
+
+/// A live record that already holds a key (citizen ID hash or NCMS number).
+#[derive(Debug, Clone, Queryable)]
+pub struct Holder {
+    pub key: Option<String>,
+    pub batch_id: String,
+    pub part_no: i32,
+    pub row_no: i64,
+}
+
+/// Live records (current upload of their part, not format-invalid) holding one of
+/// `hashes`, except those of `(batch, part)` that the upload `upload_id` is replacing;
+/// the rows `upload_id` has staged so far count as live.
+pub fn holders_of_ids(
+    conn: &mut DbConnection,
+    hashes: &[String],
+    batch: &str,
+    part: i32,
+    upload_id: &str,
+) -> QueryResult<Vec<Holder>> {
+    use diesel::dsl::not;
+    let elsewhere: Vec<Holder> = records::table
+        .inner_join(
+            parts::table.on(parts::batch_id
+                .eq(records::batch_id)
+                .and(parts::part_no.eq(records::part_no))
+                .and(parts::upload_id.eq(records::upload_id))),
+        )
+        .filter(records::id_hash.eq_any(hashes))
+        .filter(records::state.ne("format_invalid"))
+        .filter(not(records::batch_id.eq(batch).and(records::part_no.eq(part))))
+        .select((records::id_hash, records::batch_id, records::part_no, records::row_no))
+        .load(conn)?;
+    let staged: Vec<Holder> = records::table
+        .filter(records::upload_id.eq(upload_id))
+        .filter(records::id_hash.eq_any(hashes))
+        .filter(records::state.ne("format_invalid"))
+        .select((records::id_hash, records::batch_id, records::part_no, records::row_no))
+        .load(conn)?;
+    Ok(elsewhere.into_iter().chain(staged).collect())
+}
+
+/// Like [`holders_of_ids`] for NCMS numbers within one county.
+pub fn holders_of_ncms(
+    conn: &mut DbConnection,
+    county: &str,
+    numbers: &[String],
+    batch: &str,
+    part: i32,
+    upload_id: &str,
+) -> QueryResult<Vec<Holder>> {
+    use diesel::dsl::not;
+    let elsewhere: Vec<Holder> = records::table
+        .inner_join(
+            parts::table.on(parts::batch_id
+                .eq(records::batch_id)
+                .and(parts::part_no.eq(records::part_no))
+                .and(parts::upload_id.eq(records::upload_id))),
+        )
+        .filter(records::county_code.eq(county))
+        .filter(records::ncms_number.eq_any(numbers))
+        .filter(records::state.ne("format_invalid"))
+        .filter(not(records::batch_id.eq(batch).and(records::part_no.eq(part))))
+        .select((records::ncms_number, records::batch_id, records::part_no, records::row_no))
+        .load(conn)?;
+    let staged: Vec<Holder> = records::table
+        .filter(records::upload_id.eq(upload_id))
+        .filter(records::county_code.eq(county))
+        .filter(records::ncms_number.eq_any(numbers))
+        .filter(records::state.ne("format_invalid"))
+        .select((records::ncms_number, records::batch_id, records::part_no, records::row_no))
+        .load(conn)?;
+    Ok(elsewhere.into_iter().chain(staged).collect())
+}
+
+/// Makes `part` the part of its batch: drops the records of the upload it replaces.
+pub fn complete_part(conn: &mut DbConnection, part: &PartRow) -> QueryResult<()> {
+    diesel::delete(
+        records::table
+            .filter(records::batch_id.eq(&part.batch_id))
+            .filter(records::part_no.eq(part.part_no))
+            .filter(records::upload_id.ne(&part.upload_id)),
+    )
+    .execute(conn)?;
+    let updated = diesel::update(parts::table.find((&part.batch_id, part.part_no))).set(part).execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(parts::table).values(part).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes what a failed upload staged.
+pub fn discard_upload(conn: &mut DbConnection, upload_id: &str) -> QueryResult<usize> {
+    diesel::delete(records::table.filter(records::upload_id.eq(upload_id))).execute(conn)
+}
+
+pub fn set_batch_submitted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(batches::table.find(id).filter(batches::state.eq("open")))
+        .set((batches::state.eq("submitted"), batches::submitted_at.eq(Some(at))))
+        .execute(conn)
+}
+
+pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
+    parts::table.filter(parts::batch_id.eq(batch)).count().get_result(conn)
+}
+
+/// Per state: how many live records, and when the oldest entered that state.
+pub fn state_counts(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<(String, i64, Option<NaiveDateTime>)>> {
+    use diesel::dsl::{count_star, min};
+    records::table
+        .inner_join(
+            parts::table.on(parts::batch_id
+                .eq(records::batch_id)
+                .and(parts::part_no.eq(records::part_no))
+                .and(parts::upload_id.eq(records::upload_id))),
+        )
+        .filter(records::batch_id.eq(batch))
+        .group_by(records::state)
+        .select((records::state, count_star(), min(records::state_changed_at)))
+        .load(conn)
+}
+
+/// Live records of a batch, optionally of one state and village, by id after the cursor.
+pub fn list_records(
+    conn: &mut DbConnection,
+    batch: &str,
+    state: Option<&str>,
+    village: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<RecordRow>> {
+    let mut query = records::table
+        .inner_join(
+            parts::table.on(parts::batch_id
+                .eq(records::batch_id)
+                .and(parts::part_no.eq(records::part_no))
+                .and(parts::upload_id.eq(records::upload_id))),
+        )
+        .filter(records::batch_id.eq(batch))
+        .select(RecordRow::as_select())
+        .order(records::id.asc())
+        .into_boxed();
+    if let Some(state) = state {
+        query = query.filter(records::state.eq(state.to_string()));
+    }
+    if let Some(village) = village {
+        query = query.filter(records::village.eq(village.to_string()));
+    }
+    if let Some(after) = after {
+        query = query.filter(records::id.gt(after.to_string()));
+    }
+    query.limit(limit).load(conn)
+}
+
+pub fn find_record(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RecordRow>> {
+    records::table.find(id).select(RecordRow::as_select()).first(conn).optional()
+}
+
+pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<VersionRow>> {
+    record_versions::table
+        .filter(record_versions::record_id.eq(id))
+        .order(record_versions::version.asc())
+        .select(VersionRow::as_select())
+        .load(conn)
+}
+
+/// Up to `limit` records waiting to be sent to verification (live, `received`, in a
+/// submitted batch).
+pub fn due_for_verification(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .inner_join(
+            parts::table.on(parts::batch_id
+                .eq(records::batch_id)
+                .and(parts::part_no.eq(records::part_no))
+                .and(parts::upload_id.eq(records::upload_id))),
+        )
+        .inner_join(batches::table.on(batches::id.eq(records::batch_id)))
+        .filter(batches::state.eq("submitted"))
+        .filter(records::state.eq("received"))
+        .order((records::batch_id.asc(), records::part_no.asc(), records::row_no.asc()))
+        .select(RecordRow::as_select())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Moves records from `from` to `to`; returns how many moved.
+pub fn move_state(
+    conn: &mut DbConnection,
+    ids: &[String],
+    from: &str,
+    to: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(records::table.filter(records::id.eq_any(ids)).filter(records::state.eq(from)))
+        .set((records::state.eq(to), records::state_changed_at.eq(at)))
+        .execute(conn)
+}
+
+/// Applies one verification outcome to the version it was about (a later correction
+/// makes an old outcome moot).
+pub fn apply_outcome(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    state: &str,
+    reasons: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        records::table
+            .filter(records::id.eq(id))
+            .filter(records::version.eq(version))
+            .filter(records::state.eq("pending_verification")),
+    )
+    .set((records::state.eq(state), records::reasons.eq(reasons), records::state_changed_at.eq(at)))
+    .execute(conn)
+}
+
+pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
+    diesel::insert_into(record_versions::table).values(version).execute(conn)
+}
+
+/// Replaces a record's current version (a correction).
+pub fn replace_record(conn: &mut DbConnection, row: &RecordRow) -> QueryResult<usize> {
+    diesel::update(records::table.find(&row.id))
+        .set((
+            records::version.eq(row.version),
+            records::state.eq(&row.state),
+            records::village.eq(&row.village),
+            records::county_code.eq(&row.county_code),
+            records::id_hash.eq(&row.id_hash),
+            records::id_enc.eq(&row.id_enc),
+            records::id_masked.eq(&row.id_masked),
+            records::name.eq(&row.name),
+            records::sex.eq(&row.sex),
+            records::birth_date.eq(&row.birth_date),
+            records::ethnicity.eq(&row.ethnicity),
+            records::ncms_number.eq(&row.ncms_number),
+            records::submitted_enc.eq(&row.submitted_enc),
+            records::issues.eq(&row.issues),
+            records::warnings.eq(&row.warnings),
+            records::reasons.eq(&row.reasons),
+            records::state_changed_at.eq(row.state_changed_at),
+        ))
+        .execute(conn)
+}

@@ -38,21 +38,37 @@ pub fn body_reader(mut payload: web::Payload, limit: usize) -> BodyReader {
             }
         }
     });
-    BodyReader { rx, current: Bytes::new(), failure: None, read: 0 }
+    BodyReader { rx, current: Bytes::new(), failure: FailureProbe::default(), read: 0 }
+}
+
+/// Tells, after the reader has been handed to a parser, why the body ended early.
+#[derive(Debug, Clone, Default)]
+pub struct FailureProbe(std::sync::Arc<std::sync::Mutex<Option<BodyFailure>>>);
+
+impl FailureProbe {
+    pub fn get(&self) -> Option<BodyFailure> {
+        self.0.lock().map(|f| *f).unwrap_or(None)
+    }
+
+    fn set(&self, failure: BodyFailure) {
+        if let Ok(mut f) = self.0.lock() {
+            *f = Some(failure);
+        }
+    }
 }
 
 /// The blocking side: implements `Read` over the forwarded chunks.
 pub struct BodyReader {
     rx: mpsc::Receiver<Result<Bytes, BodyFailure>>,
     current: Bytes,
-    failure: Option<BodyFailure>,
+    failure: FailureProbe,
     read: u64,
 }
 
 impl BodyReader {
-    /// Why reading stopped early, if it did.
-    pub fn failure(&self) -> Option<BodyFailure> {
-        self.failure
+    /// Why reading stopped early, if it did; usable after the reader is moved.
+    pub fn failure_probe(&self) -> FailureProbe {
+        self.failure.clone()
     }
 
     /// Bytes handed out so far.
@@ -64,13 +80,13 @@ impl BodyReader {
 impl Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            if let Some(f) = self.failure {
+            if let Some(f) = self.failure.get() {
                 return Err(io::Error::other(format!("request body: {f:?}")));
             }
             match self.rx.blocking_recv() {
                 Some(Ok(bytes)) => self.current = bytes,
                 Some(Err(f)) => {
-                    self.failure = Some(f);
+                    self.failure.set(f);
                     return Err(io::Error::other(format!("request body: {f:?}")));
                 }
                 None => return Ok(0),

@@ -334,6 +334,27 @@ impl TestApp {
         token(&self.http, self.gateway(), &id, &secret).await
     }
 
+    /// A token of role `service`, as the gateway signs for our own services.
+    pub async fn service_token(&self) -> String {
+        let jwks: Value = self
+            .http
+            .get(format!("{}/.well-known/jwks.json", self.gateway()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_string();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let claims = json!({"iss": "healthcard-gateway", "aud": "healthcard-api", "sub": "service:gateway", "role": "service",
+                            "scopes": [], "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string()});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid);
+        let key = jsonwebtoken::EncodingKey::from_ed_pem(&self.env.signing_key_pem()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
     /// A client created through the API by `admin`; returns its id and token.
     pub async fn client(&self, admin: &str, role: &str, scopes: &[&str]) -> (String, String) {
         let (id, secret) = create_client(&self.http, self.gateway(), admin, role, scopes).await;

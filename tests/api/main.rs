@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod collection;
 mod deploy;
 mod openapi;
 mod outbox;

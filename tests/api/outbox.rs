@@ -1,9 +1,8 @@
 //! The outbox and inbox between real processes: a receiver that is down, a message
 //! delivered twice, and a sender that dies between sending and marking.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -92,22 +91,11 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
     .await;
 }
 
-fn service_token(pem: &[u8], kid: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let claims = json!({"iss": "healthcard-gateway", "aud": "healthcard-api", "sub": "service:gateway", "role": "service",
-                        "scopes": [], "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string()});
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_pem(pem).unwrap()).unwrap()
-}
-
 async fn a_message_delivered_twice_has_one_effect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let (county_id, county) = app.client(&admin, "county_office", &["210804"]).await;
-    let jwks: Value =
-        app.http.get(format!("{}/.well-known/jwks.json", app.gateway())).send().await.unwrap().json().await.unwrap();
-    let service = service_token(&app.env.signing_key_pem(), jwks["keys"][0]["kid"].as_str().unwrap());
+    let service = app.service_token().await;
     let collection = app.service("collection");
     let envelope = json!({
         "id": uuid::Uuid::now_v7(), "source": "gateway", "kind": "client_revoked",

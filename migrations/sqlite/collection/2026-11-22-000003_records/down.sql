@@ -1,0 +1,3 @@
+DROP TABLE record_versions;
+DROP TABLE records;
+DROP TABLE parts;

@@ -1,0 +1,91 @@
+//! Sends the records of submitted batches to verification, a chunk at a time: each
+//! chunk moves from `received` to `pending_verification` and its message is written
+//! to the outbox in the same transaction. No request waits for a whole batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::repo;
+use crate::config::Service;
+use crate::contracts::messages::{RecordToVerify, VerificationRequested};
+use crate::db::{DbConnection, DbPool, now};
+use crate::http::ApiError;
+use crate::outbox::{self, OutboxWaker};
+
+/// Records per verification request.
+pub const CHUNK: i64 = 1000;
+
+/// Wakes the feeder when a batch is submitted.
+#[derive(Default)]
+pub struct FeederWaker(Notify);
+
+impl FeederWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The request for `rows` (all of one batch).
+pub fn request(batch_id: &str, county_code: &str, rows: &[repo::RecordRow]) -> VerificationRequested {
+    VerificationRequested {
+        batch_id: batch_id.to_string(),
+        county_code: county_code.to_string(),
+        records: rows
+            .iter()
+            .filter_map(|r| {
+                Some(RecordToVerify {
+                    record_id: r.id.clone(),
+                    version: r.version,
+                    id_hash: r.id_hash.clone()?,
+                    name: r.name.clone(),
+                    sex: r.sex.clone()?,
+                    birth_date: r.birth_date?,
+                    ethnicity: r.ethnicity.clone()?,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Moves one chunk to verification; returns how many records went.
+fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    let rows = repo::due_for_verification(conn, CHUNK)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let moved = repo::move_state(conn, &ids, "received", "pending_verification", now())?;
+    if moved != rows.len() {
+        // Another replica took some of them meanwhile: leave this round to it.
+        return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
+    }
+    let mut start = 0;
+    while start < rows.len() {
+        let batch = &rows[start].batch_id;
+        let end = rows[start..].iter().position(|r| &r.batch_id != batch).map(|p| start + p).unwrap_or(rows.len());
+        let message = request(batch, &rows[start].county_code, &rows[start..end]);
+        outbox::enqueue(conn, Service::Verification, &message)?;
+        start = end;
+    }
+    Ok(rows.len())
+}
+
+/// Runs until the process ends.
+pub async fn run(pool: DbPool, waker: Arc<FeederWaker>, outbox: Arc<OutboxWaker>, poll: Duration) {
+    loop {
+        match pool.write(feed_chunk).await {
+            Ok(n) if n > 0 => {
+                outbox.wake();
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "verification feeder round failed"),
+        }
+        tokio::select! {
+            _ = waker.0.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}

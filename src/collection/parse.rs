@@ -1,0 +1,346 @@
+//! Reading a part of a batch as a stream of raw records: a JSON array, NDJSON, or CSV
+//! (UTF-8 or GB18030, headers in English or Chinese). Each row goes to the caller as
+//! soon as it is read; nothing holds the whole part.
+
+use std::io::{BufRead, BufReader, Read};
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::domain::record::{REQUIRED, RawRecord, field_for_header};
+
+/// The formats a part can come in, by Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartFormat {
+    JsonArray,
+    Ndjson,
+    Csv,
+}
+
+impl PartFormat {
+    pub fn from_content_type(content_type: &str) -> Option<PartFormat> {
+        let mime: mime::Mime = content_type.parse().ok()?;
+        match (mime.type_().as_str(), mime.subtype().as_str()) {
+            ("application", "json") => Some(PartFormat::JsonArray),
+            ("application", "x-ndjson" | "ndjson" | "jsonl" | "x-jsonlines") => Some(PartFormat::Ndjson),
+            ("text", "csv") | ("application", "csv") => Some(PartFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// Most columns a CSV part may have (ours has ten; a few more are ignored).
+pub const MAX_COLUMNS: usize = 64;
+
+/// A problem with the whole part: nothing of it is kept.
+#[derive(Debug, thiserror::Error)]
+pub enum PartError {
+    #[error("the part is empty")]
+    Empty,
+    #[error("required columns are missing: {}", .0.join(", "))]
+    ColumnMissing(Vec<String>),
+    #[error("{0} columns; a part has at most {MAX_COLUMNS}")]
+    TooManyColumns(usize),
+    #[error("column {0:?} appears twice")]
+    ColumnDuplicate(String),
+    #[error("line {line}: a quoted field is never closed")]
+    UnclosedQuote { line: u64 },
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Encoding(String),
+    #[error("reading the body: {0}")]
+    Body(String),
+    /// The caller stopped the reading (its own error is kept by the caller).
+    #[error("stopped")]
+    Stopped,
+}
+
+impl PartError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PartError::Empty => "empty_part",
+            PartError::ColumnMissing(_) => "column_missing",
+            PartError::TooManyColumns(_) => "too_many_columns",
+            PartError::ColumnDuplicate(_) => "column_duplicate",
+            PartError::UnclosedQuote { .. } => "csv_unclosed_quote",
+            PartError::Malformed(_) => "malformed_part",
+            PartError::Encoding(_) => "invalid_encoding",
+            PartError::Body(_) => "body_unreadable",
+            PartError::Stopped => "stopped",
+        }
+    }
+}
+
+fn io_error(e: std::io::Error) -> PartError {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        PartError::Encoding(e.to_string())
+    } else {
+        PartError::Body(e.to_string())
+    }
+}
+
+/// One row as read: the raw record, or why it cannot be read as one.
+pub type Row = Result<RawRecord, String>;
+
+/// Receives rows (numbered from 1); returning `false` stops the reading.
+pub trait RowSink {
+    fn row(&mut self, row_no: u64, row: Row) -> bool;
+    /// Columns the part has that we do not know (ignored, reported once).
+    fn ignored_columns(&mut self, _columns: Vec<String>) {}
+}
+
+/// Reads every row of a part into `sink`.
+pub fn read_part<R: Read>(format: PartFormat, body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
+    match format {
+        PartFormat::Csv => read_csv(body, sink),
+        PartFormat::Ndjson => read_ndjson(body, sink),
+        PartFormat::JsonArray => read_json_array(body, sink),
+    }
+}
+
+/// A JSON object's fields as a raw record: strings as they are, numbers as their text
+/// (an ID typed as a number loses nothing when it has no X), null as absent.
+fn record_from_json(value: Value) -> Row {
+    let Value::Object(map) = value else {
+        return Err("each record must be a JSON object".into());
+    };
+    let mut raw = RawRecord::default();
+    for (key, value) in map {
+        let Some(field) = field_for_header(&key) else { continue };
+        let text = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Null => continue,
+            other => return Err(format!("field {key} must be a string, not {other}")),
+        };
+        raw.set(field, text);
+    }
+    Ok(raw)
+}
+
+fn read_ndjson<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
+    let reader = BufReader::with_capacity(64 * 1024, body);
+    let mut rows = 0u64;
+    for line in reader.lines() {
+        let line = line.map_err(io_error)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows += 1;
+        let row = serde_json::from_str::<Value>(&line)
+            .map_err(|e| format!("not a JSON object: {e}"))
+            .and_then(record_from_json);
+        if !sink.row(rows, row) {
+            return Err(PartError::Stopped);
+        }
+    }
+    if rows == 0 {
+        return Err(PartError::Empty);
+    }
+    Ok(rows)
+}
+
+fn read_json_array<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
+    struct Rows<'a> {
+        sink: &'a mut dyn RowSink,
+        count: u64,
+        stopped: bool,
+    }
+    impl<'de> Visitor<'de> for &mut Rows<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(value) = seq.next_element::<Value>()? {
+                self.count += 1;
+                if !self.sink.row(self.count, record_from_json(value)) {
+                    self.stopped = true;
+                    return Err(serde::de::Error::custom("stopped"));
+                }
+            }
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for &mut Rows<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    let mut rows = Rows { sink, count: 0, stopped: false };
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, body));
+    let result = (&mut rows).deserialize(&mut de).and_then(|_| de.end());
+    match result {
+        Ok(()) if rows.count == 0 => Err(PartError::Empty),
+        Ok(()) => Ok(rows.count),
+        Err(_) if rows.stopped => Err(PartError::Stopped),
+        Err(e) if e.is_io() => Err(PartError::Body(e.to_string())),
+        Err(e) if e.is_eof() && rows.count == 0 && e.line() == 1 && e.column() == 0 => Err(PartError::Empty),
+        Err(e) => Err(PartError::Malformed(format!("JSON: {e}"))),
+    }
+}
+
+fn read_csv<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(body);
+    let mut records = reader.records();
+    let header = match records.next() {
+        None => return Err(PartError::Empty),
+        Some(Err(e)) => return Err(csv_error(e)),
+        Some(Ok(h)) => h,
+    };
+    if header.len() > MAX_COLUMNS {
+        return Err(PartError::TooManyColumns(header.len()));
+    }
+    let mut columns: Vec<Option<&'static str>> = Vec::with_capacity(header.len());
+    let mut ignored = Vec::new();
+    for (i, name) in header.iter().enumerate() {
+        // A UTF-8 byte order mark (Excel writes one) is not part of the first name.
+        let name = if i == 0 { name.trim_start_matches('\u{feff}') } else { name };
+        let field = field_for_header(name);
+        if let Some(f) = field
+            && columns.contains(&Some(f))
+        {
+            return Err(PartError::ColumnDuplicate(name.to_string()));
+        }
+        if field.is_none() && !name.trim().is_empty() {
+            ignored.push(name.to_string());
+        }
+        columns.push(field);
+    }
+    let missing: Vec<String> =
+        REQUIRED.iter().filter(|f| !columns.contains(&Some(**f))).map(|f| f.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(PartError::ColumnMissing(missing));
+    }
+    if !ignored.is_empty() {
+        sink.ignored_columns(ignored);
+    }
+    let mut rows = 0u64;
+    for record in records {
+        let record = record.map_err(csv_error)?;
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        rows += 1;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        // None of our fields spans lines: a newline inside one means a quote was
+        // never closed and the rest of the file was swallowed into it.
+        if record.iter().any(|f| f.contains('\n')) {
+            return Err(PartError::UnclosedQuote { line });
+        }
+        let row = if record.len() != columns.len() {
+            Err(format!("line {line}: {} fields, the header has {}", record.len(), columns.len()))
+        } else {
+            let mut raw = RawRecord::default();
+            for (value, field) in record.iter().zip(&columns) {
+                if let Some(field) = field {
+                    raw.set(field, value);
+                }
+            }
+            Ok(raw)
+        };
+        if !sink.row(rows, row) {
+            return Err(PartError::Stopped);
+        }
+    }
+    if rows == 0 {
+        return Err(PartError::Empty);
+    }
+    Ok(rows)
+}
+
+fn csv_error(e: csv::Error) -> PartError {
+    let line = e.position().map(|p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io_error(io),
+        csv::ErrorKind::Utf8 { .. } => {
+            PartError::Encoding(format!("line {}: not valid UTF-8 or GB18030", line.unwrap_or(0)))
+        }
+        other => PartError::Malformed(format!("CSV line {}: {other:?}", line.unwrap_or(0))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        rows: Vec<(u64, Row)>,
+        ignored: Vec<String>,
+    }
+    impl RowSink for Collect {
+        fn row(&mut self, row_no: u64, row: Row) -> bool {
+            self.rows.push((row_no, row));
+            true
+        }
+        fn ignored_columns(&mut self, columns: Vec<String>) {
+            self.ignored = columns;
+        }
+    }
+
+    fn read(format: PartFormat, text: &str) -> (Result<u64, PartError>, Collect) {
+        let mut sink = Collect::default();
+        let result = read_part(format, text.as_bytes(), &mut sink);
+        (result, sink)
+    }
+
+    const HEADER: &str = "姓名,性别,民族,身份证号,住址,新农合证号,联系电话,村,序号\n";
+
+    #[test]
+    fn csv_with_chinese_headers_reads_rows_and_ignores_unknown_columns() {
+        let (n, sink) = read(PartFormat::Csv, &format!("\u{feff}{HEADER}王小明,男,汉族,1,前进村1号,N1,,前进村,1\n\n"));
+        assert_eq!(n.unwrap(), 1);
+        assert_eq!(sink.ignored, vec!["序号"]);
+        let raw = sink.rows[0].1.as_ref().unwrap();
+        assert_eq!(raw.get("name"), "王小明");
+        assert_eq!(raw.get("village"), "前进村");
+    }
+
+    #[test]
+    fn csv_part_problems_have_precise_codes() {
+        assert_eq!(read(PartFormat::Csv, "").0.unwrap_err().code(), "empty_part");
+        assert_eq!(read(PartFormat::Csv, HEADER).0.unwrap_err().code(), "empty_part");
+        assert_eq!(read(PartFormat::Csv, "name,sex\nx,1\n").0.unwrap_err().code(), "column_missing");
+        let wide = (0..10_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+        assert_eq!(read(PartFormat::Csv, &wide).0.unwrap_err().code(), "too_many_columns");
+        assert_eq!(read(PartFormat::Csv, "name,姓名\n").0.unwrap_err().code(), "column_duplicate");
+        let unclosed = format!("{HEADER}王小明,男,汉族,\"1,a,N1,,前进村,1\n李四,女,汉族,2,b,N2,,前进村,2\n");
+        let err = read(PartFormat::Csv, &unclosed).0.unwrap_err();
+        assert_eq!(err.code(), "csv_unclosed_quote");
+        assert!(err.to_string().contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_short_csv_row_is_a_row_error_not_a_part_error() {
+        let (n, sink) = read(PartFormat::Csv, &format!("{HEADER}王小明,男\n李四,女,汉族,2,b,N2,,前进村,2\n"));
+        assert_eq!(n.unwrap(), 2);
+        assert!(sink.rows[0].1.is_err());
+        assert!(sink.rows[1].1.is_ok());
+    }
+
+    #[test]
+    fn ndjson_and_json_arrays_read_objects() {
+        let (n, sink) = read(PartFormat::Ndjson, "{\"name\":\"王小明\",\"id_number\":210804}\n\n[1]\n");
+        assert_eq!(n.unwrap(), 2);
+        assert_eq!(sink.rows[0].1.as_ref().unwrap().get("id_number"), "210804");
+        assert!(sink.rows[1].1.is_err());
+        let (n, sink) = read(PartFormat::JsonArray, "[{\"姓名\":\"王小明\"}, {\"name\": null}]");
+        assert_eq!(n.unwrap(), 2);
+        assert_eq!(sink.rows[0].1.as_ref().unwrap().get("name"), "王小明");
+        assert_eq!(read(PartFormat::JsonArray, "[]").0.unwrap_err().code(), "empty_part");
+        assert_eq!(read(PartFormat::JsonArray, "").0.unwrap_err().code(), "empty_part");
+        assert_eq!(read(PartFormat::JsonArray, "[{\"name\":").0.unwrap_err().code(), "malformed_part");
+        assert_eq!(read(PartFormat::JsonArray, "{}").0.unwrap_err().code(), "malformed_part");
+    }
+
+    #[test]
+    fn content_types_choose_the_format() {
+        assert_eq!(PartFormat::from_content_type("text/csv; charset=gb18030"), Some(PartFormat::Csv));
+        assert_eq!(PartFormat::from_content_type("application/x-ndjson"), Some(PartFormat::Ndjson));
+        assert_eq!(PartFormat::from_content_type("application/json"), Some(PartFormat::JsonArray));
+        assert_eq!(PartFormat::from_content_type("text/plain"), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! `PUT /batches/{id}/parts/{n}`: a part of a batch, streamed and checked row by row.
+//! Re-sending part n replaces it, atomically: the new rows are staged under a new
+//! upload id and take over only when the whole body has been read, so a failed
+//! upload never loses the part that was there.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::batches::visible_batch;
+use super::intake::{CHUNK, Intake, MAX_REPORTED_ERRORS, RowError, row_errors};
+use super::parse::{self, PartError, PartFormat, Row, RowSink};
+use super::repo::{self, PartRow, RecordRow};
+use crate::auth::{Caller, Role};
+use crate::db::{DbPool, now};
+use crate::domain::CountyCode;
+use crate::http::charset::{self, Charset};
+use crate::http::stream::{BodyFailure, body_reader};
+use crate::http::{ApiError, FieldError};
+use crate::pii::PiiKeys;
+
+/// Largest part body. Bigger batches come in more parts.
+pub const MAX_PART_BYTES: usize = 256 * 1024 * 1024;
+/// Highest part number.
+pub const MAX_PART_NO: i32 = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub struct PartQuery {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RowWarning {
+    pub row: u64,
+    pub code: String,
+}
+
+/// The answer to an upload.
+#[derive(Debug, Serialize)]
+pub struct PartReport {
+    pub part: i32,
+    pub dry_run: bool,
+    pub received: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first errors, per row and field; `rejected` counts them all.
+    pub errors: Vec<RowError>,
+    pub warnings: Vec<RowWarning>,
+    pub ignored_columns: Vec<String>,
+}
+
+/// Receives rows from the parser, checks and stores them in chunks.
+struct Writer {
+    pool: DbPool,
+    intake: Intake,
+    dry_run: bool,
+    buffer: Vec<RecordRow>,
+    report: PartReport,
+    failure: Option<ApiError>,
+}
+
+impl Writer {
+    fn flush(&mut self) -> bool {
+        if self.buffer.is_empty() {
+            return true;
+        }
+        let mut rows = std::mem::take(&mut self.buffer);
+        let dry_run = self.dry_run;
+        let intake = &self.intake;
+        let stored = self.pool.run_blocking(true, |conn| {
+            intake.store_chunk(conn, &mut rows, dry_run)?;
+            Ok::<_, ApiError>(())
+        });
+        if let Err(e) = stored {
+            self.failure = Some(e);
+            return false;
+        }
+        for row in &rows {
+            if row.state == "received" {
+                self.report.accepted += 1;
+                let warnings: Vec<String> = serde_json::from_str(&row.warnings).unwrap_or_default();
+                for code in warnings {
+                    if self.report.warnings.len() < MAX_REPORTED_ERRORS {
+                        self.report.warnings.push(RowWarning { row: row.row_no as u64, code });
+                    }
+                }
+            } else {
+                self.report.rejected += 1;
+                for e in row_errors(row) {
+                    if self.report.errors.len() < MAX_REPORTED_ERRORS {
+                        self.report.errors.push(e);
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+impl RowSink for Writer {
+    fn row(&mut self, row_no: u64, row: Row) -> bool {
+        self.report.received += 1;
+        match row {
+            Err(message) => {
+                self.report.rejected += 1;
+                if self.report.errors.len() < MAX_REPORTED_ERRORS {
+                    self.report.errors.push(RowError {
+                        row: row_no,
+                        field: String::new(),
+                        code: "row_malformed".into(),
+                        message,
+                    });
+                }
+            }
+            Ok(raw) => match self.intake.build(row_no, &raw) {
+                Ok(record) => self.buffer.push(record),
+                Err(e) => {
+                    self.failure = Some(e);
+                    return false;
+                }
+            },
+        }
+        if self.buffer.len() >= CHUNK { self.flush() } else { true }
+    }
+
+    fn ignored_columns(&mut self, columns: Vec<String>) {
+        self.report.ignored_columns = columns;
+    }
+}
+
+fn part_error(e: PartError) -> ApiError {
+    match e {
+        PartError::ColumnMissing(ref missing) => ApiError::validation(
+            missing
+                .iter()
+                .map(|c| FieldError::new(c, "column_missing", format!("the part has no {c} column")))
+                .collect(),
+        ),
+        other => ApiError::unprocessable(other.code(), other.to_string()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn upload(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    pii: web::Data<PiiKeys>,
+    path: web::Path<(String, i32)>,
+    query: web::Query<PartQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice])?;
+    let (batch_id, part_no) = path.into_inner();
+    let batch = visible_batch(&pool, &caller, &batch_id).await?;
+    if !(1..=MAX_PART_NO).contains(&part_no) {
+        return Err(ApiError::unprocessable("invalid_part_number", format!("parts are numbered 1 to {MAX_PART_NO}")));
+    }
+    if batch.state != "open" {
+        return Err(ApiError::conflict("batch_not_open", "the batch has been submitted; correct records instead"));
+    }
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = PartFormat::from_content_type(content_type).ok_or_else(|| ApiError::UnsupportedMediaType {
+        detail: "send text/csv, application/x-ndjson or application/json".into(),
+    })?;
+    let declared = match charset::declared(content_type) {
+        Some(Err(other)) => {
+            return Err(ApiError::UnsupportedMediaType { detail: format!("charset {other} is not supported") });
+        }
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_PART_BYTES as u64)
+    {
+        return Err(ApiError::too_large(Some(MAX_PART_BYTES)));
+    }
+    let batch_county =
+        CountyCode::parse(&batch.county_code).map_err(|_| ApiError::internal("stored batch has a bad county"))?;
+    let intake = Intake {
+        pii: pii.get_ref().clone(),
+        batch_id: batch.id.clone(),
+        batch_county,
+        allowed_counties: caller.scopes.clone(),
+        part_no,
+        upload_id: uuid::Uuid::now_v7().to_string(),
+        today: chrono::Utc::now().date_naive(),
+    };
+    let reader = body_reader(payload, MAX_PART_BYTES);
+    let probe = reader.failure_probe();
+    let dry_run = query.dry_run;
+    let pool = pool.get_ref().clone();
+    let span = tracing::Span::current();
+    let report = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        receive(pool, intake, format, declared, reader, dry_run)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    match report {
+        Ok(report) => Ok(HttpResponse::Ok().json(report)),
+        Err(e) => match probe.get() {
+            Some(BodyFailure::TooLarge) => Err(ApiError::too_large(Some(MAX_PART_BYTES))),
+            Some(BodyFailure::Broken) => Err(ApiError::bad_request("body_unreadable", "the request body broke off")),
+            None => Err(e),
+        },
+    }
+}
+
+/// Reads, checks and stores a whole part on this blocking thread.
+fn receive(
+    pool: DbPool,
+    intake: Intake,
+    format: PartFormat,
+    declared: Option<Charset>,
+    reader: crate::http::stream::BodyReader,
+    dry_run: bool,
+) -> Result<PartReport, ApiError> {
+    let upload_id = intake.upload_id.clone();
+    let (batch_id, part_no) = (intake.batch_id.clone(), intake.part_no);
+    let mut writer = Writer {
+        pool: pool.clone(),
+        intake,
+        dry_run,
+        buffer: Vec::with_capacity(CHUNK),
+        report: PartReport {
+            part: part_no,
+            dry_run,
+            received: 0,
+            accepted: 0,
+            rejected: 0,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            ignored_columns: Vec::new(),
+        },
+        failure: None,
+    };
+    let text =
+        charset::utf8_reader(reader, declared).map_err(|e| ApiError::unprocessable("invalid_encoding", e.to_string()));
+    let read = text.and_then(|text| match parse::read_part(format, text, &mut writer) {
+        Ok(_) if writer.flush() => Ok(()),
+        Ok(_) | Err(PartError::Stopped) => {
+            Err(writer.failure.take().unwrap_or_else(|| ApiError::internal("upload stopped without a cause")))
+        }
+        Err(e) => Err(part_error(e)),
+    });
+    if let Err(e) = read {
+        if !dry_run {
+            let discarded =
+                pool.run_blocking(true, |conn| repo::discard_upload(conn, &upload_id).map_err(ApiError::from));
+            if let Err(d) = discarded {
+                tracing::warn!(error = %d, "could not discard a failed upload's rows");
+            }
+        }
+        return Err(e);
+    }
+    if !dry_run {
+        let errors = serde_json::to_string(&writer.report.errors).map_err(ApiError::internal)?;
+        let part = PartRow {
+            batch_id,
+            part_no,
+            upload_id,
+            received: writer.report.received as i64,
+            accepted: writer.report.accepted as i64,
+            rejected: writer.report.rejected as i64,
+            errors,
+            uploaded_at: now(),
+        };
+        let completed = pool.run_blocking(true, |conn| {
+            // The batch may have been submitted while this part was uploading.
+            match repo::find_batch(conn, &part.batch_id)? {
+                Some(b) if b.state == "open" => Ok(repo::complete_part(conn, &part)?),
+                _ => Err(ApiError::conflict("batch_not_open", "the batch was submitted during the upload")),
+            }
+        });
+        if let Err(e) = completed {
+            let _ = pool.run_blocking(true, |conn| repo::discard_upload(conn, &part.upload_id).map_err(ApiError::from));
+            return Err(e);
+        }
+    }
+    Ok(writer.report)
+}

@@ -1,0 +1,377 @@
+//! Records as the county sees them: listed by state and village (JSON, or CSV for the
+//! villages), one record with its history, and corrections.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::batches::visible_batch;
+use super::intake::Intake;
+use super::repo::{self, RecordRow, VersionRow};
+use crate::auth::{Caller, Role};
+use crate::config::Service;
+use crate::contracts::messages::MismatchReason;
+use crate::db::{DbPool, now};
+use crate::domain::record::{FieldIssue, RawRecord};
+use crate::domain::{CountyCode, PersonName};
+use crate::http::pagination::{MAX_LIMIT, Page, PageQuery};
+use crate::http::{ApiError, extract};
+use crate::outbox::{self, OutboxWaker};
+use crate::pii::PiiKeys;
+
+/// States a record can be corrected in.
+const CORRECTABLE: [&str; 3] = ["format_invalid", "rejected", "production_failed"];
+
+/// The states a county can filter on.
+const STATES: [&str; 10] = [
+    "received",
+    "format_invalid",
+    "pending_verification",
+    "verified",
+    "rejected",
+    "registered",
+    "in_production",
+    "produced",
+    "production_failed",
+    "issued",
+];
+
+#[derive(Debug, Deserialize)]
+pub struct RecordQuery {
+    pub state: Option<String>,
+    pub village: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A record as listed: personal data masked.
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    pub id: String,
+    pub batch_id: String,
+    pub part: i32,
+    pub row: i64,
+    pub county_code: String,
+    pub village: String,
+    pub version: i32,
+    pub state: String,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub issues: Vec<FieldIssue>,
+    pub warnings: Vec<String>,
+    pub reasons: Vec<MismatchReason>,
+    pub state_changed_at: DateTime<Utc>,
+}
+
+fn mask_name(name: &str) -> String {
+    PersonName::parse(name).map(|p| p.name().mask()).unwrap_or_else(|_| {
+        // An invalid name is shown as the county sent it, masked the same way.
+        let chars: Vec<char> = name.chars().collect();
+        match chars.len() {
+            0 => String::new(),
+            1 => "*".into(),
+            2 => format!("{}*", chars[0]),
+            n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+        }
+    })
+}
+
+impl From<RecordRow> for RecordView {
+    fn from(r: RecordRow) -> Self {
+        RecordView {
+            name: mask_name(&r.name),
+            id_number: r.id_masked,
+            issues: serde_json::from_str(&r.issues).unwrap_or_default(),
+            warnings: serde_json::from_str(&r.warnings).unwrap_or_default(),
+            reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
+            state_changed_at: r.state_changed_at.and_utc(),
+            id: r.id,
+            batch_id: r.batch_id,
+            part: r.part_no,
+            row: r.row_no,
+            county_code: r.county_code,
+            village: r.village,
+            version: r.version,
+            state: r.state,
+        }
+    }
+}
+
+fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"))
+}
+
+/// A cell a spreadsheet would run as a formula is prefixed with a quote (CSV
+/// injection); everything else is as is.
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
+}
+
+const CSV_HEADER: [&str; 10] = ["记录号", "分包", "行", "村", "姓名", "身份证号", "状态", "字段", "原因代码", "说明"];
+
+fn csv_lines(rows: &[RecordRow]) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        let view = RecordView::from(r.clone());
+        let mut problems: Vec<(String, String, String)> =
+            view.issues.iter().map(|i| (i.field.clone(), i.code.clone(), i.message.clone())).collect();
+        problems.extend(view.reasons.iter().map(|reason| {
+            let detail = reason.register_value.as_ref().map(|v| format!("户籍登记: {v}")).unwrap_or_default();
+            (String::new(), reason.code.clone(), detail)
+        }));
+        if problems.is_empty() {
+            problems.push((String::new(), String::new(), String::new()));
+        }
+        for (field, code, message) in problems {
+            let cells = [
+                view.id.clone(),
+                view.part.to_string(),
+                view.row.to_string(),
+                view.village.clone(),
+                view.name.clone(),
+                view.id_number.clone().unwrap_or_default(),
+                view.state.clone(),
+                field,
+                code,
+                message,
+            ];
+            out.write_record(cells.iter().map(|c| neutralise(c))).map_err(ApiError::internal)?;
+        }
+    }
+    out.into_inner().map_err(ApiError::internal)
+}
+
+pub async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+    query: web::Query<RecordQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
+    let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
+    let query = query.into_inner();
+    if let Some(state) = &query.state
+        && !STATES.contains(&state.as_str())
+    {
+        return Err(ApiError::bad_request("invalid_state", format!("state must be one of {}", STATES.join(", "))));
+    }
+    if wants_csv(&req) {
+        return Ok(export(pool.get_ref().clone(), batch.id, query.state, query.village));
+    }
+    let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
+    let (state, village, after) = (query.state, query.village, page.after.clone());
+    let limit = page.limit + 1;
+    let rows = pool
+        .read(move |conn| {
+            repo::list_records(conn, &batch.id, state.as_deref(), village.as_deref(), after.as_deref(), limit)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    let views: Vec<RecordView> = rows.into_iter().map(RecordView::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |r| r.id.clone())))
+}
+
+/// The correction list for the villages as CSV (UTF-8 with a byte order mark, so that
+/// Excel opens it right), streamed a page at a time.
+fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option<String>) -> HttpResponse {
+    struct Cursor {
+        pool: DbPool,
+        batch_id: String,
+        state: Option<String>,
+        village: Option<String>,
+        after: Option<String>,
+        started: bool,
+        done: bool,
+    }
+    let cursor = Cursor { pool, batch_id, state, village, after: None, started: false, done: false };
+    let body = futures_util::stream::unfold(cursor, |mut c| async move {
+        if c.done {
+            return None;
+        }
+        if !c.started {
+            c.started = true;
+            let mut head = "\u{feff}".as_bytes().to_vec();
+            let mut w = csv::Writer::from_writer(Vec::new());
+            if w.write_record(CSV_HEADER).is_err() {
+                return None;
+            }
+            head.extend(w.into_inner().unwrap_or_default());
+            return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
+        }
+        let (batch, state, village, after) = (c.batch_id.clone(), c.state.clone(), c.village.clone(), c.after.clone());
+        let page = c
+            .pool
+            .read(move |conn| {
+                repo::list_records(conn, &batch, state.as_deref(), village.as_deref(), after.as_deref(), MAX_LIMIT)
+                    .map_err(ApiError::from)
+            })
+            .await;
+        match page {
+            Err(e) => {
+                c.done = true;
+                Some((Err(e), c))
+            }
+            Ok(rows) if rows.is_empty() => None,
+            Ok(rows) => {
+                c.done = (rows.len() as i64) < MAX_LIMIT;
+                c.after = rows.last().map(|r| r.id.clone());
+                Some((csv_lines(&rows).map(bytes::Bytes::from), c))
+            }
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"records.csv\""))
+        .streaming(body)
+}
+
+/// One earlier version of a record.
+#[derive(Debug, Serialize)]
+pub struct VersionView {
+    pub version: i32,
+    pub state: String,
+    pub issues: Vec<FieldIssue>,
+    pub warnings: Vec<String>,
+    pub reasons: Vec<MismatchReason>,
+    pub created_at: DateTime<Utc>,
+    pub superseded_at: DateTime<Utc>,
+}
+
+impl From<VersionRow> for VersionView {
+    fn from(v: VersionRow) -> Self {
+        VersionView {
+            version: v.version,
+            state: v.state,
+            issues: serde_json::from_str(&v.issues).unwrap_or_default(),
+            warnings: serde_json::from_str(&v.warnings).unwrap_or_default(),
+            reasons: serde_json::from_str(&v.reasons).unwrap_or_default(),
+            created_at: v.created_at.and_utc(),
+            superseded_at: v.superseded_at.and_utc(),
+        }
+    }
+}
+
+/// A record with every earlier version.
+#[derive(Debug, Serialize)]
+pub struct RecordDetail {
+    #[serde(flatten)]
+    pub record: RecordView,
+    pub history: Vec<VersionView>,
+}
+
+async fn visible_record(pool: &DbPool, caller: &Caller, id: String) -> Result<RecordRow, ApiError> {
+    let row = pool.read(move |conn| repo::find_record(conn, &id).map_err(ApiError::from)).await?;
+    match row {
+        Some(r) if caller.may_see_county(&r.county_code) => Ok(r),
+        _ => Err(ApiError::not_found("record")),
+    }
+}
+
+pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
+    let record = visible_record(&pool, &caller, path.into_inner()).await?;
+    let id = record.id.clone();
+    let versions = pool.read(move |conn| repo::versions_of(conn, &id).map_err(ApiError::from)).await?;
+    Ok(HttpResponse::Ok().json(RecordDetail {
+        record: RecordView::from(record),
+        history: versions.into_iter().map(VersionView::from).collect(),
+    }))
+}
+
+/// `PUT /records/{id}`: a corrected version (the whole record, as a JSON object of its
+/// fields); the old version is kept, and a valid correction goes to verification.
+pub async fn correct(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    pii: web::Data<PiiKeys>,
+    waker: web::Data<OutboxWaker>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CountyOffice])?;
+    let fields: serde_json::Map<String, serde_json::Value> = extract::parse_json(&req, &body)?;
+    let mut raw = RawRecord::default();
+    for (key, value) in fields {
+        let Some(field) = crate::domain::record::field_for_header(&key) else {
+            return Err(ApiError::validation(vec![crate::http::FieldError::new(
+                &key,
+                "field_unknown",
+                "not a record field",
+            )]));
+        };
+        match value {
+            serde_json::Value::String(s) => raw.set(field, s),
+            serde_json::Value::Number(n) => raw.set(field, n.to_string()),
+            serde_json::Value::Null => {}
+            _ => {
+                return Err(ApiError::validation(vec![crate::http::FieldError::new(
+                    field,
+                    "field_not_text",
+                    "give the field as a string",
+                )]));
+            }
+        }
+    }
+    let current = visible_record(&pool, &caller, path.into_inner()).await?;
+    if !CORRECTABLE.contains(&current.state.as_str()) {
+        return Err(ApiError::conflict(
+            "record_not_correctable",
+            format!("a record in state {} cannot be corrected", current.state),
+        ));
+    }
+    let intake = Intake {
+        pii: pii.get_ref().clone(),
+        batch_id: current.batch_id.clone(),
+        batch_county: CountyCode::parse(&current.county_code).map_err(ApiError::internal)?,
+        allowed_counties: caller.scopes.clone(),
+        part_no: current.part_no,
+        upload_id: current.upload_id.clone(),
+        today: Utc::now().date_naive(),
+    };
+    let mut next = intake.build(current.row_no as u64, &raw)?;
+    next.id = current.id.clone();
+    next.version = current.version + 1;
+    next.created_at = current.created_at;
+    let who = caller.client_id.clone();
+    let saved = pool
+        .write(move |conn| {
+            // Re-read under the write lock: a concurrent correction must not be lost.
+            let latest = repo::find_record(conn, &current.id)?.ok_or_else(|| ApiError::not_found("record"))?;
+            if latest.version != current.version || !CORRECTABLE.contains(&latest.state.as_str()) {
+                return Err(ApiError::conflict("record_changed", "the record changed meanwhile; read it again"));
+            }
+            intake.mark_duplicates(conn, std::slice::from_mut(&mut next))?;
+            if next.state == "received" {
+                next.state = "pending_verification".into();
+            }
+            let at = now();
+            next.state_changed_at = at;
+            repo::save_version(
+                conn,
+                &VersionRow {
+                    record_id: latest.id.clone(),
+                    version: latest.version,
+                    state: latest.state.clone(),
+                    submitted_enc: latest.submitted_enc.clone(),
+                    issues: latest.issues.clone(),
+                    warnings: latest.warnings.clone(),
+                    reasons: latest.reasons.clone(),
+                    created_at: latest.state_changed_at,
+                    superseded_at: at,
+                    superseded_by: who,
+                },
+            )?;
+            repo::replace_record(conn, &next)?;
+            if next.state == "pending_verification" {
+                let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
+                outbox::enqueue(conn, Service::Verification, &message)?;
+            }
+            Ok::<_, ApiError>(next)
+        })
+        .await?;
+    waker.wake();
+    Ok(HttpResponse::Ok().json(RecordView::from(saved)))
+}
