@@ -15,7 +15,11 @@ pub enum PartFormat {
     JsonArray,
     Ndjson,
     Csv,
+    Xlsx,
 }
+
+/// Content-Type of an XLSX workbook.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 impl PartFormat {
     pub fn from_content_type(content_type: &str) -> Option<PartFormat> {
@@ -24,6 +28,7 @@ impl PartFormat {
             ("application", "json") => Some(PartFormat::JsonArray),
             ("application", "x-ndjson" | "ndjson" | "jsonl" | "x-jsonlines") => Some(PartFormat::Ndjson),
             ("text", "csv") | ("application", "csv") => Some(PartFormat::Csv),
+            ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet") => Some(PartFormat::Xlsx),
             _ => None,
         }
     }
@@ -31,6 +36,8 @@ impl PartFormat {
 
 /// Most columns a CSV part may have (ours has ten; a few more are ignored).
 pub const MAX_COLUMNS: usize = 64;
+/// Most bytes the files inside an XLSX part may unpack to (zip bombs stop here).
+pub const MAX_XLSX_UNPACKED: u64 = 1 << 30;
 
 /// A problem with the whole part: nothing of it is kept.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +58,10 @@ pub enum PartError {
     Encoding(String),
     #[error("reading the body: {0}")]
     Body(String),
+    #[error("not an XLSX workbook: {0}")]
+    NotSpreadsheet(String),
+    #[error("the workbook unpacks to more than the {} MiB a part may hold", MAX_XLSX_UNPACKED >> 20)]
+    SpreadsheetTooLarge,
     /// The caller stopped the reading (its own error is kept by the caller).
     #[error("stopped")]
     Stopped,
@@ -67,6 +78,8 @@ impl PartError {
             PartError::Malformed(_) => "malformed_part",
             PartError::Encoding(_) => "invalid_encoding",
             PartError::Body(_) => "body_unreadable",
+            PartError::NotSpreadsheet(_) => "not_a_spreadsheet",
+            PartError::SpreadsheetTooLarge => "spreadsheet_too_large",
             PartError::Stopped => "stopped",
         }
     }
@@ -96,7 +109,144 @@ pub fn read_part<R: Read>(format: PartFormat, body: R, sink: &mut dyn RowSink) -
         PartFormat::Csv => read_csv(body, sink),
         PartFormat::Ndjson => read_ndjson(body, sink),
         PartFormat::JsonArray => read_json_array(body, sink),
+        PartFormat::Xlsx => Err(PartError::NotSpreadsheet("a workbook is read from a file".into())),
     }
+}
+
+/// The record field of each column, from the header row; unknown columns are
+/// reported to the sink and ignored.
+fn columns_from_header<'a>(
+    names: impl Iterator<Item = &'a str>,
+    sink: &mut dyn RowSink,
+) -> Result<Vec<Option<&'static str>>, PartError> {
+    let mut columns: Vec<Option<&'static str>> = Vec::new();
+    let mut ignored = Vec::new();
+    for (i, name) in names.enumerate() {
+        if i >= MAX_COLUMNS {
+            return Err(PartError::TooManyColumns(i + 1));
+        }
+        // A UTF-8 byte order mark (Excel writes one) is not part of the first name.
+        let name = if i == 0 { name.trim_start_matches('\u{feff}') } else { name };
+        let field = field_for_header(name);
+        if let Some(f) = field
+            && columns.contains(&Some(f))
+        {
+            return Err(PartError::ColumnDuplicate(name.to_string()));
+        }
+        if field.is_none() && !name.trim().is_empty() {
+            ignored.push(name.to_string());
+        }
+        columns.push(field);
+    }
+    let missing: Vec<String> =
+        REQUIRED.iter().filter(|f| !columns.contains(&Some(**f))).map(|f| f.to_string()).collect();
+    if !missing.is_empty() {
+        return Err(PartError::ColumnMissing(missing));
+    }
+    if !ignored.is_empty() {
+        sink.ignored_columns(ignored);
+    }
+    Ok(columns)
+}
+
+fn raw_from_cells<'a>(cells: impl Iterator<Item = &'a str>, columns: &[Option<&'static str>]) -> RawRecord {
+    let mut raw = RawRecord::default();
+    for (value, field) in cells.zip(columns) {
+        if let Some(field) = field {
+            raw.set(field, value);
+        }
+    }
+    raw
+}
+
+/// A date cell's serial number (days since 1899-12-30, Excel's 1900 system) as a date.
+fn excel_date(serial: f64) -> String {
+    chrono::NaiveDate::from_ymd_opt(1899, 12, 30)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::TimeDelta::days(serial.floor() as i64)))
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
+/// Reads the first worksheet of an XLSX workbook at `path`, a row at a time.
+pub fn read_xlsx(path: &std::path::Path, sink: &mut dyn RowSink) -> Result<u64, PartError> {
+    use calamine::{DataRef, Reader, Xlsx};
+    let open = || std::fs::File::open(path).map_err(|e| PartError::Body(e.to_string()));
+    // Refuse zip bombs before anything is unpacked: the sizes the archive declares
+    // are checked here, and the zip reader stops at the declared size.
+    let mut archive = zip::ZipArchive::new(open()?).map_err(|e| PartError::NotSpreadsheet(e.to_string()))?;
+    let mut unpacked = 0u64;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| PartError::NotSpreadsheet(e.to_string()))?;
+        unpacked = unpacked.saturating_add(entry.size());
+        if unpacked > MAX_XLSX_UNPACKED {
+            return Err(PartError::SpreadsheetTooLarge);
+        }
+    }
+    drop(archive);
+    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(std::io::BufReader::new(open()?))
+        .map_err(|e: calamine::XlsxError| PartError::NotSpreadsheet(e.to_string()))?;
+    let sheet = workbook.sheet_names().first().cloned().ok_or(PartError::Empty)?;
+    let mut cells = workbook.worksheet_cells_reader(&sheet).map_err(|e| PartError::NotSpreadsheet(e.to_string()))?;
+    let text = |value: &DataRef<'_>| -> String {
+        match value {
+            DataRef::Int(i) => i.to_string(),
+            // Whole numbers typed into a numeric cell (phones, codes) without ".0".
+            DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            DataRef::Float(f) => f.to_string(),
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+            DataRef::SharedString(s) => s.to_string(),
+            DataRef::Bool(b) => b.to_string(),
+            DataRef::DateTime(d) => excel_date(d.as_f64()),
+            DataRef::Error(_) | DataRef::Empty => String::new(),
+        }
+    };
+    let mut columns: Option<Vec<Option<&'static str>>> = None;
+    let mut current: Option<u32> = None;
+    let mut row: Vec<String> = Vec::new();
+    let mut rows = 0u64;
+    let mut emit =
+        |row: &mut Vec<String>, columns: &mut Option<Vec<Option<&'static str>>>| -> Result<bool, PartError> {
+            let cells = std::mem::take(row);
+            match columns {
+                None => {
+                    *columns = Some(columns_from_header(cells.iter().map(String::as_str), sink)?);
+                    Ok(true)
+                }
+                Some(cols) => {
+                    if cells.iter().all(|c| c.trim().is_empty()) {
+                        return Ok(true);
+                    }
+                    rows += 1;
+                    Ok(sink.row(rows, Ok(raw_from_cells(cells.iter().map(String::as_str), cols))))
+                }
+            }
+        };
+    loop {
+        let cell = cells.next_cell().map_err(|e| PartError::Malformed(format!("XLSX: {e}")))?;
+        let Some(cell) = cell else { break };
+        let (r, c) = cell.get_position();
+        if current != Some(r) {
+            if current.is_some() && !emit(&mut row, &mut columns)? {
+                return Err(PartError::Stopped);
+            }
+            current = Some(r);
+        }
+        let c = c as usize;
+        if c >= MAX_COLUMNS * 4 {
+            return Err(PartError::TooManyColumns(c + 1));
+        }
+        if row.len() <= c {
+            row.resize(c + 1, String::new());
+        }
+        row[c] = text(cell.get_value());
+    }
+    if current.is_some() && !emit(&mut row, &mut columns)? {
+        return Err(PartError::Stopped);
+    }
+    if rows == 0 {
+        return Err(PartError::Empty);
+    }
+    Ok(rows)
 }
 
 /// A JSON object's fields as a raw record: strings as they are, numbers as their text
@@ -193,30 +343,7 @@ fn read_csv<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> 
     if header.len() > MAX_COLUMNS {
         return Err(PartError::TooManyColumns(header.len()));
     }
-    let mut columns: Vec<Option<&'static str>> = Vec::with_capacity(header.len());
-    let mut ignored = Vec::new();
-    for (i, name) in header.iter().enumerate() {
-        // A UTF-8 byte order mark (Excel writes one) is not part of the first name.
-        let name = if i == 0 { name.trim_start_matches('\u{feff}') } else { name };
-        let field = field_for_header(name);
-        if let Some(f) = field
-            && columns.contains(&Some(f))
-        {
-            return Err(PartError::ColumnDuplicate(name.to_string()));
-        }
-        if field.is_none() && !name.trim().is_empty() {
-            ignored.push(name.to_string());
-        }
-        columns.push(field);
-    }
-    let missing: Vec<String> =
-        REQUIRED.iter().filter(|f| !columns.contains(&Some(**f))).map(|f| f.to_string()).collect();
-    if !missing.is_empty() {
-        return Err(PartError::ColumnMissing(missing));
-    }
-    if !ignored.is_empty() {
-        sink.ignored_columns(ignored);
-    }
+    let columns = columns_from_header(header.iter(), sink)?;
     let mut rows = 0u64;
     for record in records {
         let record = record.map_err(csv_error)?;
@@ -233,13 +360,7 @@ fn read_csv<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> 
         let row = if record.len() != columns.len() {
             Err(format!("line {line}: {} fields, the header has {}", record.len(), columns.len()))
         } else {
-            let mut raw = RawRecord::default();
-            for (value, field) in record.iter().zip(&columns) {
-                if let Some(field) = field {
-                    raw.set(field, value);
-                }
-            }
-            Ok(raw)
+            Ok(raw_from_cells(record.iter(), &columns))
         };
         if !sink.row(rows, row) {
             return Err(PartError::Stopped);

@@ -162,7 +162,7 @@ pub async fn upload(
     }
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = PartFormat::from_content_type(content_type).ok_or_else(|| ApiError::UnsupportedMediaType {
-        detail: "send text/csv, application/x-ndjson or application/json".into(),
+        detail: format!("send text/csv, application/x-ndjson, application/json or {}", parse::XLSX),
     })?;
     let declared = match charset::declared(content_type) {
         Some(Err(other)) => {
@@ -212,6 +212,13 @@ pub async fn upload(
     }
 }
 
+fn spool(mut reader: crate::http::stream::BodyReader) -> Result<tempfile::NamedTempFile, ApiError> {
+    let mut file = tempfile::NamedTempFile::new().map_err(ApiError::internal)?;
+    std::io::copy(&mut reader, file.as_file_mut())
+        .map_err(|e| ApiError::bad_request("body_unreadable", format!("reading the workbook: {e}")))?;
+    Ok(file)
+}
+
 /// Reads, checks and stores a whole part on this blocking thread.
 fn receive(
     pool: DbPool,
@@ -240,9 +247,16 @@ fn receive(
         },
         failure: None,
     };
-    let text =
-        charset::utf8_reader(reader, declared).map_err(|e| ApiError::unprocessable("invalid_encoding", e.to_string()));
-    let read = text.and_then(|text| match parse::read_part(format, text, &mut writer) {
+    let parsed = if format == PartFormat::Xlsx {
+        // A workbook is a zip archive, read from its end: spool it to a temporary file
+        // (never to memory) and read the first sheet a row at a time.
+        spool(reader).map(|file| parse::read_xlsx(file.path(), &mut writer))
+    } else {
+        charset::utf8_reader(reader, declared)
+            .map_err(|e| ApiError::unprocessable("invalid_encoding", e.to_string()))
+            .map(|text| parse::read_part(format, text, &mut writer))
+    };
+    let read = parsed.and_then(|result| match result {
         Ok(_) if writer.flush() => Ok(()),
         Ok(_) | Err(PartError::Stopped) => {
             Err(writer.failure.take().unwrap_or_else(|| ApiError::internal("upload stopped without a cause")))

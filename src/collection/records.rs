@@ -110,8 +110,10 @@ pub fn neutralise(cell: &str) -> String {
 
 const CSV_HEADER: [&str; 10] = ["记录号", "分包", "行", "村", "姓名", "身份证号", "状态", "字段", "原因代码", "说明"];
 
-fn csv_lines(rows: &[RecordRow]) -> Result<Vec<u8>, ApiError> {
-    let mut out = csv::Writer::from_writer(Vec::new());
+/// The correction-list lines of `rows`: one line per problem of each record, cells
+/// neutralised.
+fn problem_lines(rows: &[RecordRow]) -> Vec<[String; 10]> {
+    let mut lines = Vec::new();
     for r in rows {
         let view = RecordView::from(r.clone());
         let mut problems: Vec<(String, String, String)> =
@@ -124,22 +126,81 @@ fn csv_lines(rows: &[RecordRow]) -> Result<Vec<u8>, ApiError> {
             problems.push((String::new(), String::new(), String::new()));
         }
         for (field, code, message) in problems {
-            let cells = [
-                view.id.clone(),
-                view.part.to_string(),
-                view.row.to_string(),
-                view.village.clone(),
-                view.name.clone(),
-                view.id_number.clone().unwrap_or_default(),
-                view.state.clone(),
-                field,
-                code,
-                message,
-            ];
-            out.write_record(cells.iter().map(|c| neutralise(c))).map_err(ApiError::internal)?;
+            lines.push(
+                [
+                    view.id.clone(),
+                    view.part.to_string(),
+                    view.row.to_string(),
+                    view.village.clone(),
+                    view.name.clone(),
+                    view.id_number.clone().unwrap_or_default(),
+                    view.state.clone(),
+                    field,
+                    code,
+                    message,
+                ]
+                .map(|c| neutralise(&c)),
+            );
         }
     }
+    lines
+}
+
+fn csv_lines(rows: &[RecordRow]) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for line in problem_lines(rows) {
+        out.write_record(&line).map_err(ApiError::internal)?;
+    }
     out.into_inner().map_err(ApiError::internal)
+}
+
+fn wants_xlsx(req: &HttpRequest) -> bool {
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(super::parse::XLSX))
+}
+
+/// Most records an XLSX correction list holds (a worksheet has 1,048,576 rows).
+const XLSX_MAX_RECORDS: i64 = 200_000;
+
+/// The correction list as an XLSX workbook. Built whole (the format is a zip), so it is
+/// capped; the CSV list streams any size.
+async fn export_xlsx(
+    pool: DbPool,
+    batch_id: String,
+    state: Option<String>,
+    village: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rows = pool
+        .read(move |conn| {
+            repo::list_records(conn, &batch_id, state.as_deref(), village.as_deref(), None, XLSX_MAX_RECORDS + 1)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    if rows.len() as i64 > XLSX_MAX_RECORDS {
+        return Err(ApiError::unprocessable(
+            "export_too_large",
+            format!("more than {XLSX_MAX_RECORDS} records: filter by state or village, or ask for text/csv"),
+        ));
+    }
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal(e);
+        for (col, title) in CSV_HEADER.iter().enumerate() {
+            sheet.write_string(0, col as u16, *title).map_err(xlsx)?;
+        }
+        for (i, line) in problem_lines(&rows).iter().enumerate() {
+            for (col, cell) in line.iter().enumerate() {
+                sheet.write_string(i as u32 + 1, col as u16, cell).map_err(xlsx)?;
+            }
+        }
+        workbook.save_to_buffer().map_err(xlsx)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok()
+        .content_type(super::parse::XLSX)
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"records.xlsx\""))
+        .body(bytes))
 }
 
 pub async fn list(
@@ -159,6 +220,9 @@ pub async fn list(
     }
     if wants_csv(&req) {
         return Ok(export(pool.get_ref().clone(), batch.id, query.state, query.village));
+    }
+    if wants_xlsx(&req) {
+        return export_xlsx(pool.get_ref().clone(), batch.id, query.state, query.village).await;
     }
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
     let (state, village, after) = (query.state, query.village, page.after.clone());

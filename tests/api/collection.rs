@@ -10,7 +10,88 @@ on_both_backends!(
     parts_are_checked_row_by_row_and_replaced_atomically,
     bad_parts_get_precise_answers,
     submitted_records_go_to_verification_and_outcomes_come_back,
+    workbooks_are_read_and_written,
 );
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn workbook(rows: &[Vec<&str>]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            // Phone numbers typed as numbers, as offices do.
+            if let Ok(n) = cell.parse::<f64>()
+                && cell.len() == 11
+            {
+                sheet.write_number(r as u32, c as u16, n).unwrap();
+            } else {
+                sheet.write_string(r as u32, c as u16, *cell).unwrap();
+            }
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+async fn workbooks_are_read_and_written(backend: Backend) {
+    let c = county(backend).await;
+    let batch = c.open_batch().await;
+    let ids = [citizen_id("210804", "19800101", 1), citizen_id("210804", "19900202", 2)];
+    let header: Vec<&str> = HEADER.split(',').collect();
+    let book = workbook(&[
+        header,
+        vec!["王小明", "男", "汉族", &ids[0], "营口市前进村1号", "N1", "13812345678", "前进村"],
+        vec![],
+        vec!["李秀英", "男", "满族", &ids[1], "营口市前进村2号", "N2", "", "前进村"],
+    ]);
+    let (status, report) = json_of(c.put_part(&batch, 1, XLSX, book).await).await;
+    assert_eq!((status, report["received"].as_i64(), report["accepted"].as_i64()), (200, Some(2), Some(1)), "{report}");
+    assert_eq!(report["errors"][0]["code"], "sex_id_mismatch");
+    assert_eq!(report["errors"][0]["row"], 2);
+
+    // Not a workbook, and a zip bomb: refused before anything is unpacked.
+    assert_problem(c.put_part(&batch, 2, XLSX, b"PK\x03\x04 not really".to_vec()).await, 422, "not_a_spreadsheet")
+        .await;
+    let bomb = {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(true);
+        zip.start_file("xl/sharedStrings.xml", options).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1100 {
+            zip.write_all(&zeros).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    };
+    assert!(bomb.len() < 16 << 20, "the bomb is small: {} bytes", bomb.len());
+    assert_problem(c.put_part(&batch, 2, XLSX, bomb).await, 422, "spreadsheet_too_large").await;
+    assert_eq!(c.batch(&batch).await["records"], 2);
+
+    // The correction list as a workbook.
+    let r = c
+        .app
+        .http
+        .get(format!("{}/api/v1/batches/{batch}/records?state=format_invalid", c.app.gateway()))
+        .bearer_auth(&c.token)
+        .header("accept", XLSX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], XLSX);
+    let bytes = r.bytes().await.unwrap().to_vec();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    use calamine::Reader;
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(cells[0][0], "记录号");
+    assert_eq!(cells.len(), 2, "{cells:?}");
+    assert_eq!(cells[1][4], "李*英");
+    assert_eq!(cells[1][8], "sex_id_mismatch");
+}
 
 /// A valid citizen ID of 2108 region with the given birth date and sequence.
 pub fn citizen_id(region: &str, birth: &str, seq: u32) -> String {
