@@ -235,11 +235,18 @@ pub fn full_name(rng: &mut Rng, style: NameStyle, family: &str, male: bool, long
             format!("{family}{given}")
         }
         NameStyle::Dotted if long => {
-            // Four parts of 3 to 6 ideographs: at least 16 ideographs and 3 dots.
-            let mut parts: Vec<&str> = Vec::with_capacity(4);
+            // Parts of 2 to 6 ideographs until there are more than 15: at most
+            // 15 + 6 ideographs and 6 dots, within the 30 characters of a name.
+            let mut parts: Vec<&str> = Vec::with_capacity(6);
             parts.push(if male { rng.pick(&LONG_PARTS) } else { rng.pick(&DOTTED_FEMALE) });
-            while parts.iter().map(|p| p.chars().count()).sum::<usize>() <= 15 {
-                parts.push(rng.pick(&LONG_PARTS));
+            let mut ideographs = parts.iter().chain([&family]).map(|p| p.chars().count()).sum::<usize>();
+            while ideographs <= 15 {
+                let part = rng.pick(&LONG_PARTS);
+                if parts.contains(&part) || part == family {
+                    continue;
+                }
+                parts.push(part);
+                ideographs += part.chars().count();
             }
             parts.push(family);
             parts.join("·")
@@ -309,7 +316,7 @@ mod tests {
         for style in [NameStyle::Han, NameStyle::Korean, NameStyle::Mongol, NameStyle::Dotted] {
             for i in 0..500 {
                 let family = family_name(&mut rng, style, 1);
-                let long = style == NameStyle::Dotted && i % 10 == 0;
+                let long = style == NameStyle::Dotted && i % 2 == 0;
                 let name = full_name(&mut rng, style, &family, i % 2 == 0, long);
                 let parsed = PersonName::parse(&name).unwrap();
                 assert_eq!(parsed.name().as_str(), name);
