@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod contracts;
+pub mod datagen;
 pub mod db;
 pub mod domain;
 pub mod http;
