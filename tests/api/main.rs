@@ -12,3 +12,4 @@ mod deploy;
 mod openapi;
 mod outbox;
 mod platform;
+mod verification;

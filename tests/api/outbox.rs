@@ -92,7 +92,7 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
     .await;
 }
 
-fn service_token(pem: &[u8], kid: &str) -> String {
+pub fn service_token(pem: &[u8], kid: &str) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let claims = json!({"iss": "healthcard-gateway", "aud": "healthcard-api", "sub": "service:gateway", "role": "service",
                         "scopes": [], "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string()});
