@@ -16,6 +16,9 @@ on_both_backends!(
     matching_reports_every_reason,
 );
 
+/// kind, Content-Type, body, status, code, text the detail must contain.
+type BadUpload = (&'static str, &'static str, Vec<u8>, u16, &'static str, &'static str);
+
 const HEADER_ZH: &str = "身份证号,姓名,性别,出生日期,民族,住址,户号,状态";
 const HEADER_EN: &str = "id_number,name,sex,birth_date,ethnicity,address,household_number,status";
 
@@ -312,7 +315,7 @@ async fn bad_uploads_fail_precisely_and_leave_the_register_unchanged(backend: Ba
     // ASCII before the bad bytes, so that they are the first thing neither UTF-8 nor GB18030.
     let mut undecodable = format!("{HEADER_EN}\n{wang},Wang,1,1980-01-02,01,x,,active\n").into_bytes();
     undecodable.extend_from_slice(b"\xff\xfe\xff,x\n");
-    let cases: Vec<(&str, &str, Vec<u8>, u16, &str, &str)> = vec![
+    let cases: Vec<BadUpload> = vec![
         ("snapshot", "text/csv", Vec::new(), 422, "empty_import", ""),
         ("snapshot", "text/csv", format!("{HEADER_EN}\n").into_bytes(), 422, "empty_import", ""),
         ("delta", "application/x-ndjson", b"\n\n".to_vec(), 422, "empty_import", ""),
