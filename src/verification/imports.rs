@@ -384,15 +384,13 @@ async fn forward(mut payload: web::Payload, tx: tokio::sync::mpsc::Sender<Channe
     let _ = tx.send(ChannelItem::End).await;
 }
 
-/// Deletes the rows of a superseded snapshot or a failed import, after the response.
-fn clean_up_later(pool: DbPool, snapshot_id: String) {
-    actix_web::rt::spawn(async move {
-        let id = snapshot_id.clone();
-        match pool.write(move |conn| repo::delete_snapshot_rows(conn, &id).map_err(ApiError::from)).await {
-            Ok(n) => tracing::info!(snapshot_id = %snapshot_id, rows = n, "register rows deleted"),
-            Err(e) => tracing::warn!(snapshot_id = %snapshot_id, error = %e, "could not delete register rows"),
-        }
-    });
+/// Deletes the rows of a superseded snapshot or a failed import, in a transaction of
+/// its own after the import has been answered.
+fn delete_dead_rows(pool: &DbPool, snapshot_id: &str) {
+    match pool.run_blocking(true, |conn| repo::delete_snapshot_rows(conn, snapshot_id).map_err(ApiError::from)) {
+        Ok(n) => tracing::info!(snapshot_id, rows = n, "register rows deleted"),
+        Err(e) => tracing::warn!(snapshot_id, error = %e, "could not delete register rows"),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(import_id))]
@@ -450,16 +448,20 @@ pub async fn create(
         today: Utc::now().date_naive(),
         limit,
     };
+    // The worker answers through `done` and then deletes dead rows on its own: that
+    // happens even when actix drops this handler because the client went away.
+    let (done, answer) = tokio::sync::oneshot::channel();
     let span = tracing::Span::current();
-    let worker = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        job.run(ChannelReader::new(rx))
+        let (dead, result) = job.run(ChannelReader::new(rx));
+        let _ = done.send(result);
+        if let Some(dead) = dead {
+            delete_dead_rows(&job.pool, &dead);
+        }
     });
     forward(payload, tx, limit).await;
-    let (dead, result) = worker.await.map_err(ApiError::internal)?;
-    if let Some(dead) = dead {
-        clean_up_later(pool.get_ref().clone(), dead);
-    }
+    let result = answer.await.map_err(|_| ApiError::internal("the import worker ended without an answer"))?;
     result.map_err(|f| f.error)?;
     let id = import_id.clone();
     let view =
