@@ -1,5 +1,7 @@
 #!/bin/bash
-postgres [binary]|postgres [binary]
+# Times a 100,000-row snapshot import against `healthcard all`, posted straight to the
+# verification service. usage: bench/register-import.sh sqlite|postgres [binary]
+# First: python3 bench/gen_register.py 100000 /var/tmp/hc-bench/snap100k.csv
 set -e
 BACKEND=$1
 BIN=${2:-/var/tmp/hc-target-helpers/debug/healthcard}
