@@ -14,6 +14,7 @@ use crate::config::{Config, Service};
 use crate::contracts::client::MessageClient;
 use crate::db::{DbPool, migrations};
 use crate::gateway::{self, GatewayState};
+use crate::http::extract::UploadLimit;
 use crate::http::metrics::Metrics;
 use crate::http::server::{self, ServiceContext};
 use crate::outbox::OutboxWaker;
@@ -184,12 +185,13 @@ fn start_upstream(
         Service::Gateway => return Err(StartError::Other("the gateway is not an upstream".into())),
     };
     let pii = web::Data::new(PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| other(&e))?);
+    let upload_limit = web::Data::new(UploadLimit(config.max_body_bytes));
     let waker = Arc::new(OutboxWaker::default());
     let waker_data = web::Data::from(waker.clone());
     let feeder = Arc::new(crate::collection::feeder::FeederWaker::default());
     let feeder_data = web::Data::from(feeder.clone());
     let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(pii.clone()).app_data(waker_data.clone()).app_data(feeder_data.clone());
+        cfg.app_data(pii.clone()).app_data(waker_data.clone()).app_data(feeder_data.clone()).app_data(upload_limit.clone());
         routes(cfg);
     })
     .map_err(|e| other(&e))?;

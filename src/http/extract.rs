@@ -63,3 +63,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]
     }
     serde_json::from_slice(body).map_err(|e| serde_error(&e))
 }
+
+/// Largest streamed upload a service takes (register imports, batch parts); the
+/// gateway enforces the same `HEALTHCARD_MAX_BODY_BYTES` in front of it.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimit(pub usize);
+
+impl UploadLimit {
+    pub const DEFAULT: usize = 64 * 1024 * 1024;
+}

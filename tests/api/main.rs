@@ -13,3 +13,4 @@ mod deploy;
 mod openapi;
 mod outbox;
 mod platform;
+mod verification;

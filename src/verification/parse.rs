@@ -1,0 +1,853 @@
+//! Reading a register upload as a stream of rows: CSV (UTF-8 or GB18030, English or
+//! Chinese headers) or NDJSON, never holding the whole body.
+//!
+//! The layers, each a `std::io::Read` (they run on a blocking thread):
+//! [`ChannelReader`] (bytes from the async side) -> [`Decoding`] (UTF-8 or GB18030 to
+//! UTF-8, with the line of an undecodable byte) -> for CSV [`CsvGuard`] (unclosed quotes
+//! and runaway records, which the `csv` crate would otherwise swallow to the end of the
+//! body) -> [`RowSource`] (rows of raw text) -> [`validate`] (the domain types).
+//!
+//! Failures of the whole upload are an [`InputError`] with a stable code; a bad row is
+//! a list of [`FieldError`]s and the import goes on.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+use encoding_rs::{DecoderResult, Encoding, GB18030, UTF_8};
+
+use crate::domain::normalize::normalize_text;
+use crate::domain::{CitizenId, Ethnicity, PersonName, Sex};
+use crate::http::FieldError;
+
+/// Most columns a CSV header may have.
+pub const MAX_COLUMNS: usize = 64;
+/// Longest record (CSV) or line (NDJSON), in bytes of UTF-8.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Longest quoted CSV field; a quote open longer than this was never closed.
+pub const MAX_QUOTED_FIELD_BYTES: usize = 64 * 1024;
+/// Longest address and household number, in characters.
+const MAX_ADDRESS_CHARS: usize = 100;
+const MAX_HOUSEHOLD_CHARS: usize = 30;
+/// Bytes looked at to tell UTF-8 from GB18030 when the charset is not declared.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Why a whole upload cannot be read. `code` is the problem's stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InputError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        InputError { code, message: message.into() }
+    }
+
+    /// The error as an I/O error, to travel through `Read`.
+    pub fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
+
+    /// The input error an I/O error carries, or a generic one.
+    pub fn from_io(e: io::Error) -> InputError {
+        if e.get_ref().is_some_and(|inner| inner.is::<InputError>())
+            && let Some(inner) = e.into_inner()
+            && let Ok(input) = inner.downcast::<InputError>()
+        {
+            return *input;
+        }
+        InputError::new("unreadable_body", "the request body could not be read")
+    }
+}
+
+/// The text encoding of a CSV body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    Utf8,
+    Gb18030,
+    /// Not declared: GB18030 if the first 64 KiB are not UTF-8 but are GB18030.
+    Sniff,
+}
+
+/// What the body holds, from its Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv(Charset),
+    Ndjson,
+}
+
+impl Format {
+    /// Reads a Content-Type: `text/csv` (`charset=utf-8`, `gb18030`, `gbk`, `gb2312`
+    /// or none) or `application/x-ndjson` (UTF-8). `Err` names what is refused.
+    pub fn from_content_type(value: Option<&str>) -> Result<Format, String> {
+        let expected = "expected Content-Type text/csv (charset utf-8 or gb18030) or application/x-ndjson";
+        let mime: mime::Mime = value.and_then(|v| v.parse().ok()).ok_or_else(|| expected.to_string())?;
+        let charset = mime.get_param(mime::CHARSET).map(|c| c.as_str().to_ascii_lowercase());
+        match (mime.type_().as_str(), mime.subtype().as_str()) {
+            ("text", "csv") => match charset.as_deref() {
+                None => Ok(Format::Csv(Charset::Sniff)),
+                Some("utf-8" | "utf8") => Ok(Format::Csv(Charset::Utf8)),
+                Some("gb18030" | "gbk" | "gb2312") => Ok(Format::Csv(Charset::Gb18030)),
+                Some(other) => Err(format!("charset {other} is not supported: use utf-8 or gb18030")),
+            },
+            ("application", "x-ndjson" | "ndjson") => match charset.as_deref() {
+                None | Some("utf-8" | "utf8") => Ok(Format::Ndjson),
+                Some(other) => Err(format!("NDJSON is UTF-8, not {other}")),
+            },
+            _ => Err(expected.to_string()),
+        }
+    }
+
+    pub fn charset(&self) -> Charset {
+        match self {
+            Format::Csv(c) => *c,
+            Format::Ndjson => Charset::Utf8,
+        }
+    }
+}
+
+/// What the async side sends: a piece of the body, its end, or why it broke off.
+#[derive(Debug)]
+pub enum ChannelItem {
+    Data(Bytes),
+    End,
+    Fail(io::Error),
+}
+
+/// Reads the chunks the async side sends. Only an explicit [`ChannelItem::End`] ends
+/// the body: a channel closed without it means the upload was cut off, never a
+/// complete (and shorter) body.
+pub struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<ChannelItem>,
+    current: Bytes,
+    ended: bool,
+}
+
+impl ChannelReader {
+    pub fn new(rx: tokio::sync::mpsc::Receiver<ChannelItem>) -> Self {
+        ChannelReader { rx, current: Bytes::new(), ended: false }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(ChannelItem::Data(bytes)) => self.current = bytes,
+                Some(ChannelItem::End) => self.ended = true,
+                Some(ChannelItem::Fail(e)) => return Err(e),
+                None => {
+                    return Err(InputError::new("upload_interrupted", "the upload broke off before its end").into_io());
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let chunk = self.current.split_to(n);
+        buf[..n].copy_from_slice(&chunk);
+        Ok(n)
+    }
+}
+
+/// Decodes UTF-8 or GB18030 into UTF-8 without replacement: an undecodable byte fails
+/// the read with `invalid_encoding` and the line it is on.
+pub struct Decoding<R> {
+    inner: R,
+    charset: Charset,
+    decoder: Option<encoding_rs::Decoder>,
+    raw: Vec<u8>,
+    raw_pos: usize,
+    eof: bool,
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Line breaks already decoded.
+    lines: u64,
+    finished: bool,
+}
+
+impl<R: Read> Decoding<R> {
+    pub fn new(inner: R, charset: Charset) -> Self {
+        Decoding {
+            inner,
+            charset,
+            decoder: None,
+            raw: Vec::new(),
+            raw_pos: 0,
+            eof: false,
+            out: Vec::new(),
+            out_pos: 0,
+            lines: 0,
+            finished: false,
+        }
+    }
+
+    /// The encoding actually used (after sniffing), once known.
+    pub fn encoding(&self) -> Option<&'static Encoding> {
+        self.decoder.as_ref().map(|d| d.encoding())
+    }
+
+    fn read_raw(&mut self, want: usize) -> io::Result<()> {
+        if self.raw_pos > 0 {
+            self.raw.drain(..self.raw_pos);
+            self.raw_pos = 0;
+        }
+        let mut buf = [0u8; 16 * 1024];
+        while !self.eof && self.raw.len() < want {
+            let n = self.inner.read(&mut buf)?;
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.raw.extend_from_slice(&buf[..n]);
+            }
+        }
+        Ok(())
+    }
+
+    fn choose(&mut self) -> io::Result<()> {
+        let encoding = match self.charset {
+            Charset::Utf8 => UTF_8,
+            Charset::Gb18030 => GB18030,
+            Charset::Sniff => {
+                self.read_raw(SNIFF_BYTES)?;
+                sniff(&self.raw, self.eof)
+            }
+        };
+        self.decoder = Some(if encoding == UTF_8 {
+            UTF_8.new_decoder_with_bom_removal()
+        } else {
+            encoding.new_decoder_without_bom_handling()
+        });
+        Ok(())
+    }
+
+    /// Decodes the next piece into `out`; false at the end.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.decoder.is_none() {
+            self.choose()?;
+        }
+        loop {
+            if self.finished {
+                return Ok(false);
+            }
+            if self.raw_pos >= self.raw.len() && !self.eof {
+                self.read_raw(16 * 1024)?;
+            }
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(false);
+            };
+            let src = &self.raw[self.raw_pos..];
+            let last = self.eof;
+            let capacity = decoder.max_utf8_buffer_length_without_replacement(src.len()).unwrap_or(src.len() * 3 + 16);
+            self.out.clear();
+            self.out.resize(capacity.max(16), 0);
+            self.out_pos = 0;
+            let (result, read, written) = decoder.decode_to_utf8_without_replacement(src, &mut self.out, last);
+            self.raw_pos += read;
+            self.out.truncate(written);
+            if let DecoderResult::Malformed(_, _) = result {
+                let line = self.lines + self.out.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+                let name = decoder.encoding().name();
+                return Err(InputError::new(
+                    "invalid_encoding",
+                    format!("line {line}: bytes that are not valid {name}; declare charset=gb18030 for GB18030 text"),
+                )
+                .into_io());
+            }
+            self.lines += self.out.iter().filter(|b| **b == b'\n').count() as u64;
+            if last && result == DecoderResult::InputEmpty {
+                self.finished = true;
+            }
+            if !self.out.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// GB18030 when `head` is not UTF-8 but decodes as GB18030; UTF-8 otherwise (then an
+/// undecodable byte is reported as invalid UTF-8).
+fn sniff(head: &[u8], complete: bool) -> &'static Encoding {
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return UTF_8;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => UTF_8,
+        // A sequence cut at the end of the sniffed bytes is still UTF-8.
+        Err(e) if e.error_len().is_none() && !complete => UTF_8,
+        Err(_) => {
+            let mut decoder = GB18030.new_decoder_without_bom_handling();
+            let mut out = vec![0u8; head.len() * 3 + 16];
+            let (result, _, _) = decoder.decode_to_utf8_without_replacement(head, &mut out, complete);
+            if matches!(result, DecoderResult::Malformed(_, _)) { UTF_8 } else { GB18030 }
+        }
+    }
+}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.out_pos >= self.out.len() && !self.fill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    AfterQuoted,
+}
+
+/// Follows CSV quoting over the decoded bytes so that a quote never closed is reported
+/// with the line it was opened on (the `csv` crate would read it as one field up to the
+/// end of the body), and no record grows past [`MAX_RECORD_BYTES`].
+pub struct CsvGuard<R> {
+    inner: R,
+    state: QuoteState,
+    line: u64,
+    quote_line: u64,
+    quoted_bytes: usize,
+    record_bytes: usize,
+}
+
+impl<R: Read> CsvGuard<R> {
+    pub fn new(inner: R) -> Self {
+        CsvGuard { inner, state: QuoteState::FieldStart, line: 1, quote_line: 1, quoted_bytes: 0, record_bytes: 0 }
+    }
+
+    fn unclosed(&self) -> io::Error {
+        InputError::new("unclosed_quote", format!("line {}: a quoted field is never closed", self.quote_line)).into_io()
+    }
+
+    fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
+        for &b in bytes {
+            self.record_bytes += 1;
+            let end_of_record =
+                matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted | QuoteState::AfterQuoted)
+                    && (b == b'\n' || b == b'\r');
+            if b == b'\n' {
+                self.line += 1;
+            }
+            self.state = match (self.state, b) {
+                (QuoteState::FieldStart, b'"') => {
+                    self.quote_line = self.line;
+                    self.quoted_bytes = 0;
+                    QuoteState::Quoted
+                }
+                (QuoteState::Quoted, b'"') => QuoteState::AfterQuoted,
+                (QuoteState::Quoted, _) => {
+                    self.quoted_bytes += 1;
+                    if self.quoted_bytes > MAX_QUOTED_FIELD_BYTES {
+                        return Err(self.unclosed());
+                    }
+                    QuoteState::Quoted
+                }
+                (QuoteState::AfterQuoted, b'"') => QuoteState::Quoted,
+                (_, b',' | b'\n' | b'\r') => QuoteState::FieldStart,
+                _ => QuoteState::Unquoted,
+            };
+            if end_of_record {
+                self.record_bytes = 0;
+            } else if self.record_bytes > MAX_RECORD_BYTES {
+                return Err(InputError::new(
+                    "line_too_long",
+                    format!("line {}: a record longer than {MAX_RECORD_BYTES} bytes", self.line),
+                )
+                .into_io());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for CsvGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.state == QuoteState::Quoted {
+            return Err(self.unclosed());
+        }
+        self.scan(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The columns of a register row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    IdNumber,
+    Name,
+    Sex,
+    BirthDate,
+    Ethnicity,
+    Address,
+    HouseholdNumber,
+    Status,
+}
+
+impl Column {
+    pub const ALL: [Column; 8] = [
+        Column::IdNumber,
+        Column::Name,
+        Column::Sex,
+        Column::BirthDate,
+        Column::Ethnicity,
+        Column::Address,
+        Column::HouseholdNumber,
+        Column::Status,
+    ];
+
+    pub fn english(self) -> &'static str {
+        match self {
+            Column::IdNumber => "id_number",
+            Column::Name => "name",
+            Column::Sex => "sex",
+            Column::BirthDate => "birth_date",
+            Column::Ethnicity => "ethnicity",
+            Column::Address => "address",
+            Column::HouseholdNumber => "household_number",
+            Column::Status => "status",
+        }
+    }
+
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Column::IdNumber => "身份证号",
+            Column::Name => "姓名",
+            Column::Sex => "性别",
+            Column::BirthDate => "出生日期",
+            Column::Ethnicity => "民族",
+            Column::Address => "住址",
+            Column::HouseholdNumber => "户号",
+            Column::Status => "状态",
+        }
+    }
+
+    /// Every column but the household number must be in the header.
+    pub fn required(self) -> bool {
+        self != Column::HouseholdNumber
+    }
+
+    fn from_header(text: &str) -> Option<Column> {
+        let text = normalize_text(text).to_lowercase();
+        Column::ALL.into_iter().find(|c| c.english() == text || c.chinese() == text)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One row as read, before validation. `row` counts data rows from 1.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawRow {
+    pub row: u64,
+    pub values: [Option<String>; 8],
+    /// The row could not be split into fields (wrong field count, not a JSON object).
+    pub malformed: Option<String>,
+}
+
+impl RawRow {
+    fn get(&self, column: Column) -> &str {
+        self.values[column.index()].as_deref().unwrap_or("")
+    }
+}
+
+/// Rows of an upload, one at a time.
+pub enum RowSource<R: Read> {
+    Csv {
+        reader: csv::Reader<CsvGuard<Decoding<R>>>,
+        columns: Vec<Option<Column>>,
+        record: csv::StringRecord,
+        row: u64,
+    },
+    Ndjson {
+        reader: BufReader<Decoding<R>>,
+        line: Vec<u8>,
+        line_no: u64,
+        row: u64,
+    },
+}
+
+fn csv_error(e: csv::Error) -> InputError {
+    let line = e.position().map(|p| p.line());
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => InputError::from_io(io),
+        other => InputError::new(
+            "malformed_csv",
+            format!("line {}: {other:?}", line.map(|l| l.to_string()).unwrap_or_else(|| "?".into())),
+        ),
+    }
+}
+
+impl<R: Read> RowSource<R> {
+    /// Opens the body; for CSV reads and checks the header (`empty_import`,
+    /// `too_many_columns`, `column_duplicate`, `column_missing`).
+    pub fn open(body: R, format: Format) -> Result<RowSource<R>, InputError> {
+        let decoded = Decoding::new(body, format.charset());
+        match format {
+            Format::Ndjson => Ok(RowSource::Ndjson {
+                reader: BufReader::with_capacity(64 * 1024, decoded),
+                line: Vec::new(),
+                line_no: 0,
+                row: 0,
+            }),
+            Format::Csv(_) => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .buffer_capacity(64 * 1024)
+                    .from_reader(CsvGuard::new(decoded));
+                let mut header = csv::StringRecord::new();
+                if !reader.read_record(&mut header).map_err(csv_error)? {
+                    return Err(InputError::new("empty_import", "the body holds no rows"));
+                }
+                let columns = header_columns(&header)?;
+                Ok(RowSource::Csv { reader, columns, record: csv::StringRecord::new(), row: 0 })
+            }
+        }
+    }
+
+    /// The next row, `None` at the end of the body.
+    pub fn next_row(&mut self) -> Result<Option<RawRow>, InputError> {
+        match self {
+            RowSource::Csv { reader, columns, record, row } => {
+                if !reader.read_record(record).map_err(csv_error)? {
+                    return Ok(None);
+                }
+                *row += 1;
+                let mut raw = RawRow { row: *row, ..RawRow::default() };
+                if record.len() != columns.len() {
+                    raw.malformed = Some(format!("{} fields where the header has {}", record.len(), columns.len()));
+                    return Ok(Some(raw));
+                }
+                for (value, column) in record.iter().zip(columns.iter()) {
+                    if let Some(column) = column {
+                        raw.values[column.index()] = Some(value.to_string());
+                    }
+                }
+                Ok(Some(raw))
+            }
+            RowSource::Ndjson { reader, line, line_no, row } => loop {
+                line.clear();
+                let limit = MAX_RECORD_BYTES as u64 + 1;
+                let n = reader.by_ref().take(limit).read_until(b'\n', line).map_err(InputError::from_io)?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *line_no += 1;
+                if n as u64 >= limit && line.last() != Some(&b'\n') {
+                    return Err(InputError::new(
+                        "line_too_long",
+                        format!("line {line_no}: longer than {MAX_RECORD_BYTES} bytes"),
+                    ));
+                }
+                // Decoding produced UTF-8, so this cannot fail; stay total anyway.
+                let text = String::from_utf8_lossy(line);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                *row += 1;
+                return Ok(Some(ndjson_row(*row, &text)));
+            },
+        }
+    }
+}
+
+fn header_columns(header: &csv::StringRecord) -> Result<Vec<Option<Column>>, InputError> {
+    if header.len() > MAX_COLUMNS {
+        return Err(InputError::new(
+            "too_many_columns",
+            format!("the header has {} columns; at most {MAX_COLUMNS} are read", header.len()),
+        ));
+    }
+    let columns: Vec<Option<Column>> = header.iter().map(Column::from_header).collect();
+    for column in Column::ALL {
+        if columns.iter().filter(|c| **c == Some(column)).count() > 1 {
+            return Err(InputError::new(
+                "column_duplicate",
+                format!("the column {}/{} appears twice", column.english(), column.chinese()),
+            ));
+        }
+    }
+    let missing: Vec<String> = Column::ALL
+        .into_iter()
+        .filter(|c| c.required() && !columns.contains(&Some(*c)))
+        .map(|c| format!("{}/{}", c.english(), c.chinese()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(InputError::new("column_missing", format!("missing column: {}", missing.join(", "))));
+    }
+    Ok(columns)
+}
+
+fn ndjson_row(row: u64, text: &str) -> RawRow {
+    let mut raw = RawRow { row, ..RawRow::default() };
+    let object = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(object)) => object,
+        Ok(_) => {
+            raw.malformed = Some("not a JSON object".into());
+            return raw;
+        }
+        Err(e) => {
+            raw.malformed = Some(format!("not JSON: {e}"));
+            return raw;
+        }
+    };
+    for column in Column::ALL {
+        raw.values[column.index()] = match object.get(column.english()) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+    }
+    raw
+}
+
+/// A register entry's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Deceased,
+    MigratedOut,
+    Cancelled,
+}
+
+impl Status {
+    pub fn parse(input: &str) -> Option<Status> {
+        match normalize_text(input).to_ascii_lowercase().as_str() {
+            "active" | "正常" => Some(Status::Active),
+            "deceased" | "死亡" => Some(Status::Deceased),
+            "migrated_out" | "迁出" | "遷出" => Some(Status::MigratedOut),
+            "cancelled" | "注销" | "註銷" => Some(Status::Cancelled),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Deceased => "deceased",
+            Status::MigratedOut => "migrated_out",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A register row that passed validation.
+#[derive(Debug, Clone)]
+pub struct ValidRow {
+    pub row: u64,
+    pub id: CitizenId,
+    pub name: PersonName,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub ethnicity: Ethnicity,
+    pub address: String,
+    pub household_number: Option<String>,
+    pub status: Status,
+}
+
+/// `YYYY-MM-DD` or `YYYYMMDD`.
+pub fn parse_birth_date(input: &str) -> Option<NaiveDate> {
+    let text = normalize_text(input);
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .ok()
+        .or_else(|| (text.len() == 8).then(|| NaiveDate::parse_from_str(&text, "%Y%m%d").ok()).flatten())
+}
+
+/// Checks a row with the domain types; every field error of the row, not only the first.
+pub fn validate(raw: &RawRow, today: NaiveDate) -> Result<ValidRow, Vec<FieldError>> {
+    let err = |field: &str, code: &str, message: String| FieldError {
+        row: Some(raw.row),
+        field: field.into(),
+        code: code.into(),
+        message,
+    };
+    if let Some(why) = &raw.malformed {
+        return Err(vec![err("row", "row_malformed", why.clone())]);
+    }
+    let mut errors = Vec::new();
+    let id = CitizenId::parse(raw.get(Column::IdNumber), today)
+        .map_err(|e| errors.push(err("id_number", e.code(), e.to_string())))
+        .ok();
+    let name =
+        PersonName::parse(raw.get(Column::Name)).map_err(|e| errors.push(err("name", e.code(), e.to_string()))).ok();
+    let sex = Sex::parse(raw.get(Column::Sex)).map_err(|e| errors.push(err("sex", e.code(), e.to_string()))).ok();
+    let birth_date = parse_birth_date(raw.get(Column::BirthDate));
+    if birth_date.is_none() {
+        errors.push(err("birth_date", "birth_date_invalid", "a real date as YYYY-MM-DD or YYYYMMDD".into()));
+    }
+    let ethnicity = Ethnicity::parse(raw.get(Column::Ethnicity))
+        .map_err(|e| errors.push(err("ethnicity", e.code(), e.to_string())))
+        .ok();
+    let address = normalize_text(raw.get(Column::Address));
+    if address.is_empty() {
+        errors.push(err("address", "address_empty", "the address is empty".into()));
+    } else if address.chars().count() > MAX_ADDRESS_CHARS {
+        errors.push(err("address", "address_too_long", format!("at most {MAX_ADDRESS_CHARS} characters")));
+    }
+    let household = normalize_text(raw.get(Column::HouseholdNumber));
+    if household.chars().count() > MAX_HOUSEHOLD_CHARS {
+        errors.push(err(
+            "household_number",
+            "household_number_invalid",
+            format!("at most {MAX_HOUSEHOLD_CHARS} characters"),
+        ));
+    }
+    let status = Status::parse(raw.get(Column::Status));
+    if status.is_none() {
+        errors.push(err(
+            "status",
+            "status_invalid",
+            "one of active, deceased, migrated_out, cancelled (正常, 死亡, 迁出, 注销)".into(),
+        ));
+    }
+    match (id, name, sex, birth_date, ethnicity, status) {
+        (Some(id), Some(name), Some(sex), Some(birth_date), Some(ethnicity), Some(status)) if errors.is_empty() => {
+            Ok(ValidRow {
+                row: raw.row,
+                id: id.into_id(),
+                name: name.into_name(),
+                sex,
+                birth_date,
+                ethnicity,
+                address,
+                household_number: (!household.is_empty()).then_some(household),
+                status,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
+    }
+
+    fn rows(bytes: &[u8], format: Format) -> Result<Vec<RawRow>, InputError> {
+        let mut source = RowSource::open(bytes, format)?;
+        let mut out = Vec::new();
+        while let Some(row) = source.next_row()? {
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    const HEADER: &str = "身份证号,姓名,性别,出生日期,民族,住址,户号,状态\n";
+
+    #[test]
+    fn chinese_headers_and_gb18030() {
+        let text = format!("{HEADER}11010519491231002X,王小明,男,1949-12-31,汉族,北京市朝阳区,001,正常\n");
+        let (gb, _, _) = GB18030.encode(&text);
+        for (bytes, charset) in
+            [(text.as_bytes(), Charset::Utf8), (&gb[..], Charset::Gb18030), (&gb[..], Charset::Sniff)]
+        {
+            let got = rows(bytes, Format::Csv(charset)).unwrap();
+            assert_eq!(got.len(), 1);
+            let valid = validate(&got[0], today()).unwrap();
+            assert_eq!(valid.name.as_str(), "王小明");
+            assert_eq!(valid.status, Status::Active);
+            assert_eq!(valid.household_number.as_deref(), Some("001"));
+        }
+    }
+
+    #[test]
+    fn header_problems_fail_the_whole_upload() {
+        let err = rows(b"", Format::Csv(Charset::Utf8)).unwrap_err();
+        assert_eq!(err.code, "empty_import");
+        let err = rows("id_number,姓名,sex,birth_date,ethnicity,status\n".as_bytes(), Format::Csv(Charset::Utf8))
+            .unwrap_err();
+        assert_eq!(err.code, "column_missing");
+        assert!(err.message.contains("address/住址"), "{}", err.message);
+        let wide: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
+        let err = rows(wide.join(",").as_bytes(), Format::Csv(Charset::Utf8)).unwrap_err();
+        assert_eq!(err.code, "too_many_columns");
+        let err = rows(b"name,name\n", Format::Csv(Charset::Utf8)).unwrap_err();
+        assert_eq!(err.code, "column_duplicate");
+    }
+
+    #[test]
+    fn unclosed_quote_and_bad_bytes_name_their_line() {
+        let text = format!("{HEADER}1,a,1,2000-01-01,01,x,,active\n2,\"b,1,2000-01-01,01,x,,active\n3,c\n");
+        let err = rows(text.as_bytes(), Format::Csv(Charset::Utf8)).unwrap_err();
+        assert_eq!(err.code, "unclosed_quote");
+        assert!(err.message.starts_with("line 3:"), "{}", err.message);
+        let good = format!("{HEADER}1,a,1,2000-01-01,01,x,,active\n");
+        for charset in [Charset::Utf8, Charset::Gb18030, Charset::Sniff] {
+            let mut bytes = if charset == Charset::Gb18030 {
+                GB18030.encode(&good).0.into_owned()
+            } else {
+                good.clone().into_bytes()
+            };
+            bytes.extend_from_slice(&[0xFF, 0xFF, b'\n']);
+            let err = rows(&bytes, Format::Csv(charset)).unwrap_err();
+            assert_eq!(err.code, "invalid_encoding", "{charset:?}");
+            assert!(err.message.starts_with("line 3:"), "{}", err.message);
+        }
+        // Quoted fields with commas, doubled quotes and line breaks are fine.
+        let ok = format!("{HEADER}1,\"a,\"\"b\"\"\nc\",1,2000-01-01,01,x,,active\n");
+        assert_eq!(rows(ok.as_bytes(), Format::Csv(Charset::Utf8)).unwrap()[0].get(Column::Name), "a,\"b\"\nc");
+    }
+
+    #[test]
+    fn ndjson_rows_and_malformed_lines() {
+        let body = "{\"id_number\":\"11010519491231002X\",\"name\":\"王小明\",\"sex\":\"1\",\"birth_date\":\"19491231\",\
+                    \"ethnicity\":\"01\",\"address\":\"北京\",\"status\":\"active\"}\n\nnot json\n[1]\n";
+        let got = rows(body.as_bytes(), Format::Ndjson).unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(validate(&got[0], today()).is_ok());
+        assert_eq!(validate(&got[1], today()).unwrap_err()[0].code, "row_malformed");
+        assert_eq!(got[2].row, 3);
+        assert_eq!(validate(&got[2], today()).unwrap_err()[0].code, "row_malformed");
+    }
+
+    #[test]
+    fn every_field_error_of_a_row_is_reported() {
+        let text = format!("{HEADER}110105194912310021,王1,9,1949-02-30,火星族,,,alive\n");
+        let got = rows(text.as_bytes(), Format::Csv(Charset::Utf8)).unwrap();
+        let codes: Vec<String> = validate(&got[0], today()).unwrap_err().into_iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "id_bad_checksum",
+                "name_invalid_chars",
+                "sex_invalid",
+                "birth_date_invalid",
+                "ethnicity_unknown",
+                "address_empty",
+                "status_invalid"
+            ]
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(Format::from_content_type(Some("text/csv")), Ok(Format::Csv(Charset::Sniff)));
+        assert_eq!(Format::from_content_type(Some("text/csv; charset=GB18030")), Ok(Format::Csv(Charset::Gb18030)));
+        assert_eq!(Format::from_content_type(Some("application/x-ndjson")), Ok(Format::Ndjson));
+        assert!(Format::from_content_type(Some("application/json")).is_err());
+        assert!(Format::from_content_type(Some("text/csv; charset=latin1")).is_err());
+        assert!(Format::from_content_type(None).is_err());
+    }
+
+    #[test]
+    fn birth_dates_in_both_shapes() {
+        assert_eq!(parse_birth_date("1980-01-02"), NaiveDate::from_ymd_opt(1980, 1, 2));
+        assert_eq!(parse_birth_date("19800102"), NaiveDate::from_ymd_opt(1980, 1, 2));
+        assert_eq!(parse_birth_date("1980-02-30"), None);
+        assert_eq!(parse_birth_date("1980/01/02"), None);
+    }
+}

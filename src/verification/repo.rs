@@ -1,0 +1,434 @@
+//! Verification's tables: register imports and their row errors, register entries, the
+//! active snapshot, and match results.
+//!
+//! Where a backend has a faster path it is taken behind one function with a `match` on
+//! the connection: `COPY` for register rows on PostgreSQL, `= ANY($1)` for the lookup;
+//! SQLite takes multi-row inserts inside the caller's transaction and `json_each`.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Date, Nullable, Text};
+
+use super::matching::RegisterFact;
+use crate::db::DbConnection;
+use crate::http::pagination::PageRequest;
+
+diesel::table! {
+    register_imports (id) {
+        id -> Text,
+        kind -> Text,
+        state -> Text,
+        content_type -> Text,
+        rows_total -> BigInt,
+        rows_inserted -> BigInt,
+        rows_updated -> BigInt,
+        rows_invalid -> BigInt,
+        failure_code -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    register_import_errors (import_id, seq) {
+        import_id -> Text,
+        seq -> Integer,
+        row_no -> BigInt,
+        field -> Text,
+        code -> Text,
+        message -> Text,
+    }
+}
+
+diesel::table! {
+    register_active (singleton) {
+        singleton -> Integer,
+        snapshot_id -> Text,
+        activated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    register_entries (snapshot_id, id_hash, import_id, row_no) {
+        snapshot_id -> Text,
+        id_hash -> Text,
+        import_id -> Text,
+        row_no -> BigInt,
+        id_enc -> Text,
+        name -> Text,
+        sex -> Text,
+        birth_date -> Date,
+        ethnicity -> Text,
+        address -> Text,
+        household_number -> Nullable<Text>,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    match_results (id) {
+        id -> Text,
+        record_id -> Text,
+        version -> Integer,
+        batch_id -> Text,
+        message_id -> Text,
+        outcome -> Text,
+        reasons -> Text,
+        snapshot_id -> Text,
+        matched_at -> Timestamp,
+    }
+}
+
+/// Import states.
+pub const RECEIVING: &str = "receiving";
+pub const APPLIED: &str = "applied";
+pub const FAILED: &str = "failed";
+pub const SUPERSEDED: &str = "superseded";
+
+/// Most row errors kept per import.
+pub const MAX_KEPT_ERRORS: i64 = 1000;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = register_imports)]
+pub struct ImportRow {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub content_type: String,
+    pub rows_total: i64,
+    pub rows_inserted: i64,
+    pub rows_updated: i64,
+    pub rows_invalid: i64,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = register_import_errors)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct ImportErrorRow {
+    pub import_id: String,
+    pub seq: i32,
+    pub row_no: i64,
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = register_entries)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewEntry {
+    pub snapshot_id: String,
+    pub id_hash: String,
+    pub import_id: String,
+    pub row_no: i64,
+    pub id_enc: String,
+    pub name: String,
+    pub sex: String,
+    pub birth_date: NaiveDate,
+    pub ethnicity: String,
+    pub address: String,
+    pub household_number: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = match_results)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct MatchRow {
+    pub id: String,
+    pub record_id: String,
+    pub version: i32,
+    pub batch_id: String,
+    pub message_id: String,
+    pub outcome: String,
+    pub reasons: String,
+    pub snapshot_id: String,
+    pub matched_at: NaiveDateTime,
+}
+
+pub fn insert_import(conn: &mut DbConnection, row: &ImportRow) -> QueryResult<()> {
+    diesel::insert_into(register_imports::table).values(row).execute(conn).map(|_| ())
+}
+
+pub fn find_import(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ImportRow>> {
+    register_imports::table.find(id).select(ImportRow::as_select()).first(conn).optional()
+}
+
+/// Imports after the cursor, oldest first.
+pub fn list_imports(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ImportRow>> {
+    let mut query =
+        register_imports::table.select(ImportRow::as_select()).order(register_imports::id.asc()).into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(register_imports::id.gt(after.clone()));
+    }
+    query.limit(page.limit + 1).load(conn)
+}
+
+/// The first `limit` row errors of an import.
+pub fn import_errors(conn: &mut DbConnection, import_id: &str, limit: i64) -> QueryResult<Vec<ImportErrorRow>> {
+    register_import_errors::table
+        .filter(register_import_errors::import_id.eq(import_id))
+        .order(register_import_errors::seq.asc())
+        .limit(limit)
+        .select(ImportErrorRow::as_select())
+        .load(conn)
+}
+
+/// Progress of an import still receiving.
+pub fn record_progress(conn: &mut DbConnection, id: &str, total: i64, invalid: i64) -> QueryResult<usize> {
+    use register_imports::dsl as i;
+    diesel::update(i::register_imports.find(id))
+        .set((i::rows_total.eq(total), i::rows_invalid.eq(invalid)))
+        .execute(conn)
+}
+
+/// Marks an import that is still receiving as failed; false if it was not receiving.
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: &str,
+    total: i64,
+    invalid: i64,
+    code: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    use register_imports::dsl as i;
+    diesel::update(i::register_imports.filter(i::id.eq(id)).filter(i::state.eq(RECEIVING)))
+        .set((
+            i::state.eq(FAILED),
+            i::rows_total.eq(total),
+            i::rows_invalid.eq(invalid),
+            i::failure_code.eq(Some(code)),
+            i::failure_reason.eq(Some(reason)),
+            i::finished_at.eq(Some(at)),
+        ))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Marks an import applied with its final counts.
+pub fn mark_applied(
+    conn: &mut DbConnection,
+    id: &str,
+    counts: (i64, i64, i64, i64),
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    use register_imports::dsl as i;
+    let (total, inserted, updated, invalid) = counts;
+    diesel::update(i::register_imports.find(id))
+        .set((
+            i::state.eq(APPLIED),
+            i::rows_total.eq(total),
+            i::rows_inserted.eq(inserted),
+            i::rows_updated.eq(updated),
+            i::rows_invalid.eq(invalid),
+            i::finished_at.eq(Some(at)),
+        ))
+        .execute(conn)
+}
+
+/// The import state, read for update where the backend has row locks (SQLite has one
+/// writer, so the transaction alone serialises).
+pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    use register_imports::dsl as i;
+    match conn {
+        DbConnection::Pg(pg) => {
+            i::register_imports.find(id).select(i::state).for_update().first::<String>(pg).optional()
+        }
+        conn => i::register_imports.find(id).select(i::state).first::<String>(conn).optional(),
+    }
+}
+
+/// The active snapshot id, locked for update on PostgreSQL so that activations and
+/// delta applications run one at a time.
+pub fn lock_active(conn: &mut DbConnection) -> QueryResult<Option<String>> {
+    use register_active::dsl as a;
+    match conn {
+        DbConnection::Pg(pg) => a::register_active.find(1).select(a::snapshot_id).for_update().first(pg).optional(),
+        conn => a::register_active.find(1).select(a::snapshot_id).first(conn).optional(),
+    }
+}
+
+pub fn active_snapshot(conn: &mut DbConnection) -> QueryResult<Option<String>> {
+    use register_active::dsl as a;
+    a::register_active.find(1).select(a::snapshot_id).first(conn).optional()
+}
+
+/// Makes `snapshot_id` the active snapshot; the previous one (if any) becomes
+/// superseded. Call after [`lock_active`] in the same transaction.
+pub fn activate(
+    conn: &mut DbConnection,
+    previous: Option<&str>,
+    snapshot_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    use register_active::dsl as a;
+    match previous {
+        Some(previous) => {
+            diesel::update(a::register_active.find(1))
+                .set((a::snapshot_id.eq(snapshot_id), a::activated_at.eq(at)))
+                .execute(conn)?;
+            diesel::update(register_imports::table.find(previous))
+                .set(register_imports::state.eq(SUPERSEDED))
+                .execute(conn)?;
+        }
+        None => {
+            diesel::insert_into(a::register_active)
+                .values((a::singleton.eq(1), a::snapshot_id.eq(snapshot_id), a::activated_at.eq(at)))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies the staged rows of delta `delta_id` to snapshot `active`: rows of the active
+/// snapshot with an ID the delta holds are replaced, new IDs are added. Returns
+/// `(inserted, updated)` counted in delta rows.
+pub fn apply_delta(conn: &mut DbConnection, active: &str, delta_id: &str) -> QueryResult<(i64, i64)> {
+    use register_entries::dsl as e;
+    let other = diesel::alias!(register_entries as other);
+    let staged: i64 = e::register_entries.filter(e::snapshot_id.eq(delta_id)).count().get_result(conn)?;
+    let existing_ids = other.filter(other.field(e::snapshot_id).eq(active)).select(other.field(e::id_hash));
+    let updated: i64 = e::register_entries
+        .filter(e::snapshot_id.eq(delta_id))
+        .filter(e::id_hash.eq_any(existing_ids))
+        .count()
+        .get_result(conn)?;
+    let delta_ids = other.filter(other.field(e::snapshot_id).eq(delta_id)).select(other.field(e::id_hash));
+    diesel::delete(e::register_entries.filter(e::snapshot_id.eq(active)).filter(e::id_hash.eq_any(delta_ids)))
+        .execute(conn)?;
+    diesel::update(e::register_entries.filter(e::snapshot_id.eq(delta_id)))
+        .set(e::snapshot_id.eq(active))
+        .execute(conn)?;
+    Ok((staged - updated, updated))
+}
+
+/// Rows per multi-row INSERT on SQLite (13 binds a row, under SQLite's 32,766).
+const SQLITE_ROWS_PER_STATEMENT: usize = 2000;
+
+/// Inserts register rows: `COPY` on PostgreSQL, multi-row INSERTs on SQLite, all in
+/// the caller's transaction.
+pub fn insert_entries(conn: &mut DbConnection, rows: &[NewEntry]) -> QueryResult<usize> {
+    match conn {
+        DbConnection::Pg(pg) => diesel::copy_from(register_entries::table).from_insertable(rows).execute(pg),
+        DbConnection::Sqlite(sqlite) => {
+            let mut n = 0;
+            for part in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+                n += diesel::insert_into(register_entries::table).values(part).execute(sqlite)?;
+            }
+            Ok(n)
+        }
+    }
+}
+
+pub fn insert_errors(conn: &mut DbConnection, rows: &[ImportErrorRow]) -> QueryResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    match conn {
+        DbConnection::Pg(pg) => diesel::insert_into(register_import_errors::table).values(rows).execute(pg),
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(register_import_errors::table).values(rows).execute(sqlite),
+    }
+}
+
+/// Deletes the rows stored under `snapshot_id` (a superseded snapshot, or a failed
+/// import). Run outside the activation transaction, so that a switch is instant.
+pub fn delete_snapshot_rows(conn: &mut DbConnection, snapshot_id: &str) -> QueryResult<usize> {
+    diesel::delete(register_entries::table.filter(register_entries::snapshot_id.eq(snapshot_id))).execute(conn)
+}
+
+#[derive(QueryableByName, Debug)]
+struct LookupRow {
+    #[diesel(sql_type = Text)]
+    active: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    id_hash: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sex: Option<String>,
+    #[diesel(sql_type = Nullable<Date>)]
+    birth_date: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Text>)]
+    ethnicity: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    status: Option<String>,
+}
+
+/// The active snapshot's id and its entries by ID hash.
+pub type ActiveLookup = (String, HashMap<String, Vec<RegisterFact>>);
+
+const LOOKUP_PG: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, e.sex, e.birth_date, e.ethnicity, e.status \
+     FROM register_active a LEFT JOIN register_entries e \
+       ON e.snapshot_id = a.snapshot_id AND e.id_hash = ANY($1) \
+     WHERE a.singleton = 1";
+
+const LOOKUP_SQLITE: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, e.sex, e.birth_date, e.ethnicity, e.status \
+     FROM register_active a LEFT JOIN register_entries e \
+       ON e.snapshot_id = a.snapshot_id AND e.id_hash IN (SELECT value FROM json_each(?)) \
+     WHERE a.singleton = 1";
+
+/// The register entries of `hashes` in the active snapshot, in one statement (so a
+/// concurrent switch of snapshots is seen entirely or not at all). `None` when no
+/// snapshot has been imported yet.
+pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Option<ActiveLookup>> {
+    let rows: Vec<LookupRow> = match conn {
+        DbConnection::Pg(pg) => diesel::sql_query(LOOKUP_PG).bind::<Array<Text>, _>(hashes).load(pg)?,
+        DbConnection::Sqlite(sqlite) => {
+            let json =
+                serde_json::to_string(hashes).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            diesel::sql_query(LOOKUP_SQLITE).bind::<Text, _>(json).load(sqlite)?
+        }
+    };
+    let Some(active) = rows.first().map(|r| r.active.clone()) else {
+        return Ok(None);
+    };
+    let mut found: HashMap<String, Vec<RegisterFact>> = HashMap::new();
+    for row in rows {
+        if let (Some(id_hash), Some(name), Some(sex), Some(birth_date), Some(ethnicity), Some(status)) =
+            (row.id_hash, row.name, row.sex, row.birth_date, row.ethnicity, row.status)
+        {
+            found.entry(id_hash).or_default().push(RegisterFact { name, sex, birth_date, ethnicity, status });
+        }
+    }
+    Ok(Some((active, found)))
+}
+
+/// Rows per multi-row INSERT of match results (9 binds a row).
+const MATCH_ROWS_PER_STATEMENT: usize = 1000;
+
+pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult<usize> {
+    let mut n = 0;
+    for part in rows.chunks(MATCH_ROWS_PER_STATEMENT) {
+        n += match conn {
+            DbConnection::Pg(pg) => diesel::insert_into(match_results::table).values(part).execute(pg)?,
+            DbConnection::Sqlite(sqlite) => diesel::insert_into(match_results::table).values(part).execute(sqlite)?,
+        };
+    }
+    Ok(n)
+}
+
+/// Match results, of one record when `record_id` is given, oldest first.
+pub fn list_matches(
+    conn: &mut DbConnection,
+    record_id: Option<&str>,
+    page: &PageRequest,
+) -> QueryResult<Vec<MatchRow>> {
+    let mut query = match_results::table.select(MatchRow::as_select()).order(match_results::id.asc()).into_boxed();
+    if let Some(record_id) = record_id {
+        query = query.filter(match_results::record_id.eq(record_id.to_string()));
+    }
+    if let Some(after) = &page.after {
+        query = query.filter(match_results::id.gt(after.clone()));
+    }
+    query.limit(page.limit + 1).load(conn)
+}
