@@ -10,6 +10,7 @@ mod helpers;
 
 mod collection;
 mod deploy;
+mod lifecycle;
 mod openapi;
 mod outbox;
 mod platform;
