@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::app;
+use crate::auth::Role;
 use crate::config::{Config, Service};
 use crate::gateway::clients::{CreateClient, NewClientCommand, create, new_credentials};
 use crate::http::ApiError;
@@ -50,7 +51,8 @@ enum ClientsCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// county_office, registry_admin, provincial_admin, card_maker, clinic, bank or auditor.
+        /// county_office, registry_admin, provincial_admin, card_maker, clinic, bank,
+        /// auditor, or service (the credentials of a standalone service process).
         #[arg(long)]
         role: String,
         /// A county code, institution code or card maker code; repeat for several.
@@ -131,7 +133,18 @@ fn migrate(config: &Config, service: Option<Service>) -> Result<(), String> {
 }
 
 fn create_client(config: &Config, request: CreateClient) -> Result<(), String> {
-    let command = NewClientCommand::try_from(request).map_err(|e| match e {
+    // A `service` client (what a standalone service uses to send its messages) is
+    // made here only, never through the API.
+    let service_client = request.role == Role::Service.as_str();
+    if service_client && !request.scopes.is_empty() {
+        return Err("a service client takes no scopes".into());
+    }
+    let command = if service_client {
+        Ok(NewClientCommand { name: request.name.trim().to_string(), role: Role::Service, scopes: Vec::new() })
+    } else {
+        NewClientCommand::try_from(request)
+    };
+    let command = command.map_err(|e| match e {
         ApiError::Validation { errors } => {
             errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.code)).collect::<Vec<_>>().join("; ")
         }

@@ -1,5 +1,7 @@
 //! Messages collection receives: verification outcomes.
 
+use std::collections::BTreeMap;
+
 use super::repo;
 use crate::contracts::messages::{VerificationCompleted, VerificationOutcome};
 use crate::contracts::{Envelope, Message};
@@ -13,14 +15,20 @@ pub fn apply(conn: &mut DbConnection, envelope: &Envelope) -> Result<(), ApiErro
         VerificationCompleted::KIND => {
             let message: VerificationCompleted = inbox::payload(envelope)?;
             let at = now();
+            // Outcomes with the same version, state and reasons (most are "verified, no
+            // reason") are applied by one statement each.
+            let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();
             for result in &message.results {
                 let state = match result.outcome {
                     VerificationOutcome::Verified => "verified",
                     VerificationOutcome::Rejected => "rejected",
                 };
                 let reasons = serde_json::to_string(&result.reasons).map_err(ApiError::internal)?;
+                groups.entry((result.version, state, reasons)).or_default().push(result.record_id.clone());
+            }
+            for ((version, state, reasons), ids) in groups {
                 // An outcome for a version that has since been corrected changes nothing.
-                repo::apply_outcome(conn, &result.record_id, result.version, state, &reasons, at)?;
+                repo::apply_outcomes(conn, &ids, version, state, &reasons, at)?;
             }
             Ok(())
         }

@@ -375,11 +375,11 @@ pub fn move_state(
         .execute(conn)
 }
 
-/// Applies one verification outcome to the version it was about (a later correction
-/// makes an old outcome moot).
-pub fn apply_outcome(
+/// Applies one verification outcome to the records `ids`, each at the version it was
+/// about (a later correction makes an old outcome moot).
+pub fn apply_outcomes(
     conn: &mut DbConnection,
-    id: &str,
+    ids: &[String],
     version: i32,
     state: &str,
     reasons: &str,
@@ -387,7 +387,7 @@ pub fn apply_outcome(
 ) -> QueryResult<usize> {
     diesel::update(
         records::table
-            .filter(records::id.eq(id))
+            .filter(records::id.eq_any(ids))
             .filter(records::version.eq(version))
             .filter(records::state.eq("pending_verification")),
     )
