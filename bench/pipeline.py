@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Collection and verification benchmark (issue: bulk collection and verification).
+
+Measures, on one machine and in one run:
+  (a) register import rate (rows/s) of a snapshot posted through the gateway;
+  (b) end to end: from the first part uploaded to the last record verified or
+      rejected, in records/s (parts of PART_ROWS rows, two uploads at a time);
+  (c) peak RSS (VmHWM) of the process (`healthcard all` hosts all five services);
+  (d) PostgreSQL only, the raw floor: COPY of the batch file plus one SQL join against
+      the register, and a raw COPY of the register file.
+
+Data comes from the seeded generator (healthcard-datagen), so every run sees the same
+bytes. Usage:
+  bench/pipeline.py --backend postgres --records 1000000 --register-extra 4000000 --runs 3
+  bench/pipeline.py --backend sqlite --records 100000 --register-extra 400000 --runs 3
+The binaries are taken from $CARGO_TARGET_DIR/release (build them with
+`cargo build --release --bins`).
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+PART_ROWS = 100_000
+PG = "postgres://postgres@127.0.0.1:5432"
+SERVICES = ["gateway", "collection", "verification", "cardmaking", "settlement"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def psql(sql, db="postgres"):
+    return sh(["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=3600) as r:
+        return json.loads(r.read() or b"null")
+
+
+def generate(bin_dir, workdir, records, extra):
+    batch, register = os.path.join(workdir, "batch.csv"), os.path.join(workdir, "register.csv")
+    if not os.path.exists(register):
+        os.makedirs(workdir, exist_ok=True)
+        sh([os.path.join(bin_dir, "healthcard-datagen"), "batch", "--records", str(records), "--seed", "1",
+            "--defect-rate", "0.02", "--format", "csv", "--out", batch, "--register-out", register,
+            "--register-extra", str(extra)])
+    parts = sorted(p for p in os.listdir(workdir) if p.startswith("part-"))
+    if not parts:
+        with open(batch, encoding="utf-8") as f:
+            header = f.readline()
+            n, out = 0, None
+            for line in f:
+                if n % PART_ROWS == 0:
+                    if out:
+                        out.close()
+                    out = open(os.path.join(workdir, f"part-{n // PART_ROWS + 1:04d}.csv"), "w", encoding="utf-8")
+                    out.write(header)
+                out.write(line)
+                n += 1
+            if out:
+                out.close()
+        parts = sorted(p for p in os.listdir(workdir) if p.startswith("part-"))
+    with open(register, encoding="utf-8") as f:
+        lines = sum(1 for _ in f) - 1
+    return batch, register, [os.path.join(workdir, p) for p in parts], lines
+
+
+def curl_upload(method, url, token, path, content_type):
+    out = sh(["curl", "-sS", "--fail-with-body", "-X", method, url, "-H", f"authorization: Bearer {token}",
+              "-H", f"content-type: {content_type}", "-H", "transfer-encoding: chunked", "--data-binary", f"@{path}"])
+    return json.loads(out)
+
+
+def vmhwm_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def one_run(args, bin_dir, register, parts, run_no):
+    data_dir = f"/var/tmp/hc-bench/run-{args.backend}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    os.makedirs(data_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCARD_")}
+    env.update({"HEALTHCARD_DATA_DIR": data_dir, "HEALTHCARD_LOG": "warn", "HEALTHCARD_MAX_BODY_BYTES": str(4 << 30),
+                "HEALTHCARD_WORKERS": "2", "HEALTHCARD_RATE_LIMIT_PER_SECOND": "10000",
+                "HEALTHCARD_RATE_LIMIT_BURST": "10000", "HEALTHCARD_OUTBOX_POLL_MS": "50"})
+    for s in SERVICES:
+        env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
+        if args.backend == "postgres":
+            psql(f"DROP DATABASE IF EXISTS hc_bench_{s} WITH (FORCE)")
+            psql(f"CREATE DATABASE hc_bench_{s}")
+            env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/hc_bench_{s}"
+    binary = os.path.join(bin_dir, "healthcard")
+    log = open(os.path.join(data_dir, "server.log"), "w")
+    server = subprocess.Popen([binary, "all"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        urls = {}
+        while len(urls) < 5:
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError("server did not start; see " + log.name)
+            if line.startswith("{"):
+                ev = json.loads(line)
+                urls[ev["service"]] = ev["url"]
+        gw = urls["gateway"]
+
+        def client(role, scopes):
+            scope_args = [a for s in scopes for a in ("--scope", s)]
+            cred = json.loads(sh([binary, "clients", "create", "--name", role, "--role", role] + scope_args, env=env))
+            answer = http("POST", f"{gw}/api/v1/auth/token",
+                          body={"client_id": cred["client_id"], "client_secret": cred["client_secret"]})
+            return answer["access_token"]
+
+        registry = client("registry_admin", [])
+        county = client("county_office", ["210802", "210803", "210804", "210811", "210881", "210882"])
+
+        t0 = time.monotonic()
+        imp = curl_upload("POST", f"{gw}/api/v1/registry/imports?kind=snapshot", registry, register, "text/csv")
+        t_import = time.monotonic() - t0
+        assert imp["state"] == "applied", imp
+
+        batch = http("POST", f"{gw}/api/v1/batches", county, {"county_code": "210804", "title": "bench"})["id"]
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            reports = list(pool.map(
+                lambda ip: curl_upload("PUT", f"{gw}/api/v1/batches/{batch}/parts/{ip[0] + 1}", county, ip[1],
+                                       "text/csv"),
+                enumerate(parts)))
+        t_upload = time.monotonic() - t0
+        http("POST", f"{gw}/api/v1/batches/{batch}/submit", county)
+        while True:
+            detail = http("GET", f"{gw}/api/v1/batches/{batch}", county)
+            states = {s["state"]: s["count"] for s in detail["states"]}
+            if states.get("received", 0) + states.get("pending_verification", 0) == 0:
+                break
+            time.sleep(0.5)
+        t_e2e = time.monotonic() - t0
+        rss = vmhwm_mb(server.pid)
+        received = sum(r["received"] for r in reports)
+        return {"run": run_no, "register_rows": imp["rows_total"], "import_s": round(t_import, 2),
+                "import_rows_per_s": round(imp["rows_total"] / t_import), "records": received,
+                "upload_s": round(t_upload, 2), "e2e_s": round(t_e2e, 2),
+                "e2e_records_per_s": round(received / t_e2e), "states": states, "peak_rss_mb": round(rss)}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
+def raw_floor(batch, register):
+    """PostgreSQL's own speed on the same files: COPY and one join."""
+    psql("DROP DATABASE IF EXISTS hc_bench_raw WITH (FORCE)")
+    psql("CREATE DATABASE hc_bench_raw")
+    cols = ("id_number text, name text, sex text, birth_date text, ethnicity text, address text, "
+            "household_number text, status text")
+    bcols = ("name text, sex text, ethnicity text, id_number text, address text, ncms_number text, phone text, "
+             "county_code text, village text, household_number text")
+    psql(f"CREATE TABLE reg ({cols}); CREATE TABLE batch ({bcols});", "hc_bench_raw")
+    timings = {}
+    for key, sql in [
+        ("register_copy_s", f"\\copy reg FROM '{register}' WITH (FORMAT csv, HEADER true)"),
+        ("register_index_s", "CREATE INDEX ON reg (id_number)"),
+        ("batch_copy_s", f"\\copy batch FROM '{batch}' WITH (FORMAT csv, HEADER true)"),
+        ("join_s", "CREATE TABLE outcome AS SELECT b.id_number, (r.id_number IS NULL) AS missing, "
+                   "(r.name IS DISTINCT FROM b.name) AS name_differs, r.status FROM batch b "
+                   "LEFT JOIN reg r ON r.id_number = b.id_number"),
+    ]:
+        t0 = time.monotonic()
+        psql(sql, "hc_bench_raw")
+        timings[key] = round(time.monotonic() - t0, 2)
+    psql("DROP DATABASE IF EXISTS hc_bench_raw WITH (FORCE)")
+    return timings
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--backend", choices=["postgres", "sqlite"], required=True)
+    p.add_argument("--records", type=int, required=True)
+    p.add_argument("--register-extra", type=int, required=True)
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    bin_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release")
+    workdir = f"/var/tmp/hc-bench/data-{args.records}-{args.register_extra}"
+    batch, register, parts, register_rows = generate(bin_dir, workdir, args.records, args.register_extra)
+    runs = []
+    for i in range(args.runs):
+        r = one_run(args, bin_dir, register, parts, i + 1)
+        if args.backend == "postgres":
+            r["raw"] = raw_floor(batch, register)
+        print(json.dumps(r), flush=True)
+        runs.append(r)
+
+    def med(key):
+        return statistics.median(r[key] for r in runs)
+
+    summary = {"backend": args.backend, "records": args.records, "register_rows": register_rows, "runs": len(runs),
+               "median_import_rows_per_s": med("import_rows_per_s"),
+               "median_e2e_records_per_s": med("e2e_records_per_s"), "median_e2e_s": med("e2e_s"),
+               "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+    if args.backend == "postgres":
+        def raw(key):
+            return statistics.median(r["raw"][key] for r in runs)
+        raw_copy = register_rows / raw("register_copy_s")
+        raw_batch = args.records / (raw("batch_copy_s") + raw("join_s"))
+        summary.update({
+            "median_raw_register_copy_rows_per_s": round(raw_copy),
+            "median_raw_batch_copy_plus_join_records_per_s": round(raw_batch),
+            "import_fraction_of_raw_copy": round(summary["median_import_rows_per_s"] / raw_copy, 3),
+            "e2e_fraction_of_raw": round(summary["median_e2e_records_per_s"] / raw_batch, 3),
+        })
+    print(json.dumps({"summary": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
