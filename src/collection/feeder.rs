@@ -49,27 +49,26 @@ pub fn request(batch_id: &str, county_code: &str, rows: &[repo::RecordRow]) -> V
     }
 }
 
-/// Moves one chunk to verification; returns how many records went.
+/// Moves one chunk to verification; returns how many records went. A submitted batch
+/// with nothing left to send becomes `verifying`.
 fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
-    let rows = repo::due_for_verification(conn, CHUNK)?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let moved = repo::move_state(conn, &ids, "received", "pending_verification", now())?;
-    if moved != rows.len() {
-        // Another replica took some of them meanwhile: leave this round to it.
-        return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
-    }
-    let mut start = 0;
-    while start < rows.len() {
-        let batch = &rows[start].batch_id;
-        let end = rows[start..].iter().position(|r| &r.batch_id != batch).map(|p| start + p).unwrap_or(rows.len());
-        let message = request(batch, &rows[start].county_code, &rows[start..end]);
+    for batch in repo::batches_to_feed(conn)? {
+        let rows = repo::received_in_batch(conn, &batch, CHUNK)?;
+        if rows.is_empty() {
+            repo::move_batch(conn, &batch, "submitted", "verifying")?;
+            continue;
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let moved = repo::move_state(conn, &ids, "received", "pending_verification", now())?;
+        if moved != rows.len() {
+            // Another replica took some of them meanwhile: leave this round to it.
+            return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
+        }
+        let message = request(&batch, &rows[0].county_code, &rows);
         outbox::enqueue(conn, Service::Verification, &message)?;
-        start = end;
+        return Ok(rows.len());
     }
-    Ok(rows.len())
+    Ok(0)
 }
 
 /// Runs until the process ends.

@@ -58,6 +58,7 @@ struct Writer {
     buffer: Vec<RecordRow>,
     report: PartReport,
     failure: Option<ApiError>,
+    chunks: u64,
 }
 
 impl Writer {
@@ -68,10 +69,16 @@ impl Writer {
         let mut rows = std::mem::take(&mut self.buffer);
         let dry_run = self.dry_run;
         let intake = &self.intake;
+        self.chunks += 1;
+        let analyse = !dry_run && self.chunks.is_power_of_two();
         let stored = self.pool.run_blocking(true, |conn| {
             intake.store_chunk(conn, &mut rows, dry_run)?;
             Ok::<_, ApiError>(())
         });
+        if analyse && stored.is_ok() {
+            // Statistics as the table grows (after 1, 2, 4, 8... chunks of this part).
+            let _ = self.pool.run_blocking(false, |conn| repo::refresh_statistics(conn).map_err(ApiError::from));
+        }
         if let Err(e) = stored {
             self.failure = Some(e);
             return false;
@@ -246,6 +253,7 @@ fn receive(
             ignored_columns: Vec::new(),
         },
         failure: None,
+        chunks: 0,
     };
     let parsed = if format == PartFormat::Xlsx {
         // A workbook is a zip archive, read from its end: spool it to a temporary file

@@ -343,9 +343,19 @@ pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Version
         .load(conn)
 }
 
-/// Up to `limit` records waiting to be sent to verification (live, `received`, in a
-/// submitted batch).
-pub fn due_for_verification(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<RecordRow>> {
+/// Submitted batches whose records are still being fed to verification.
+pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    batches::table
+        .filter(batches::state.eq("submitted"))
+        .select(batches::id)
+        .order(batches::id.asc())
+        .limit(16)
+        .load(conn)
+}
+
+/// Up to `limit` live records of `batch` waiting to be sent to verification (one index
+/// range on `(batch_id, state, id)`).
+pub fn received_in_batch(conn: &mut DbConnection, batch: &str, limit: i64) -> QueryResult<Vec<RecordRow>> {
     records::table
         .inner_join(
             parts::table.on(parts::batch_id
@@ -353,13 +363,29 @@ pub fn due_for_verification(conn: &mut DbConnection, limit: i64) -> QueryResult<
                 .and(parts::part_no.eq(records::part_no))
                 .and(parts::upload_id.eq(records::upload_id))),
         )
-        .inner_join(batches::table.on(batches::id.eq(records::batch_id)))
-        .filter(batches::state.eq("submitted"))
+        .filter(records::batch_id.eq(batch))
         .filter(records::state.eq("received"))
-        .order((records::batch_id.asc(), records::part_no.asc(), records::row_no.asc()))
+        .order(records::id.asc())
         .select(RecordRow::as_select())
         .limit(limit)
         .load(conn)
+}
+
+/// Moves a batch from one state to another; `false` if it was not in `from`.
+pub fn move_batch(conn: &mut DbConnection, id: &str, from: &str, to: &str) -> QueryResult<bool> {
+    let n = diesel::update(batches::table.find(id).filter(batches::state.eq(from)))
+        .set(batches::state.eq(to))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Lets PostgreSQL's planner see how fast `records` grows during a bulk upload (a
+/// table that looked empty would be scanned whole for every chunk's duplicate check).
+pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query("ANALYZE records").execute(pg)?;
+    }
+    Ok(())
 }
 
 /// Moves records from `from` to `to`; returns how many moved.

@@ -344,6 +344,14 @@ impl Job {
             };
             Ok::<_, ApiError>(Ok(dead))
         });
+        if matches!(applied, Ok(Ok(_))) {
+            // The planner must know the register grew by millions of rows before the
+            // next match query runs against it.
+            let analysed = self.pool.run_blocking(false, |conn| repo::refresh_statistics(conn).map_err(ApiError::from));
+            if let Err(e) = analysed {
+                tracing::warn!(error = %e, "could not refresh register statistics");
+            }
+        }
         match applied {
             Ok(Ok(dead)) => Ok(dead),
             Ok(Err(input)) => Err(self.input(input)),

@@ -432,3 +432,11 @@ pub fn list_matches(
     }
     query.limit(page.limit + 1).load(conn)
 }
+
+/// Refreshes PostgreSQL's statistics of the register after an import.
+pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query("ANALYZE register_entries").execute(pg)?;
+    }
+    Ok(())
+}
