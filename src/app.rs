@@ -191,7 +191,10 @@ fn start_upstream(
     let feeder = Arc::new(crate::collection::feeder::FeederWaker::default());
     let feeder_data = web::Data::from(feeder.clone());
     let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(pii.clone()).app_data(waker_data.clone()).app_data(feeder_data.clone()).app_data(upload_limit.clone());
+        cfg.app_data(pii.clone())
+            .app_data(waker_data.clone())
+            .app_data(feeder_data.clone())
+            .app_data(upload_limit.clone());
         routes(cfg);
     })
     .map_err(|e| other(&e))?;
