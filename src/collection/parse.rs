@@ -3,7 +3,7 @@
 //! nothing holds the whole part. The body comes in already decoded to UTF-8
 //! (`crate::http::charset::Decoding`); CSV goes through `crate::http::csv_input::CsvGuard`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
@@ -12,6 +12,7 @@ use crate::domain::record::{REQUIRED, RawRecord, field_for_header};
 pub use crate::http::csv_input::MAX_COLUMNS;
 use crate::http::csv_input::{CsvGuard, HeaderError, map_header};
 use crate::http::input::InputError;
+use crate::http::lines::TextLines;
 
 /// The formats a part can come in, by Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,13 +249,9 @@ fn record_from_json(value: Value) -> Row {
 }
 
 fn read_ndjson<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
-    let reader = BufReader::with_capacity(64 * 1024, body);
+    let mut lines = TextLines::new(body);
     let mut rows = 0u64;
-    for line in reader.lines() {
-        let line = line.map_err(io_error)?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    while let Some(line) = lines.next_line().map_err(PartError::Input)? {
         rows += 1;
         let row = serde_json::from_str::<Value>(&line)
             .map_err(|e| format!("not a JSON object: {e}"))

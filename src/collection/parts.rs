@@ -15,7 +15,7 @@ use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::CountyCode;
 use crate::http::charset::{self, Charset, Decoding};
-use crate::http::stream::{BodyReader, body_reader};
+use crate::http::stream::{BodyReader, body_reader, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
 use crate::pii::PiiKeys;
 
@@ -166,15 +166,7 @@ pub async fn upload(
     })?;
     let declared = charset::declared(content_type)
         .map_err(|other| ApiError::UnsupportedMediaType { detail: format!("charset {other} is not supported") })?;
-    if req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_PART_BYTES as u64)
-    {
-        return Err(ApiError::too_large(Some(MAX_PART_BYTES)));
-    }
+    refuse_declared_over(&req, MAX_PART_BYTES)?;
     let batch_county =
         CountyCode::parse(&batch.county_code).map_err(|_| ApiError::internal("stored batch has a bad county"))?;
     let intake = Intake {

@@ -8,6 +8,7 @@ pub mod csv_input;
 pub mod extract;
 pub mod idempotency;
 pub mod input;
+pub mod lines;
 pub mod metrics;
 pub mod ops;
 pub mod pagination;

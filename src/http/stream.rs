@@ -12,7 +12,8 @@
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -53,6 +54,16 @@ impl From<BodyFailure> for ApiError {
             }
         }
     }
+}
+
+/// 413 before anything is read when the request's Content-Length is over `limit`
+/// (a body without one is counted as it streams).
+pub fn refuse_declared_over(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(Some(limit)));
+    }
+    Ok(())
 }
 
 /// What the async side sends: a piece of the body, its end, or why it broke off.

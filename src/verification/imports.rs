@@ -31,7 +31,7 @@ use crate::db::{DbConnection, DbPool, now};
 use crate::http::extract::UploadLimit;
 use crate::http::input::{BODY_TOO_LARGE, InputError, UPLOAD_INTERRUPTED};
 use crate::http::pagination::{Page, PageQuery};
-use crate::http::stream::{BodyReader, body_channel};
+use crate::http::stream::{BodyReader, body_channel, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
 use crate::pii::PiiKeys;
 
@@ -380,11 +380,7 @@ pub async fn create(
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let format = Format::from_content_type(content_type).map_err(|detail| ApiError::UnsupportedMediaType { detail })?;
     let limit = upload_limit(&req);
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::too_large(Some(limit)));
-    }
+    refuse_declared_over(&req, limit)?;
     if kind == Kind::Delta && pool.read(|conn| repo::active_snapshot(conn).map_err(ApiError::from)).await?.is_none() {
         return Err(ApiError::conflict(
             "no_active_snapshot",

@@ -13,7 +13,7 @@
 //! Failures of the whole upload are an [`InputError`] with a stable code; a bad row is
 //! a list of [`FieldError`]s and the import goes on.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 use chrono::NaiveDate;
 
@@ -21,8 +21,9 @@ use crate::domain::normalize::normalize_text;
 use crate::domain::{CitizenId, Ethnicity, PersonName, Sex};
 use crate::http::FieldError;
 use crate::http::charset::{self, Charset, Decoding};
-use crate::http::csv_input::{CsvGuard, HeaderError, MAX_COLUMNS, MAX_RECORD_BYTES, map_header};
+use crate::http::csv_input::{CsvGuard, HeaderError, MAX_COLUMNS, map_header};
 use crate::http::input::InputError;
+use crate::http::lines::TextLines;
 
 /// Longest address and household number, in characters.
 const MAX_ADDRESS_CHARS: usize = 100;
@@ -152,9 +153,7 @@ pub enum RowSource<R: Read> {
         row: u64,
     },
     Ndjson {
-        reader: BufReader<Decoding<R>>,
-        line: Vec<u8>,
-        line_no: u64,
+        lines: TextLines<Decoding<R>>,
         row: u64,
     },
 }
@@ -176,12 +175,7 @@ impl<R: Read> RowSource<R> {
     pub fn open(body: R, format: Format) -> Result<RowSource<R>, InputError> {
         let decoded = Decoding::new(body, format.charset());
         match format {
-            Format::Ndjson => Ok(RowSource::Ndjson {
-                reader: BufReader::with_capacity(64 * 1024, decoded),
-                line: Vec::new(),
-                line_no: 0,
-                row: 0,
-            }),
+            Format::Ndjson => Ok(RowSource::Ndjson { lines: TextLines::new(decoded), row: 0 }),
             Format::Csv(_) => {
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(false)
@@ -218,28 +212,13 @@ impl<R: Read> RowSource<R> {
                 }
                 Ok(Some(raw))
             }
-            RowSource::Ndjson { reader, line, line_no, row } => loop {
-                line.clear();
-                let limit = MAX_RECORD_BYTES as u64 + 1;
-                let n = reader.by_ref().take(limit).read_until(b'\n', line).map_err(InputError::from_io)?;
-                if n == 0 {
+            RowSource::Ndjson { lines, row } => {
+                let Some(text) = lines.next_line()? else {
                     return Ok(None);
-                }
-                *line_no += 1;
-                if n as u64 >= limit && line.last() != Some(&b'\n') {
-                    return Err(InputError::new(
-                        "line_too_long",
-                        format!("line {line_no}: longer than {MAX_RECORD_BYTES} bytes"),
-                    ));
-                }
-                // Decoding produced UTF-8, so this cannot fail; stay total anyway.
-                let text = String::from_utf8_lossy(line);
-                if text.trim().is_empty() {
-                    continue;
-                }
+                };
                 *row += 1;
-                return Ok(Some(ndjson_row(*row, &text)));
-            },
+                Ok(Some(ndjson_row(*row, &text)))
+            }
         }
     }
 }
