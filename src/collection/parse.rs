@@ -1,13 +1,18 @@
 //! Reading a part of a batch as a stream of raw records: a JSON array, NDJSON, or CSV
-//! (UTF-8 or GB18030, headers in English or Chinese). Each row goes to the caller as
-//! soon as it is read; nothing holds the whole part.
+//! (headers in English or Chinese). Each row goes to the caller as soon as it is read;
+//! nothing holds the whole part. The body comes in already decoded to UTF-8
+//! (`crate::http::charset::Decoding`); CSV goes through `crate::http::csv_input::CsvGuard`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::domain::record::{REQUIRED, RawRecord, field_for_header};
+pub use crate::http::csv_input::MAX_COLUMNS;
+use crate::http::csv_input::{CsvGuard, HeaderError, map_header};
+use crate::http::input::InputError;
+use crate::http::lines::TextLines;
 
 /// The formats a part can come in, by Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +39,6 @@ impl PartFormat {
     }
 }
 
-/// Most columns a CSV part may have (ours has ten; a few more are ignored).
-pub const MAX_COLUMNS: usize = 64;
 /// Most bytes the files inside an XLSX part may unpack to (zip bombs stop here).
 pub const MAX_XLSX_UNPACKED: u64 = 1 << 30;
 
@@ -50,14 +53,13 @@ pub enum PartError {
     TooManyColumns(usize),
     #[error("column {0:?} appears twice")]
     ColumnDuplicate(String),
-    #[error("line {line}: a quoted field is never closed")]
-    UnclosedQuote { line: u64 },
     #[error("{0}")]
     Malformed(String),
+    /// What the reading layers report with their own code: the body broke off or is too
+    /// large, undecodable bytes (`invalid_encoding`), a quote never closed
+    /// (`csv_unclosed_quote`), a runaway record (`line_too_long`).
     #[error("{0}")]
-    Encoding(String),
-    #[error("reading the body: {0}")]
-    Body(String),
+    Input(InputError),
     #[error("not an XLSX workbook: {0}")]
     NotSpreadsheet(String),
     #[error("the workbook unpacks to more than the {} MiB a part may hold", MAX_XLSX_UNPACKED >> 20)]
@@ -74,10 +76,8 @@ impl PartError {
             PartError::ColumnMissing(_) => "column_missing",
             PartError::TooManyColumns(_) => "too_many_columns",
             PartError::ColumnDuplicate(_) => "column_duplicate",
-            PartError::UnclosedQuote { .. } => "csv_unclosed_quote",
             PartError::Malformed(_) => "malformed_part",
-            PartError::Encoding(_) => "invalid_encoding",
-            PartError::Body(_) => "body_unreadable",
+            PartError::Input(e) => e.code,
             PartError::NotSpreadsheet(_) => "not_a_spreadsheet",
             PartError::SpreadsheetTooLarge => "spreadsheet_too_large",
             PartError::Stopped => "stopped",
@@ -86,11 +86,7 @@ impl PartError {
 }
 
 fn io_error(e: std::io::Error) -> PartError {
-    if e.kind() == std::io::ErrorKind::InvalidData {
-        PartError::Encoding(e.to_string())
-    } else {
-        PartError::Body(e.to_string())
-    }
+    PartError::Input(InputError::from_io(e))
 }
 
 /// One row as read: the raw record, or why it cannot be read as one.
@@ -115,38 +111,20 @@ pub fn read_part<R: Read>(format: PartFormat, body: R, sink: &mut dyn RowSink) -
 
 /// The record field of each column, from the header row; unknown columns are
 /// reported to the sink and ignored.
-fn columns_from_header<'a>(
-    names: impl Iterator<Item = &'a str>,
-    sink: &mut dyn RowSink,
-) -> Result<Vec<Option<&'static str>>, PartError> {
-    let mut columns: Vec<Option<&'static str>> = Vec::new();
-    let mut ignored = Vec::new();
-    for (i, name) in names.enumerate() {
-        if i >= MAX_COLUMNS {
-            return Err(PartError::TooManyColumns(i + 1));
+fn columns_from_header(names: &[&str], sink: &mut dyn RowSink) -> Result<Vec<Option<&'static str>>, PartError> {
+    match map_header(names, field_for_header, &REQUIRED) {
+        Ok(mapped) => {
+            if !mapped.ignored.is_empty() {
+                sink.ignored_columns(mapped.ignored);
+            }
+            Ok(mapped.columns)
         }
-        // A UTF-8 byte order mark (Excel writes one) is not part of the first name.
-        let name = if i == 0 { name.trim_start_matches('\u{feff}') } else { name };
-        let field = field_for_header(name);
-        if let Some(f) = field
-            && columns.contains(&Some(f))
-        {
-            return Err(PartError::ColumnDuplicate(name.to_string()));
+        Err(HeaderError::TooManyColumns(n)) => Err(PartError::TooManyColumns(n)),
+        Err(HeaderError::Duplicate { name, .. }) => Err(PartError::ColumnDuplicate(name)),
+        Err(HeaderError::Missing(missing)) => {
+            Err(PartError::ColumnMissing(missing.iter().map(|f| f.to_string()).collect()))
         }
-        if field.is_none() && !name.trim().is_empty() {
-            ignored.push(name.to_string());
-        }
-        columns.push(field);
     }
-    let missing: Vec<String> =
-        REQUIRED.iter().filter(|f| !columns.contains(&Some(**f))).map(|f| f.to_string()).collect();
-    if !missing.is_empty() {
-        return Err(PartError::ColumnMissing(missing));
-    }
-    if !ignored.is_empty() {
-        sink.ignored_columns(ignored);
-    }
-    Ok(columns)
 }
 
 fn raw_from_cells<'a>(cells: impl Iterator<Item = &'a str>, columns: &[Option<&'static str>]) -> RawRecord {
@@ -170,7 +148,7 @@ fn excel_date(serial: f64) -> String {
 /// Reads the first worksheet of an XLSX workbook at `path`, a row at a time.
 pub fn read_xlsx(path: &std::path::Path, sink: &mut dyn RowSink) -> Result<u64, PartError> {
     use calamine::{DataRef, Reader, Xlsx};
-    let open = || std::fs::File::open(path).map_err(|e| PartError::Body(e.to_string()));
+    let open = || std::fs::File::open(path).map_err(io_error);
     // Refuse zip bombs before anything is unpacked: the sizes the archive declares
     // are checked here, and the zip reader stops at the declared size.
     let mut archive = zip::ZipArchive::new(open()?).map_err(|e| PartError::NotSpreadsheet(e.to_string()))?;
@@ -209,7 +187,8 @@ pub fn read_xlsx(path: &std::path::Path, sink: &mut dyn RowSink) -> Result<u64, 
             let cells = std::mem::take(row);
             match columns {
                 None => {
-                    *columns = Some(columns_from_header(cells.iter().map(String::as_str), sink)?);
+                    let names: Vec<&str> = cells.iter().map(String::as_str).collect();
+                    *columns = Some(columns_from_header(&names, sink)?);
                     Ok(true)
                 }
                 Some(cols) => {
@@ -270,13 +249,9 @@ fn record_from_json(value: Value) -> Row {
 }
 
 fn read_ndjson<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
-    let reader = BufReader::with_capacity(64 * 1024, body);
+    let mut lines = TextLines::new(body);
     let mut rows = 0u64;
-    for line in reader.lines() {
-        let line = line.map_err(io_error)?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    while let Some(line) = lines.next_line().map_err(PartError::Input)? {
         rows += 1;
         let row = serde_json::from_str::<Value>(&line)
             .map_err(|e| format!("not a JSON object: {e}"))
@@ -326,24 +301,22 @@ fn read_json_array<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, Part
         Ok(()) if rows.count == 0 => Err(PartError::Empty),
         Ok(()) => Ok(rows.count),
         Err(_) if rows.stopped => Err(PartError::Stopped),
-        Err(e) if e.is_io() => Err(PartError::Body(e.to_string())),
+        Err(e) if e.is_io() => Err(io_error(e.into())),
         Err(e) if e.is_eof() && rows.count == 0 && e.line() == 1 && e.column() == 0 => Err(PartError::Empty),
         Err(e) => Err(PartError::Malformed(format!("JSON: {e}"))),
     }
 }
 
 fn read_csv<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(body);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(CsvGuard::new(body));
     let mut records = reader.records();
     let header = match records.next() {
         None => return Err(PartError::Empty),
         Some(Err(e)) => return Err(csv_error(e)),
         Some(Ok(h)) => h,
     };
-    if header.len() > MAX_COLUMNS {
-        return Err(PartError::TooManyColumns(header.len()));
-    }
-    let columns = columns_from_header(header.iter(), sink)?;
+    let names: Vec<&str> = header.iter().collect();
+    let columns = columns_from_header(&names, sink)?;
     let mut rows = 0u64;
     for record in records {
         let record = record.map_err(csv_error)?;
@@ -352,11 +325,6 @@ fn read_csv<R: Read>(body: R, sink: &mut dyn RowSink) -> Result<u64, PartError> 
         }
         rows += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        // None of our fields spans lines: a newline inside one means a quote was
-        // never closed and the rest of the file was swallowed into it.
-        if record.iter().any(|f| f.contains('\n')) {
-            return Err(PartError::UnclosedQuote { line });
-        }
         let row = if record.len() != columns.len() {
             Err(format!("line {line}: {} fields, the header has {}", record.len(), columns.len()))
         } else {
@@ -376,9 +344,10 @@ fn csv_error(e: csv::Error) -> PartError {
     let line = e.position().map(|p| p.line());
     match e.into_kind() {
         csv::ErrorKind::Io(io) => io_error(io),
-        csv::ErrorKind::Utf8 { .. } => {
-            PartError::Encoding(format!("line {}: not valid UTF-8 or GB18030", line.unwrap_or(0)))
-        }
+        csv::ErrorKind::Utf8 { .. } => PartError::Input(InputError::new(
+            "invalid_encoding",
+            format!("line {}: not valid UTF-8 or GB18030", line.unwrap_or(0)),
+        )),
         other => PartError::Malformed(format!("CSV line {}: {other:?}", line.unwrap_or(0))),
     }
 }

@@ -14,8 +14,8 @@ use super::repo::{self, PartRow, RecordRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::CountyCode;
-use crate::http::charset::{self, Charset};
-use crate::http::stream::{BodyFailure, body_reader};
+use crate::http::charset::{self, Charset, Decoding};
+use crate::http::stream::{BodyReader, body_reader, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
 use crate::pii::PiiKeys;
 
@@ -171,22 +171,9 @@ pub async fn upload(
     let format = PartFormat::from_content_type(content_type).ok_or_else(|| ApiError::UnsupportedMediaType {
         detail: format!("send text/csv, application/x-ndjson, application/json or {}", parse::XLSX),
     })?;
-    let declared = match charset::declared(content_type) {
-        Some(Err(other)) => {
-            return Err(ApiError::UnsupportedMediaType { detail: format!("charset {other} is not supported") });
-        }
-        Some(Ok(c)) => Some(c),
-        None => None,
-    };
-    if req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_PART_BYTES as u64)
-    {
-        return Err(ApiError::too_large(Some(MAX_PART_BYTES)));
-    }
+    let declared = charset::declared(content_type)
+        .map_err(|other| ApiError::UnsupportedMediaType { detail: format!("charset {other} is not supported") })?;
+    refuse_declared_over(&req, MAX_PART_BYTES)?;
     let batch_county =
         CountyCode::parse(&batch.county_code).map_err(|_| ApiError::internal("stored batch has a bad county"))?;
     let intake = Intake {
@@ -211,18 +198,17 @@ pub async fn upload(
     .map_err(ApiError::internal)?;
     match report {
         Ok(report) => Ok(HttpResponse::Ok().json(report)),
-        Err(e) => match probe.get() {
-            Some(BodyFailure::TooLarge) => Err(ApiError::too_large(Some(MAX_PART_BYTES))),
-            Some(BodyFailure::Broken) => Err(ApiError::bad_request("body_unreadable", "the request body broke off")),
-            None => Err(e),
-        },
+        // However the parser worded it, a body that did not arrive whole is 413 or 400.
+        Err(e) => Err(probe.get().map_or(e, ApiError::from)),
     }
 }
 
-fn spool(mut reader: crate::http::stream::BodyReader) -> Result<tempfile::NamedTempFile, ApiError> {
+/// Copies the body to a temporary file. A body that did not arrive whole is told by the
+/// reader's failure probe; any other failure here is the disk's.
+fn spool(mut reader: BodyReader) -> Result<tempfile::NamedTempFile, ApiError> {
     let mut file = tempfile::NamedTempFile::new().map_err(ApiError::internal)?;
     std::io::copy(&mut reader, file.as_file_mut())
-        .map_err(|e| ApiError::bad_request("body_unreadable", format!("reading the workbook: {e}")))?;
+        .map_err(|e| ApiError::internal(format!("spooling a workbook: {e}")))?;
     Ok(file)
 }
 
@@ -231,8 +217,8 @@ fn receive(
     pool: DbPool,
     intake: Intake,
     format: PartFormat,
-    declared: Option<Charset>,
-    reader: crate::http::stream::BodyReader,
+    charset: Charset,
+    reader: BodyReader,
     dry_run: bool,
 ) -> Result<PartReport, ApiError> {
     let upload_id = intake.upload_id.clone();
@@ -260,9 +246,7 @@ fn receive(
         // (never to memory) and read the first sheet a row at a time.
         spool(reader).map(|file| parse::read_xlsx(file.path(), &mut writer))
     } else {
-        charset::utf8_reader(reader, declared)
-            .map_err(|e| ApiError::unprocessable("invalid_encoding", e.to_string()))
-            .map(|text| parse::read_part(format, text, &mut writer))
+        Ok(parse::read_part(format, Decoding::new(reader, charset), &mut writer))
     };
     let read = parsed.and_then(|result| match result {
         Ok(_) if writer.flush() => Ok(()),

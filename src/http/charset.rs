@@ -1,143 +1,187 @@
-//! Text bodies in UTF-8 or GB18030 (what Excel on a Chinese Windows writes), decoded
-//! while streaming. The charset comes from the Content-Type; without one, the first
-//! 64 KiB decide: valid UTF-8 means UTF-8, otherwise GB18030 if it decodes cleanly.
+//! Text bodies in UTF-8 or GB18030 (what Excel on a Chinese Windows writes), decoded to
+//! UTF-8 while streaming. The charset comes from the Content-Type; without one, the
+//! first 64 KiB decide: UTF-8 if they are UTF-8, GB18030 if they are not but decode as
+//! GB18030, UTF-8 otherwise (then the undecodable byte is reported as invalid UTF-8).
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read};
 
-use encoding_rs::{DecoderResult, GB18030};
+use encoding_rs::{DecoderResult, Encoding, GB18030, UTF_8};
 
-/// Bytes looked at to guess the charset.
-const SNIFF: usize = 64 * 1024;
+use super::input::InputError;
 
+/// Bytes looked at to tell UTF-8 from GB18030 when the charset is not declared.
+const SNIFF_BYTES: usize = 64 * 1024;
+/// Bytes read from the inner reader at a time.
+const READ_BYTES: usize = 16 * 1024;
+
+/// The text encoding of a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charset {
     Utf8,
     Gb18030,
+    /// Not declared: GB18030 if the first 64 KiB are not UTF-8 but are GB18030.
+    Sniff,
 }
 
-/// The charset a Content-Type names: `Some(Ok)` for ours, `Some(Err)` for others.
-pub fn declared(content_type: &str) -> Option<Result<Charset, String>> {
-    let mime: mime::Mime = content_type.parse().ok()?;
-    let charset = mime.get_param(mime::CHARSET)?.as_str().to_ascii_lowercase();
-    Some(match charset.as_str() {
+/// The charset a Content-Type names: [`Charset::Sniff`] when it names none (or does not
+/// parse), `Err` with the name of a charset we do not read.
+pub fn declared(content_type: &str) -> Result<Charset, String> {
+    content_type.parse::<mime::Mime>().map_or(Ok(Charset::Sniff), |mime| of_mime(&mime))
+}
+
+/// [`declared`] for a parsed Content-Type.
+pub fn of_mime(mime: &mime::Mime) -> Result<Charset, String> {
+    let Some(charset) = mime.get_param(mime::CHARSET) else {
+        return Ok(Charset::Sniff);
+    };
+    match charset.as_str().to_ascii_lowercase().as_str() {
         "utf-8" | "utf8" => Ok(Charset::Utf8),
         "gb18030" | "gbk" | "gb2312" => Ok(Charset::Gb18030),
         other => Err(other.to_string()),
-    })
-}
-
-/// Reads UTF-8 text from `inner`, whichever charset it is in. Undecodable bytes end
-/// the stream with an `InvalidData` error naming the byte offset.
-pub fn utf8_reader<R: Read + Send + 'static>(
-    mut inner: R,
-    declared: Option<Charset>,
-) -> io::Result<Box<dyn Read + Send>> {
-    let mut head = Vec::with_capacity(SNIFF);
-    (&mut inner).take(SNIFF as u64).read_to_end(&mut head)?;
-    let charset = declared.unwrap_or_else(|| sniff(&head));
-    let whole = Cursor::new(head).chain(inner);
-    Ok(match charset {
-        Charset::Utf8 => Box::new(Utf8Checked { inner: whole, offset: 0, buffer: Vec::new(), valid: 0, pos: 0 }),
-        Charset::Gb18030 => Box::new(Gb18030Decoded {
-            inner: whole,
-            decoder: GB18030.new_decoder_without_bom_handling(),
-            input: vec![0; 16 * 1024],
-            output: Vec::new(),
-            out_pos: 0,
-            offset: 0,
-            done: false,
-        }),
-    })
-}
-
-fn sniff(head: &[u8]) -> Charset {
-    match std::str::from_utf8(head) {
-        Ok(_) => Charset::Utf8,
-        // Cut in the middle of a character at the end of the sample: still UTF-8.
-        Err(e) if e.error_len().is_none() => Charset::Utf8,
-        Err(_) => Charset::Gb18030,
     }
 }
 
-fn invalid(charset: &str, offset: u64) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("bytes at offset {offset} are not valid {charset}"))
-}
-
-/// Passes UTF-8 through, failing at the first invalid sequence.
-struct Utf8Checked<R> {
+/// Decodes UTF-8 or GB18030 into UTF-8 without replacement, dropping a UTF-8 byte order
+/// mark: an undecodable byte fails the read with `invalid_encoding` and the line it is on.
+pub struct Decoding<R> {
     inner: R,
-    offset: u64,
-    /// Validated bytes not yet handed out, then an incomplete character at the end of
-    /// the last read that the next read completes.
-    buffer: Vec<u8>,
-    valid: usize,
-    pos: usize,
-}
-
-impl<R: Read> Read for Utf8Checked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.valid {
-            self.buffer.drain(..self.valid);
-            self.pos = 0;
-            self.valid = 0;
-            let kept = self.buffer.len();
-            self.buffer.resize(kept + 16 * 1024, 0);
-            let n = self.inner.read(&mut self.buffer[kept..])?;
-            self.buffer.truncate(kept + n);
-            if n == 0 {
-                if kept > 0 {
-                    return Err(invalid("UTF-8", self.offset));
-                }
-                return Ok(0);
-            }
-            self.valid = match std::str::from_utf8(&self.buffer) {
-                Ok(_) => self.buffer.len(),
-                Err(e) if e.error_len().is_none() => e.valid_up_to(),
-                Err(e) => return Err(invalid("UTF-8", self.offset + e.valid_up_to() as u64)),
-            };
-            self.offset += self.valid as u64;
-        }
-        let n = buf.len().min(self.valid - self.pos);
-        buf[..n].copy_from_slice(&self.buffer[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Decodes GB18030 to UTF-8 without replacement characters.
-struct Gb18030Decoded<R> {
-    inner: R,
-    decoder: encoding_rs::Decoder,
-    input: Vec<u8>,
-    output: Vec<u8>,
+    charset: Charset,
+    decoder: Option<encoding_rs::Decoder>,
+    raw: Vec<u8>,
+    raw_pos: usize,
+    eof: bool,
+    out: Vec<u8>,
     out_pos: usize,
-    offset: u64,
-    done: bool,
+    /// Line breaks already decoded.
+    lines: u64,
+    finished: bool,
 }
 
-impl<R: Read> Read for Gb18030Decoded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.out_pos >= self.output.len() {
-            if self.done {
-                return Ok(0);
-            }
-            let n = self.inner.read(&mut self.input)?;
-            let last = n == 0;
-            let mut text = String::with_capacity(n * 3 / 2 + 8);
-            let needed = self.decoder.max_utf8_buffer_length_without_replacement(n).unwrap_or(n * 3 + 16);
-            text.reserve(needed);
-            let (result, read) = self.decoder.decode_to_string_without_replacement(&self.input[..n], &mut text, last);
-            match result {
-                DecoderResult::Malformed(_, _) => return Err(invalid("GB18030", self.offset + read as u64)),
-                DecoderResult::OutputFull | DecoderResult::InputEmpty => {}
-            }
-            self.offset += read as u64;
-            self.output = text.into_bytes();
-            self.out_pos = 0;
-            self.done = last;
+impl<R: Read> Decoding<R> {
+    pub fn new(inner: R, charset: Charset) -> Self {
+        Decoding {
+            inner,
+            charset,
+            decoder: None,
+            raw: Vec::new(),
+            raw_pos: 0,
+            eof: false,
+            out: Vec::new(),
+            out_pos: 0,
+            lines: 0,
+            finished: false,
         }
-        let n = buf.len().min(self.output.len() - self.out_pos);
-        buf[..n].copy_from_slice(&self.output[self.out_pos..self.out_pos + n]);
+    }
+
+    /// The encoding actually used (after sniffing), once known.
+    pub fn encoding(&self) -> Option<&'static Encoding> {
+        self.decoder.as_ref().map(|d| d.encoding())
+    }
+
+    fn read_raw(&mut self, want: usize) -> io::Result<()> {
+        if self.raw_pos > 0 {
+            self.raw.drain(..self.raw_pos);
+            self.raw_pos = 0;
+        }
+        let mut buf = [0u8; READ_BYTES];
+        while !self.eof && self.raw.len() < want {
+            let n = self.inner.read(&mut buf)?;
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.raw.extend_from_slice(&buf[..n]);
+            }
+        }
+        Ok(())
+    }
+
+    fn choose(&mut self) -> io::Result<()> {
+        let encoding = match self.charset {
+            Charset::Utf8 => UTF_8,
+            Charset::Gb18030 => GB18030,
+            Charset::Sniff => {
+                self.read_raw(SNIFF_BYTES)?;
+                sniff(&self.raw, self.eof)
+            }
+        };
+        self.decoder = Some(if encoding == UTF_8 {
+            UTF_8.new_decoder_with_bom_removal()
+        } else {
+            encoding.new_decoder_without_bom_handling()
+        });
+        Ok(())
+    }
+
+    /// Decodes the next piece into `out`; false at the end.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.decoder.is_none() {
+            self.choose()?;
+        }
+        loop {
+            if self.finished {
+                return Ok(false);
+            }
+            if self.raw_pos >= self.raw.len() && !self.eof {
+                self.read_raw(READ_BYTES)?;
+            }
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(false);
+            };
+            let src = &self.raw[self.raw_pos..];
+            let last = self.eof;
+            let capacity = decoder.max_utf8_buffer_length_without_replacement(src.len()).unwrap_or(src.len() * 3 + 16);
+            self.out.clear();
+            self.out.resize(capacity.max(16), 0);
+            self.out_pos = 0;
+            let (result, read, written) = decoder.decode_to_utf8_without_replacement(src, &mut self.out, last);
+            self.raw_pos += read;
+            self.out.truncate(written);
+            if let DecoderResult::Malformed(_, _) = result {
+                let line = self.lines + self.out.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+                let name = decoder.encoding().name();
+                return Err(InputError::new(
+                    "invalid_encoding",
+                    format!("line {line}: bytes that are not valid {name}; declare charset=gb18030 for GB18030 text"),
+                )
+                .into_io());
+            }
+            self.lines += self.out.iter().filter(|b| **b == b'\n').count() as u64;
+            if last && result == DecoderResult::InputEmpty {
+                self.finished = true;
+            }
+            if !self.out.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// GB18030 when `head` is not UTF-8 but decodes as GB18030; UTF-8 otherwise (then an
+/// undecodable byte is reported as invalid UTF-8).
+fn sniff(head: &[u8], complete: bool) -> &'static Encoding {
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return UTF_8;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => UTF_8,
+        // A sequence cut at the end of the sniffed bytes is still UTF-8.
+        Err(e) if e.error_len().is_none() && !complete => UTF_8,
+        Err(_) => {
+            let mut decoder = GB18030.new_decoder_without_bom_handling();
+            let mut out = vec![0u8; head.len() * 3 + 16];
+            let (result, _, _) = decoder.decode_to_utf8_without_replacement(head, &mut out, complete);
+            if matches!(result, DecoderResult::Malformed(_, _)) { UTF_8 } else { GB18030 }
+        }
+    }
+}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.out_pos >= self.out.len() && !self.fill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
         self.out_pos += n;
         Ok(n)
     }
@@ -145,13 +189,15 @@ impl<R: Read> Read for Gb18030Decoded<R> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
 
-    fn decode(bytes: &[u8], declared: Option<Charset>) -> io::Result<String> {
+    fn decode(bytes: &[u8], charset: Charset) -> Result<String, InputError> {
         let mut out = String::new();
         // Tiny reads on the inside, to cut characters in every possible place.
         let trickle = Trickle(Cursor::new(bytes.to_vec()));
-        utf8_reader(trickle, declared)?.read_to_string(&mut out)?;
+        Decoding::new(trickle, charset).read_to_string(&mut out).map_err(InputError::from_io)?;
         Ok(out)
     }
 
@@ -167,26 +213,30 @@ mod tests {
     fn utf8_and_gb18030_decode_to_the_same_text() {
         let text = "姓名,身份证号\n王小明,21080419800101001X\n阿依古丽·买买提,1\n";
         let (gb, _, _) = GB18030.encode(text);
-        assert_eq!(decode(text.as_bytes(), None).unwrap(), text);
-        assert_eq!(decode(&gb, None).unwrap(), text);
-        assert_eq!(decode(&gb, Some(Charset::Gb18030)).unwrap(), text);
+        assert_eq!(decode(text.as_bytes(), Charset::Sniff).unwrap(), text);
+        assert_eq!(decode(&gb, Charset::Sniff).unwrap(), text);
+        assert_eq!(decode(&gb, Charset::Gb18030).unwrap(), text);
+        let with_bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+        assert_eq!(decode(&with_bom, Charset::Sniff).unwrap(), text);
+        assert_eq!(decode(&with_bom, Charset::Utf8).unwrap(), text);
     }
 
     #[test]
-    fn bytes_that_are_neither_are_refused_with_an_offset() {
+    fn bytes_that_are_neither_are_refused_with_their_line() {
         let bad = b"name\n\xff\xfe\xfd\n";
-        let err = decode(bad, None).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("GB18030"));
-        let err = decode(bad, Some(Charset::Utf8)).unwrap_err();
-        assert!(err.to_string().contains("offset 5"), "{err}");
+        for charset in [Charset::Sniff, Charset::Utf8, Charset::Gb18030] {
+            let err = decode(bad, charset).unwrap_err();
+            assert_eq!(err.code, "invalid_encoding");
+            assert!(err.message.starts_with("line 2:"), "{charset:?}: {}", err.message);
+        }
+        assert!(decode(bad, Charset::Gb18030).unwrap_err().message.contains("gb18030"));
     }
 
     #[test]
     fn charsets_are_read_from_the_content_type() {
-        assert_eq!(declared("text/csv; charset=GB18030"), Some(Ok(Charset::Gb18030)));
-        assert_eq!(declared("text/csv;charset=utf-8"), Some(Ok(Charset::Utf8)));
-        assert_eq!(declared("text/csv"), None);
-        assert!(matches!(declared("text/csv; charset=latin1"), Some(Err(_))));
+        assert_eq!(declared("text/csv; charset=GB18030"), Ok(Charset::Gb18030));
+        assert_eq!(declared("text/csv;charset=utf-8"), Ok(Charset::Utf8));
+        assert_eq!(declared("text/csv"), Ok(Charset::Sniff));
+        assert_eq!(declared("text/csv; charset=latin1"), Err("latin1".into()));
     }
 }

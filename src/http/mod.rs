@@ -1,10 +1,14 @@
 //! HTTP pieces every service shares, each in one place: problem+json errors, request
 //! ids, idempotency keys, cursor pagination, extractor error handling, operational
-//! endpoints and metrics, and the server builder.
+//! endpoints and metrics, the server builder, and streamed uploads (body stream,
+//! charset decoding, CSV guard and header mapping, coded input errors).
 
 pub mod charset;
+pub mod csv_input;
 pub mod extract;
 pub mod idempotency;
+pub mod input;
+pub mod lines;
 pub mod metrics;
 pub mod ops;
 pub mod pagination;

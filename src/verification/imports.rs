@@ -22,15 +22,16 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::parse::{self, ChannelItem, ChannelReader, Format, InputError, RowSource, ValidRow};
+use super::parse::{self, Format, RowSource, ValidRow};
 use super::repo::{self, ImportErrorRow, ImportRow, NewEntry};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
 use crate::http::extract::UploadLimit;
+use crate::http::input::{BODY_TOO_LARGE, InputError, UPLOAD_INTERRUPTED};
 use crate::http::pagination::{Page, PageQuery};
+use crate::http::stream::{BodyReader, body_channel, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
 use crate::pii::PiiKeys;
 
@@ -167,8 +168,8 @@ struct Failure {
 impl Failure {
     fn input(import_id: &str, limit: usize, e: InputError) -> Failure {
         let error = match e.code {
-            "body_too_large" => ApiError::too_large(Some(limit)),
-            "upload_interrupted" => ApiError::bad_request("upload_interrupted", e.message.clone()),
+            BODY_TOO_LARGE => ApiError::too_large(Some(limit)),
+            UPLOAD_INTERRUPTED => ApiError::bad_request(UPLOAD_INTERRUPTED, e.message.clone()),
             "no_active_snapshot" => ApiError::conflict("no_active_snapshot", e.message.clone()),
             code => ApiError::unprocessable(code, format!("import {import_id}: {}", e.message)),
         };
@@ -207,7 +208,7 @@ impl Job {
 
     /// Reads, validates and stores every row, then applies the import; marks it failed
     /// on any error. Returns the snapshot whose rows are now dead (superseded or failed).
-    fn run(&self, body: ChannelReader) -> (Option<String>, Result<(), Failure>) {
+    fn run(&self, body: BodyReader) -> (Option<String>, Result<(), Failure>) {
         let mut stats = Stats::default();
         match self.load(body, &mut stats).and_then(|()| self.apply(stats)) {
             Ok(dead) => (dead, Ok(())),
@@ -228,7 +229,7 @@ impl Job {
         }
     }
 
-    fn load(&self, body: ChannelReader, stats: &mut Stats) -> Result<(), Failure> {
+    fn load(&self, body: BodyReader, stats: &mut Stats) -> Result<(), Failure> {
         let mut source = RowSource::open(body, self.format).map_err(|e| self.input(e))?;
         let mut entries: Vec<NewEntry> = Vec::with_capacity(CHUNK_ROWS);
         let mut errors: Vec<ImportErrorRow> = Vec::new();
@@ -364,34 +365,6 @@ fn upload_limit(req: &HttpRequest) -> usize {
     req.app_data::<web::Data<UploadLimit>>().map(|l| l.0).unwrap_or(UploadLimit::DEFAULT)
 }
 
-/// Moves the body to the blocking side, counting bytes: past `limit`, or when the
-/// client's upload breaks off, the reader gets an error instead of the end of the body.
-async fn forward(mut payload: web::Payload, tx: tokio::sync::mpsc::Sender<ChannelItem>, limit: usize) {
-    let mut total = 0usize;
-    while let Some(chunk) = payload.next().await {
-        let item = match chunk {
-            Ok(bytes) => {
-                total = total.saturating_add(bytes.len());
-                if total > limit {
-                    ChannelItem::Fail(
-                        InputError::new("body_too_large", format!("the body is larger than {limit} bytes")).into_io(),
-                    )
-                } else {
-                    ChannelItem::Data(bytes)
-                }
-            }
-            Err(e) => {
-                ChannelItem::Fail(InputError::new("upload_interrupted", format!("the upload broke off: {e}")).into_io())
-            }
-        };
-        let stop = matches!(item, ChannelItem::Fail(_));
-        if tx.send(item).await.is_err() || stop {
-            return;
-        }
-    }
-    let _ = tx.send(ChannelItem::End).await;
-}
-
 /// Deletes the rows of a superseded snapshot or a failed import, in a transaction of
 /// its own after the import has been answered.
 fn delete_dead_rows(pool: &DbPool, snapshot_id: &str) {
@@ -415,11 +388,7 @@ pub async fn create(
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let format = Format::from_content_type(content_type).map_err(|detail| ApiError::UnsupportedMediaType { detail })?;
     let limit = upload_limit(&req);
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::too_large(Some(limit)));
-    }
+    refuse_declared_over(&req, limit)?;
     if kind == Kind::Delta && pool.read(|conn| repo::active_snapshot(conn).map_err(ApiError::from)).await?.is_none() {
         return Err(ApiError::conflict(
             "no_active_snapshot",
@@ -446,7 +415,7 @@ pub async fn create(
     tracing::Span::current().record("import_id", import_id.as_str());
     pool.write(move |conn| repo::insert_import(conn, &import).map_err(ApiError::from)).await?;
 
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let (sender, body) = body_channel(limit);
     let job = Job {
         pool: pool.get_ref().clone(),
         pii: pii.get_ref().clone(),
@@ -462,13 +431,13 @@ pub async fn create(
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        let (dead, result) = job.run(ChannelReader::new(rx));
+        let (dead, result) = job.run(body);
         let _ = done.send(result);
         if let Some(dead) = dead {
             delete_dead_rows(&job.pool, &dead);
         }
     });
-    forward(payload, tx, limit).await;
+    sender.forward(payload).await;
     let result = answer.await.map_err(|_| ApiError::internal("the import worker ended without an answer"))?;
     result.map_err(|f| f.error)?;
     let id = import_id.clone();
@@ -493,8 +462,9 @@ mod tests {
     fn failures_map_to_precise_problems() {
         let f = Failure::input("i1", 10, InputError::new("body_too_large", "x"));
         assert_eq!(f.error.code(), "body_too_large");
-        let f = Failure::input("i1", 10, InputError::new("unclosed_quote", "line 3: a quoted field is never closed"));
-        assert_eq!(f.error.code(), "unclosed_quote");
+        let f =
+            Failure::input("i1", 10, InputError::new("csv_unclosed_quote", "line 3: a quoted field is never closed"));
+        assert_eq!(f.error.code(), "csv_unclosed_quote");
         assert!(f.error.to_string().contains("line 3"));
         assert_eq!(f.reason, "line 3: a quoted field is never closed");
     }

@@ -1,75 +1,33 @@
 //! Reading a register upload as a stream of rows: CSV (UTF-8 or GB18030, English or
 //! Chinese headers) or NDJSON, never holding the whole body.
 //!
-//! The layers, each a `std::io::Read` (they run on a blocking thread):
-//! [`ChannelReader`] (bytes from the async side) -> [`Decoding`] (UTF-8 or GB18030 to
+//! The layers, each a `std::io::Read` (they run on a blocking thread), the first three
+//! shared with the other upload services in `crate::http`:
+//! [`BodyReader`] (bytes from the async side) -> [`Decoding`] (UTF-8 or GB18030 to
 //! UTF-8, with the line of an undecodable byte) -> for CSV [`CsvGuard`] (unclosed quotes
 //! and runaway records, which the `csv` crate would otherwise swallow to the end of the
 //! body) -> [`RowSource`] (rows of raw text) -> [`validate`] (the domain types).
 //!
+//! [`BodyReader`]: crate::http::stream::BodyReader
+//!
 //! Failures of the whole upload are an [`InputError`] with a stable code; a bad row is
 //! a list of [`FieldError`]s and the import goes on.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::Read;
 
-use bytes::Bytes;
 use chrono::NaiveDate;
-use encoding_rs::{DecoderResult, Encoding, GB18030, UTF_8};
 
 use crate::domain::normalize::normalize_text;
 use crate::domain::{CitizenId, Ethnicity, PersonName, Sex};
 use crate::http::FieldError;
+use crate::http::charset::{self, Charset, Decoding};
+use crate::http::csv_input::{CsvGuard, HeaderError, MAX_COLUMNS, map_header};
+use crate::http::input::InputError;
+use crate::http::lines::TextLines;
 
-/// Most columns a CSV header may have.
-pub const MAX_COLUMNS: usize = 64;
-/// Longest record (CSV) or line (NDJSON), in bytes of UTF-8.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-/// Longest quoted CSV field; a quote open longer than this was never closed.
-pub const MAX_QUOTED_FIELD_BYTES: usize = 64 * 1024;
 /// Longest address and household number, in characters.
 const MAX_ADDRESS_CHARS: usize = 100;
 const MAX_HOUSEHOLD_CHARS: usize = 30;
-/// Bytes looked at to tell UTF-8 from GB18030 when the charset is not declared.
-const SNIFF_BYTES: usize = 64 * 1024;
-
-/// Why a whole upload cannot be read. `code` is the problem's stable code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct InputError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl InputError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        InputError { code, message: message.into() }
-    }
-
-    /// The error as an I/O error, to travel through `Read`.
-    pub fn into_io(self) -> io::Error {
-        io::Error::other(self)
-    }
-
-    /// The input error an I/O error carries, or a generic one.
-    pub fn from_io(e: io::Error) -> InputError {
-        if e.get_ref().is_some_and(|inner| inner.is::<InputError>())
-            && let Some(inner) = e.into_inner()
-            && let Ok(input) = inner.downcast::<InputError>()
-        {
-            return *input;
-        }
-        InputError::new("unreadable_body", "the request body could not be read")
-    }
-}
-
-/// The text encoding of a CSV body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Charset {
-    Utf8,
-    Gb18030,
-    /// Not declared: GB18030 if the first 64 KiB are not UTF-8 but are GB18030.
-    Sniff,
-}
 
 /// What the body holds, from its Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,17 +42,14 @@ impl Format {
     pub fn from_content_type(value: Option<&str>) -> Result<Format, String> {
         let expected = "expected Content-Type text/csv (charset utf-8 or gb18030) or application/x-ndjson";
         let mime: mime::Mime = value.and_then(|v| v.parse().ok()).ok_or_else(|| expected.to_string())?;
-        let charset = mime.get_param(mime::CHARSET).map(|c| c.as_str().to_ascii_lowercase());
+        let charset = charset::of_mime(&mime);
         match (mime.type_().as_str(), mime.subtype().as_str()) {
-            ("text", "csv") => match charset.as_deref() {
-                None => Ok(Format::Csv(Charset::Sniff)),
-                Some("utf-8" | "utf8") => Ok(Format::Csv(Charset::Utf8)),
-                Some("gb18030" | "gbk" | "gb2312") => Ok(Format::Csv(Charset::Gb18030)),
-                Some(other) => Err(format!("charset {other} is not supported: use utf-8 or gb18030")),
-            },
-            ("application", "x-ndjson" | "ndjson") => match charset.as_deref() {
-                None | Some("utf-8" | "utf8") => Ok(Format::Ndjson),
-                Some(other) => Err(format!("NDJSON is UTF-8, not {other}")),
+            ("text", "csv") => charset
+                .map(Format::Csv)
+                .map_err(|other| format!("charset {other} is not supported: use utf-8 or gb18030")),
+            ("application", "x-ndjson" | "ndjson") => match charset {
+                Ok(Charset::Utf8 | Charset::Sniff) => Ok(Format::Ndjson),
+                _ => Err(format!("NDJSON is UTF-8, not {}", mime.get_param(mime::CHARSET).map_or("", |c| c.as_str()))),
             },
             _ => Err(expected.to_string()),
         }
@@ -105,278 +60,6 @@ impl Format {
             Format::Csv(c) => *c,
             Format::Ndjson => Charset::Utf8,
         }
-    }
-}
-
-/// What the async side sends: a piece of the body, its end, or why it broke off.
-#[derive(Debug)]
-pub enum ChannelItem {
-    Data(Bytes),
-    End,
-    Fail(io::Error),
-}
-
-/// Reads the chunks the async side sends. Only an explicit [`ChannelItem::End`] ends
-/// the body: a channel closed without it means the upload was cut off, never a
-/// complete (and shorter) body.
-pub struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<ChannelItem>,
-    current: Bytes,
-    ended: bool,
-}
-
-impl ChannelReader {
-    pub fn new(rx: tokio::sync::mpsc::Receiver<ChannelItem>) -> Self {
-        ChannelReader { rx, current: Bytes::new(), ended: false }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.rx.blocking_recv() {
-                Some(ChannelItem::Data(bytes)) => self.current = bytes,
-                Some(ChannelItem::End) => self.ended = true,
-                Some(ChannelItem::Fail(e)) => return Err(e),
-                None => {
-                    return Err(InputError::new("upload_interrupted", "the upload broke off before its end").into_io());
-                }
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        let chunk = self.current.split_to(n);
-        buf[..n].copy_from_slice(&chunk);
-        Ok(n)
-    }
-}
-
-/// Decodes UTF-8 or GB18030 into UTF-8 without replacement: an undecodable byte fails
-/// the read with `invalid_encoding` and the line it is on.
-pub struct Decoding<R> {
-    inner: R,
-    charset: Charset,
-    decoder: Option<encoding_rs::Decoder>,
-    raw: Vec<u8>,
-    raw_pos: usize,
-    eof: bool,
-    out: Vec<u8>,
-    out_pos: usize,
-    /// Line breaks already decoded.
-    lines: u64,
-    finished: bool,
-}
-
-impl<R: Read> Decoding<R> {
-    pub fn new(inner: R, charset: Charset) -> Self {
-        Decoding {
-            inner,
-            charset,
-            decoder: None,
-            raw: Vec::new(),
-            raw_pos: 0,
-            eof: false,
-            out: Vec::new(),
-            out_pos: 0,
-            lines: 0,
-            finished: false,
-        }
-    }
-
-    /// The encoding actually used (after sniffing), once known.
-    pub fn encoding(&self) -> Option<&'static Encoding> {
-        self.decoder.as_ref().map(|d| d.encoding())
-    }
-
-    fn read_raw(&mut self, want: usize) -> io::Result<()> {
-        if self.raw_pos > 0 {
-            self.raw.drain(..self.raw_pos);
-            self.raw_pos = 0;
-        }
-        let mut buf = [0u8; 16 * 1024];
-        while !self.eof && self.raw.len() < want {
-            let n = self.inner.read(&mut buf)?;
-            if n == 0 {
-                self.eof = true;
-            } else {
-                self.raw.extend_from_slice(&buf[..n]);
-            }
-        }
-        Ok(())
-    }
-
-    fn choose(&mut self) -> io::Result<()> {
-        let encoding = match self.charset {
-            Charset::Utf8 => UTF_8,
-            Charset::Gb18030 => GB18030,
-            Charset::Sniff => {
-                self.read_raw(SNIFF_BYTES)?;
-                sniff(&self.raw, self.eof)
-            }
-        };
-        self.decoder = Some(if encoding == UTF_8 {
-            UTF_8.new_decoder_with_bom_removal()
-        } else {
-            encoding.new_decoder_without_bom_handling()
-        });
-        Ok(())
-    }
-
-    /// Decodes the next piece into `out`; false at the end.
-    fn fill(&mut self) -> io::Result<bool> {
-        if self.decoder.is_none() {
-            self.choose()?;
-        }
-        loop {
-            if self.finished {
-                return Ok(false);
-            }
-            if self.raw_pos >= self.raw.len() && !self.eof {
-                self.read_raw(16 * 1024)?;
-            }
-            let Some(decoder) = self.decoder.as_mut() else {
-                return Ok(false);
-            };
-            let src = &self.raw[self.raw_pos..];
-            let last = self.eof;
-            let capacity = decoder.max_utf8_buffer_length_without_replacement(src.len()).unwrap_or(src.len() * 3 + 16);
-            self.out.clear();
-            self.out.resize(capacity.max(16), 0);
-            self.out_pos = 0;
-            let (result, read, written) = decoder.decode_to_utf8_without_replacement(src, &mut self.out, last);
-            self.raw_pos += read;
-            self.out.truncate(written);
-            if let DecoderResult::Malformed(_, _) = result {
-                let line = self.lines + self.out.iter().filter(|b| **b == b'\n').count() as u64 + 1;
-                let name = decoder.encoding().name();
-                return Err(InputError::new(
-                    "invalid_encoding",
-                    format!("line {line}: bytes that are not valid {name}; declare charset=gb18030 for GB18030 text"),
-                )
-                .into_io());
-            }
-            self.lines += self.out.iter().filter(|b| **b == b'\n').count() as u64;
-            if last && result == DecoderResult::InputEmpty {
-                self.finished = true;
-            }
-            if !self.out.is_empty() {
-                return Ok(true);
-            }
-        }
-    }
-}
-
-/// GB18030 when `head` is not UTF-8 but decodes as GB18030; UTF-8 otherwise (then an
-/// undecodable byte is reported as invalid UTF-8).
-fn sniff(head: &[u8], complete: bool) -> &'static Encoding {
-    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return UTF_8;
-    }
-    match std::str::from_utf8(head) {
-        Ok(_) => UTF_8,
-        // A sequence cut at the end of the sniffed bytes is still UTF-8.
-        Err(e) if e.error_len().is_none() && !complete => UTF_8,
-        Err(_) => {
-            let mut decoder = GB18030.new_decoder_without_bom_handling();
-            let mut out = vec![0u8; head.len() * 3 + 16];
-            let (result, _, _) = decoder.decode_to_utf8_without_replacement(head, &mut out, complete);
-            if matches!(result, DecoderResult::Malformed(_, _)) { UTF_8 } else { GB18030 }
-        }
-    }
-}
-
-impl<R: Read> Read for Decoding<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.out_pos >= self.out.len() && !self.fill()? {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.out.len() - self.out_pos);
-        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
-        self.out_pos += n;
-        Ok(n)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum QuoteState {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    AfterQuoted,
-}
-
-/// Follows CSV quoting over the decoded bytes so that a quote never closed is reported
-/// with the line it was opened on (the `csv` crate would read it as one field up to the
-/// end of the body), and no record grows past [`MAX_RECORD_BYTES`].
-pub struct CsvGuard<R> {
-    inner: R,
-    state: QuoteState,
-    line: u64,
-    quote_line: u64,
-    quoted_bytes: usize,
-    record_bytes: usize,
-}
-
-impl<R: Read> CsvGuard<R> {
-    pub fn new(inner: R) -> Self {
-        CsvGuard { inner, state: QuoteState::FieldStart, line: 1, quote_line: 1, quoted_bytes: 0, record_bytes: 0 }
-    }
-
-    fn unclosed(&self) -> io::Error {
-        InputError::new("unclosed_quote", format!("line {}: a quoted field is never closed", self.quote_line)).into_io()
-    }
-
-    fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
-        for &b in bytes {
-            self.record_bytes += 1;
-            let end_of_record =
-                matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted | QuoteState::AfterQuoted)
-                    && (b == b'\n' || b == b'\r');
-            if b == b'\n' {
-                self.line += 1;
-            }
-            self.state = match (self.state, b) {
-                (QuoteState::FieldStart, b'"') => {
-                    self.quote_line = self.line;
-                    self.quoted_bytes = 0;
-                    QuoteState::Quoted
-                }
-                (QuoteState::Quoted, b'"') => QuoteState::AfterQuoted,
-                (QuoteState::Quoted, _) => {
-                    self.quoted_bytes += 1;
-                    if self.quoted_bytes > MAX_QUOTED_FIELD_BYTES {
-                        return Err(self.unclosed());
-                    }
-                    QuoteState::Quoted
-                }
-                (QuoteState::AfterQuoted, b'"') => QuoteState::Quoted,
-                (_, b',' | b'\n' | b'\r') => QuoteState::FieldStart,
-                _ => QuoteState::Unquoted,
-            };
-            if end_of_record {
-                self.record_bytes = 0;
-            } else if self.record_bytes > MAX_RECORD_BYTES {
-                return Err(InputError::new(
-                    "line_too_long",
-                    format!("line {}: a record longer than {MAX_RECORD_BYTES} bytes", self.line),
-                )
-                .into_io());
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Read for CsvGuard<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && self.state == QuoteState::Quoted {
-            return Err(self.unclosed());
-        }
-        self.scan(&buf[..n])?;
-        Ok(n)
     }
 }
 
@@ -470,9 +153,7 @@ pub enum RowSource<R: Read> {
         row: u64,
     },
     Ndjson {
-        reader: BufReader<Decoding<R>>,
-        line: Vec<u8>,
-        line_no: u64,
+        lines: TextLines<Decoding<R>>,
         row: u64,
     },
 }
@@ -494,12 +175,7 @@ impl<R: Read> RowSource<R> {
     pub fn open(body: R, format: Format) -> Result<RowSource<R>, InputError> {
         let decoded = Decoding::new(body, format.charset());
         match format {
-            Format::Ndjson => Ok(RowSource::Ndjson {
-                reader: BufReader::with_capacity(64 * 1024, decoded),
-                line: Vec::new(),
-                line_no: 0,
-                row: 0,
-            }),
+            Format::Ndjson => Ok(RowSource::Ndjson { lines: TextLines::new(decoded), row: 0 }),
             Format::Csv(_) => {
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(false)
@@ -536,57 +212,35 @@ impl<R: Read> RowSource<R> {
                 }
                 Ok(Some(raw))
             }
-            RowSource::Ndjson { reader, line, line_no, row } => loop {
-                line.clear();
-                let limit = MAX_RECORD_BYTES as u64 + 1;
-                let n = reader.by_ref().take(limit).read_until(b'\n', line).map_err(InputError::from_io)?;
-                if n == 0 {
+            RowSource::Ndjson { lines, row } => {
+                let Some(text) = lines.next_line()? else {
                     return Ok(None);
-                }
-                *line_no += 1;
-                if n as u64 >= limit && line.last() != Some(&b'\n') {
-                    return Err(InputError::new(
-                        "line_too_long",
-                        format!("line {line_no}: longer than {MAX_RECORD_BYTES} bytes"),
-                    ));
-                }
-                // Decoding produced UTF-8, so this cannot fail; stay total anyway.
-                let text = String::from_utf8_lossy(line);
-                if text.trim().is_empty() {
-                    continue;
-                }
+                };
                 *row += 1;
-                return Ok(Some(ndjson_row(*row, &text)));
-            },
+                Ok(Some(ndjson_row(*row, &text)))
+            }
         }
     }
 }
 
 fn header_columns(header: &csv::StringRecord) -> Result<Vec<Option<Column>>, InputError> {
-    if header.len() > MAX_COLUMNS {
-        return Err(InputError::new(
+    let names: Vec<&str> = header.iter().collect();
+    let required: Vec<Column> = Column::ALL.into_iter().filter(|c| c.required()).collect();
+    match map_header(&names, Column::from_header, &required) {
+        Ok(mapped) => Ok(mapped.columns),
+        Err(HeaderError::TooManyColumns(n)) => Err(InputError::new(
             "too_many_columns",
-            format!("the header has {} columns; at most {MAX_COLUMNS} are read", header.len()),
-        ));
-    }
-    let columns: Vec<Option<Column>> = header.iter().map(Column::from_header).collect();
-    for column in Column::ALL {
-        if columns.iter().filter(|c| **c == Some(column)).count() > 1 {
-            return Err(InputError::new(
-                "column_duplicate",
-                format!("the column {}/{} appears twice", column.english(), column.chinese()),
-            ));
+            format!("the header has {n} columns; at most {MAX_COLUMNS} are read"),
+        )),
+        Err(HeaderError::Duplicate { column, .. }) => Err(InputError::new(
+            "column_duplicate",
+            format!("the column {}/{} appears twice", column.english(), column.chinese()),
+        )),
+        Err(HeaderError::Missing(missing)) => {
+            let missing: Vec<String> = missing.iter().map(|c| format!("{}/{}", c.english(), c.chinese())).collect();
+            Err(InputError::new("column_missing", format!("missing column: {}", missing.join(", "))))
         }
     }
-    let missing: Vec<String> = Column::ALL
-        .into_iter()
-        .filter(|c| c.required() && !columns.contains(&Some(*c)))
-        .map(|c| format!("{}/{}", c.english(), c.chinese()))
-        .collect();
-    if !missing.is_empty() {
-        return Err(InputError::new("column_missing", format!("missing column: {}", missing.join(", "))));
-    }
-    Ok(columns)
 }
 
 fn ndjson_row(row: u64, text: &str) -> RawRow {
@@ -731,6 +385,8 @@ pub fn validate(raw: &RawRow, today: NaiveDate) -> Result<ValidRow, Vec<FieldErr
 
 #[cfg(test)]
 mod tests {
+    use encoding_rs::GB18030;
+
     use super::*;
 
     fn today() -> NaiveDate {
@@ -783,7 +439,7 @@ mod tests {
     fn unclosed_quote_and_bad_bytes_name_their_line() {
         let text = format!("{HEADER}1,a,1,2000-01-01,01,x,,active\n2,\"b,1,2000-01-01,01,x,,active\n3,c\n");
         let err = rows(text.as_bytes(), Format::Csv(Charset::Utf8)).unwrap_err();
-        assert_eq!(err.code, "unclosed_quote");
+        assert_eq!(err.code, "csv_unclosed_quote");
         assert!(err.message.starts_with("line 3:"), "{}", err.message);
         let good = format!("{HEADER}1,a,1,2000-01-01,01,x,,active\n");
         for charset in [Charset::Utf8, Charset::Gb18030, Charset::Sniff] {
