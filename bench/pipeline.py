@@ -142,6 +142,7 @@ def one_run(args, bin_dir, register, parts, run_no):
         imp = curl_upload("POST", f"{gw}/api/v1/registry/imports?kind=snapshot", registry, register, "text/csv")
         t_import = time.monotonic() - t0
         assert imp["state"] == "applied", imp
+        print(f"import: {imp['rows_total']} rows in {t_import:.1f} s", file=sys.stderr, flush=True)
 
         batch = http("POST", f"{gw}/api/v1/batches", county, {"county_code": "210804", "title": "bench"})["id"]
         t0 = time.monotonic()
@@ -151,6 +152,7 @@ def one_run(args, bin_dir, register, parts, run_no):
                                        "text/csv"),
                 enumerate(parts)))
         t_upload = time.monotonic() - t0
+        print(f"upload: {len(parts)} parts in {t_upload:.1f} s", file=sys.stderr, flush=True)
         http("POST", f"{gw}/api/v1/batches/{batch}/submit", county)
         while True:
             detail = http("GET", f"{gw}/api/v1/batches/{batch}", county)
