@@ -123,7 +123,7 @@ impl Intake {
     pub fn mark_duplicates(&self, conn: &mut DbConnection, rows: &mut [RecordRow]) -> Result<(), ApiError> {
         let hashes: Vec<String> = rows.iter().filter_map(|r| r.id_hash.clone()).collect();
         let mut by_hash: HashMap<String, String> = HashMap::new();
-        for h in repo::holders_of_ids(conn, &hashes, &self.batch_id, self.part_no, &self.upload_id)? {
+        for h in repo::holders(conn, repo::HeldKey::Citizens(&hashes), &self.batch_id, self.part_no, &self.upload_id)? {
             if let Some(key) = h.key.clone() {
                 by_hash.entry(key).or_insert_with(|| self.where_held(&h));
             }
@@ -135,7 +135,13 @@ impl Intake {
         for county in counties {
             let numbers: Vec<String> =
                 rows.iter().filter(|r| r.county_code == county).filter_map(|r| r.ncms_number.clone()).collect();
-            for h in repo::holders_of_ncms(conn, county, &numbers, &self.batch_id, self.part_no, &self.upload_id)? {
+            for h in repo::holders(
+                conn,
+                repo::HeldKey::NcmsNumbers { county, numbers: &numbers },
+                &self.batch_id,
+                self.part_no,
+                &self.upload_id,
+            )? {
                 if let Some(key) = h.key.clone() {
                     by_ncms.entry((county.to_string(), key)).or_insert_with(|| self.where_held(&h));
                 }

@@ -178,6 +178,17 @@ pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResul
     }
 }
 
+/// Records that are the current upload of their part. Rows an upload is still staging,
+/// and rows of an upload that was replaced or failed, are not.
+#[diesel::dsl::auto_type]
+fn live() -> _ {
+    let current_upload = parts::batch_id
+        .eq(records::batch_id)
+        .and(parts::part_no.eq(records::part_no))
+        .and(parts::upload_id.eq(records::upload_id));
+    records::table.inner_join(parts::table.on(current_upload))
+}
+
 /// A live record that already holds a key (citizen ID hash or NCMS number).
 #[derive(Debug, Clone, Queryable)]
 pub struct Holder {
@@ -187,69 +198,58 @@ pub struct Holder {
     pub row_no: i64,
 }
 
-/// Live records (current upload of their part, not format-invalid) holding one of
-/// `hashes`, except those of `(batch, part)` that the upload `upload_id` is replacing;
-/// the rows `upload_id` has staged so far count as live.
-pub fn holders_of_ids(
-    conn: &mut DbConnection,
-    hashes: &[String],
-    batch: &str,
-    part: i32,
-    upload_id: &str,
-) -> QueryResult<Vec<Holder>> {
-    use diesel::dsl::not;
-    let elsewhere: Vec<Holder> = records::table
-        .inner_join(
-            parts::table.on(parts::batch_id
-                .eq(records::batch_id)
-                .and(parts::part_no.eq(records::part_no))
-                .and(parts::upload_id.eq(records::upload_id))),
-        )
-        .filter(records::id_hash.eq_any(hashes))
-        .filter(records::state.ne("format_invalid"))
-        .filter(not(records::batch_id.eq(batch).and(records::part_no.eq(part))))
-        .select((records::id_hash, records::batch_id, records::part_no, records::row_no))
-        .load(conn)?;
-    let staged: Vec<Holder> = records::table
-        .filter(records::upload_id.eq(upload_id))
-        .filter(records::id_hash.eq_any(hashes))
-        .filter(records::state.ne("format_invalid"))
-        .select((records::id_hash, records::batch_id, records::part_no, records::row_no))
-        .load(conn)?;
-    Ok(elsewhere.into_iter().chain(staged).collect())
+/// What a duplicate is looked up by.
+#[derive(Debug, Clone, Copy)]
+pub enum HeldKey<'a> {
+    /// Keyed hashes of citizen IDs, anywhere in the province.
+    Citizens(&'a [String]),
+    /// NCMS numbers, unique within one county.
+    NcmsNumbers { county: &'a str, numbers: &'a [String] },
 }
 
-/// Like [`holders_of_ids`] for NCMS numbers within one county.
-pub fn holders_of_ncms(
+/// Live records (current upload of their part, not format-invalid) holding one of the
+/// keys, except those of `(batch, part)` that the upload `upload_id` is replacing; the
+/// rows `upload_id` has staged so far count as live.
+pub fn holders(
     conn: &mut DbConnection,
-    county: &str,
-    numbers: &[String],
+    key: HeldKey<'_>,
     batch: &str,
     part: i32,
     upload_id: &str,
 ) -> QueryResult<Vec<Holder>> {
     use diesel::dsl::not;
-    let elsewhere: Vec<Holder> = records::table
-        .inner_join(
-            parts::table.on(parts::batch_id
-                .eq(records::batch_id)
-                .and(parts::part_no.eq(records::part_no))
-                .and(parts::upload_id.eq(records::upload_id))),
-        )
-        .filter(records::county_code.eq(county))
-        .filter(records::ncms_number.eq_any(numbers))
+    let place = (records::batch_id, records::part_no, records::row_no);
+    let (mut elsewhere, mut staged) = match key {
+        HeldKey::Citizens(hashes) => (
+            live()
+                .select((records::id_hash, place.0, place.1, place.2))
+                .filter(records::id_hash.eq_any(hashes))
+                .into_boxed(),
+            records::table
+                .select((records::id_hash, place.0, place.1, place.2))
+                .filter(records::id_hash.eq_any(hashes))
+                .into_boxed(),
+        ),
+        HeldKey::NcmsNumbers { county, numbers } => (
+            live()
+                .select((records::ncms_number, place.0, place.1, place.2))
+                .filter(records::county_code.eq(county))
+                .filter(records::ncms_number.eq_any(numbers))
+                .into_boxed(),
+            records::table
+                .select((records::ncms_number, place.0, place.1, place.2))
+                .filter(records::county_code.eq(county))
+                .filter(records::ncms_number.eq_any(numbers))
+                .into_boxed(),
+        ),
+    };
+    elsewhere = elsewhere
         .filter(records::state.ne("format_invalid"))
-        .filter(not(records::batch_id.eq(batch).and(records::part_no.eq(part))))
-        .select((records::ncms_number, records::batch_id, records::part_no, records::row_no))
-        .load(conn)?;
-    let staged: Vec<Holder> = records::table
-        .filter(records::upload_id.eq(upload_id))
-        .filter(records::county_code.eq(county))
-        .filter(records::ncms_number.eq_any(numbers))
-        .filter(records::state.ne("format_invalid"))
-        .select((records::ncms_number, records::batch_id, records::part_no, records::row_no))
-        .load(conn)?;
-    Ok(elsewhere.into_iter().chain(staged).collect())
+        .filter(not(records::batch_id.eq(batch).and(records::part_no.eq(part))));
+    staged = staged.filter(records::upload_id.eq(upload_id)).filter(records::state.ne("format_invalid"));
+    let mut found: Vec<Holder> = elsewhere.load(conn)?;
+    found.extend(staged.load::<Holder>(conn)?);
+    Ok(found)
 }
 
 /// Makes `part` the part of its batch: drops the records of the upload it replaces.
@@ -286,13 +286,7 @@ pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
 /// Per state: how many live records, and when the oldest entered that state.
 pub fn state_counts(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<(String, i64, Option<NaiveDateTime>)>> {
     use diesel::dsl::{count_star, min};
-    records::table
-        .inner_join(
-            parts::table.on(parts::batch_id
-                .eq(records::batch_id)
-                .and(parts::part_no.eq(records::part_no))
-                .and(parts::upload_id.eq(records::upload_id))),
-        )
+    live()
         .filter(records::batch_id.eq(batch))
         .group_by(records::state)
         .select((records::state, count_star(), min(records::state_changed_at)))
@@ -308,17 +302,8 @@ pub fn list_records(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<RecordRow>> {
-    let mut query = records::table
-        .inner_join(
-            parts::table.on(parts::batch_id
-                .eq(records::batch_id)
-                .and(parts::part_no.eq(records::part_no))
-                .and(parts::upload_id.eq(records::upload_id))),
-        )
-        .filter(records::batch_id.eq(batch))
-        .select(RecordRow::as_select())
-        .order(records::id.asc())
-        .into_boxed();
+    let mut query =
+        live().filter(records::batch_id.eq(batch)).select(RecordRow::as_select()).order(records::id.asc()).into_boxed();
     if let Some(state) = state {
         query = query.filter(records::state.eq(state.to_string()));
     }
@@ -356,13 +341,7 @@ pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
 /// Up to `limit` live records of `batch` waiting to be sent to verification (one index
 /// range on `(batch_id, state, id)`).
 pub fn received_in_batch(conn: &mut DbConnection, batch: &str, limit: i64) -> QueryResult<Vec<RecordRow>> {
-    records::table
-        .inner_join(
-            parts::table.on(parts::batch_id
-                .eq(records::batch_id)
-                .and(parts::part_no.eq(records::part_no))
-                .and(parts::upload_id.eq(records::upload_id))),
-        )
+    live()
         .filter(records::batch_id.eq(batch))
         .filter(records::state.eq("received"))
         .order(records::id.asc())
