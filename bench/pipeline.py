@@ -159,7 +159,7 @@ def one_run(args, bin_dir, register, parts, run_no):
             states = {s["state"]: s["count"] for s in detail["states"]}
             if states.get("received", 0) + states.get("pending_verification", 0) == 0:
                 break
-            time.sleep(0.5)
+            time.sleep(2)
         t_e2e = time.monotonic() - t0
         rss = vmhwm_mb(server.pid)
         received = sum(r["received"] for r in reports)

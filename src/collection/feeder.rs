@@ -49,13 +49,23 @@ pub fn request(batch_id: &str, county_code: &str, rows: &[repo::RecordRow]) -> V
     }
 }
 
+/// Where the feeder has got to in each batch it is feeding (records are sent in id
+/// order). Lost on restart, which only costs one scan from the start of the batch.
+type Progress = std::collections::HashMap<String, String>;
+
 /// Moves one chunk to verification; returns how many records went. A submitted batch
 /// with nothing left to send becomes `verifying`.
-fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
+fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize, ApiError> {
     for batch in repo::batches_to_feed(conn)? {
-        let rows = repo::received_in_batch(conn, &batch, CHUNK)?;
+        let after = progress.get(&batch).cloned().unwrap_or_default();
+        let rows = repo::received_in_batch(conn, &batch, &after, CHUNK)?;
         if rows.is_empty() {
-            repo::move_batch(conn, &batch, "submitted", "verifying")?;
+            if after.is_empty() {
+                repo::move_batch(conn, &batch, "submitted", "verifying")?;
+            }
+            // Else look once more from the start (a record may have been re-staged
+            // behind the cursor) before calling the batch done.
+            progress.remove(&batch);
             continue;
         }
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
@@ -66,6 +76,9 @@ fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
         }
         let message = request(&batch, &rows[0].county_code, &rows);
         outbox::enqueue(conn, Service::Verification, &message)?;
+        if let Some(last) = ids.last() {
+            progress.insert(batch, last.clone());
+        }
         return Ok(rows.len());
     }
     Ok(0)
@@ -73,8 +86,22 @@ fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
 
 /// Runs until the process ends.
 pub async fn run(pool: DbPool, waker: Arc<FeederWaker>, outbox: Arc<OutboxWaker>, poll: Duration) {
+    let progress = Arc::new(std::sync::Mutex::new(Progress::new()));
     loop {
-        match pool.write(feed_chunk).await {
+        let progress = progress.clone();
+        let fed = pool
+            .write(move |conn| {
+                let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
+                // A failed round must not skip records: its transaction rolled back.
+                let before = progress.clone();
+                let result = feed_chunk(conn, &mut progress);
+                if result.is_err() {
+                    *progress = before;
+                }
+                result
+            })
+            .await;
+        match fed {
             Ok(n) if n > 0 => {
                 outbox.wake();
                 continue;

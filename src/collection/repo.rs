@@ -338,12 +338,14 @@ pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
         .load(conn)
 }
 
-/// Up to `limit` live records of `batch` waiting to be sent to verification (one index
-/// range on `(batch_id, state, id)`).
-pub fn received_in_batch(conn: &mut DbConnection, batch: &str, limit: i64) -> QueryResult<Vec<RecordRow>> {
+/// Up to `limit` live records of `batch` after the record `after`, waiting to be sent
+/// to verification: one ordered range of the index on `(batch_id, state, id)`, so the
+/// feeder never rescans what it has sent.
+pub fn received_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<RecordRow>> {
     live()
         .filter(records::batch_id.eq(batch))
         .filter(records::state.eq("received"))
+        .filter(records::id.gt(after))
         .order(records::id.asc())
         .select(RecordRow::as_select())
         .limit(limit)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use futures_util::StreamExt;
 
 use super::{OutboxWaker, outbox_messages};
 use crate::auth::{Role, SigningKeys};
@@ -20,6 +21,8 @@ use crate::db::{DbConnection, DbError, DbPool, now};
 use crate::http::metrics::Metrics;
 
 const BATCH: i64 = 100;
+/// Deliveries in flight at once per dispatcher.
+const IN_FLIGHT: usize = 4;
 const MAX_BACKOFF_SECONDS: i64 = 300;
 
 /// Delay before attempt `attempts + 1`: 0.5 s doubling up to 5 minutes.
@@ -199,9 +202,14 @@ impl Dispatcher {
         let lease = TimeDelta::from_std(self.lease).unwrap_or(TimeDelta::seconds(30));
         let due = self.pool.write(move |conn| claim(conn, now() + lease).map_err(DbError::from)).await?;
         let count = due.len();
-        for message in due {
-            self.deliver(message).await?;
-        }
+        // A few deliveries in flight at once: each waits mostly on the receiver's
+        // transaction, and receivers take concurrent requests.
+        let results: Vec<Result<(), DbError>> = futures_util::stream::iter(due)
+            .map(|message| self.deliver(message))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, DbError>>()?;
         Ok(count)
     }
 
