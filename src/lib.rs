@@ -12,6 +12,7 @@ pub mod datagen;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod keyfile;
 pub mod outbox;
 pub mod pii;
 pub mod telemetry;

@@ -52,10 +52,7 @@ impl PiiKeys {
         if !path.exists() {
             let mut bytes = [0u8; 64];
             getrandom::fill(&mut bytes).map_err(|e| err(e.to_string()))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-            }
-            write_private(path, STANDARD.encode(bytes).as_bytes()).map_err(|e| err(e.to_string()))?;
+            crate::keyfile::write_private(path, STANDARD.encode(bytes).as_bytes()).map_err(|e| err(e.to_string()))?;
         }
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let raw = STANDARD.decode(text.trim()).map_err(|e| err(format!("not base64: {e}")))?;
@@ -90,20 +87,6 @@ impl PiiKeys {
         let plain = self.cipher.decrypt(&Nonce::from(nonce), sealed).map_err(|_| PiiError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| PiiError::Decrypt)
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

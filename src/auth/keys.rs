@@ -52,7 +52,7 @@ impl SigningKeys {
             let pem = key
                 .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
                 .map_err(|e| file_err(e.to_string()))?;
-            write_private(path, pem.as_bytes()).map_err(|e| file_err(e.to_string()))?;
+            crate::keyfile::write_private(path, pem.as_bytes()).map_err(|e| file_err(e.to_string()))?;
             tracing::info!(path = %path.display(), "created a new token signing key");
             key
         };
@@ -107,23 +107,6 @@ impl SigningKeys {
             jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|e| KeyError::Sign(e.to_string()))?;
         Ok((token, ttl))
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

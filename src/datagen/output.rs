@@ -105,18 +105,7 @@ pub struct Summary {
 }
 
 /// English CSV header of the batch.
-pub const BATCH_HEADER: [&str; 10] = [
-    "name",
-    "sex",
-    "ethnicity",
-    "id_number",
-    "address",
-    "ncms_number",
-    "phone",
-    "county_code",
-    "village",
-    "household_number",
-];
+pub const BATCH_HEADER: [&str; 10] = crate::domain::record::FIELDS;
 /// Chinese CSV header of the batch.
 pub const BATCH_HEADER_ZH: [&str; 10] =
     ["姓名", "性别", "民族", "身份证号", "住址", "新农合证号", "联系电话", "县", "村", "户号"];
