@@ -186,6 +186,7 @@ fn start_upstream(
     };
     let pii = web::Data::new(PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| other(&e))?);
     let upload_limit = web::Data::new(UploadLimit(config.max_body_bytes));
+    let lease_term = web::Data::new(crate::cardmaking::leases::LeaseTerm(config.card_lease));
     let waker = Arc::new(OutboxWaker::default());
     let waker_data = web::Data::from(waker.clone());
     let feeder = Arc::new(crate::collection::feeder::FeederWaker::default());
@@ -194,7 +195,8 @@ fn start_upstream(
         cfg.app_data(pii.clone())
             .app_data(waker_data.clone())
             .app_data(feeder_data.clone())
-            .app_data(upload_limit.clone());
+            .app_data(upload_limit.clone())
+            .app_data(lease_term.clone());
         routes(cfg);
     })
     .map_err(|e| other(&e))?;

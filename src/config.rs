@@ -98,6 +98,7 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_OUTBOX_LEASE_SECONDS",
     "HEALTHCARD_FAULT_EXIT_AFTER_SEND",
     "HEALTHCARD_PII_KEY_FILE",
+    "HEALTHCARD_CARD_LEASE_SECONDS",
 ];
 
 /// Suffixes of per-service variables: `HEALTHCARD_<SERVICE>_<SUFFIX>`.
@@ -165,6 +166,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub outbox_poll: Duration,
     pub outbox_lease: Duration,
+    /// How long a card maker holds the orders of one lease.
+    pub card_lease: Duration,
     /// Test-only fault injection: exit the process right after a message was delivered
     /// and before it is marked delivered, to prove redelivery.
     pub fault_exit_after_send: bool,
@@ -236,6 +239,7 @@ impl Config {
             max_body_bytes: num("HEALTHCARD_MAX_BODY_BYTES", 64 * 1024 * 1024)?.clamp(1024, 1 << 34) as usize,
             outbox_poll: Duration::from_millis(num("HEALTHCARD_OUTBOX_POLL_MS", 500)?.clamp(10, 60_000)),
             outbox_lease: Duration::from_secs(num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600)),
+            card_lease: Duration::from_secs(num("HEALTHCARD_CARD_LEASE_SECONDS", 900)?.clamp(1, 86_400)),
             fault_exit_after_send: get("HEALTHCARD_FAULT_EXIT_AFTER_SEND").is_some_and(|v| v == "1"),
             data_dir,
             workers,

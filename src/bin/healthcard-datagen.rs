@@ -20,6 +20,35 @@ struct Cli {
 enum Command {
     /// Write a batch of enrollee records (and optionally the household register).
     Batch(BatchArgs),
+    /// Write `registration_requested` envelopes (NDJSON) for the card-making benchmark.
+    Registrations(RegistrationArgs),
+}
+
+#[derive(Debug, Args)]
+struct RegistrationArgs {
+    /// Number of registrations (card orders to be).
+    #[arg(long)]
+    count: u64,
+    /// Registrations per envelope.
+    #[arg(long, default_value_t = 500)]
+    per_message: usize,
+    /// Seed: distinct seeds give distinct record ids.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The deployment's personal-data key file (HEALTHCARD_PII_KEY_FILE).
+    #[arg(long)]
+    pii_key_file: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn registrations(args: &RegistrationArgs) -> Result<u64, Box<dyn std::error::Error>> {
+    let pii = healthcard::pii::PiiKeys::load_or_create(&args.pii_key_file)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
+    let messages =
+        healthcard::datagen::registrations::write(&mut out, &pii, args.count, args.per_message.max(1), args.seed)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(messages)
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +85,16 @@ struct BatchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Registrations(args) => match registrations(&args) {
+            Ok(messages) => {
+                println!("{{\"messages\":{messages}}}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("healthcard-datagen: {err}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Batch(args) => {
             let options = Options {
                 records: args.records,

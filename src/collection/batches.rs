@@ -128,8 +128,8 @@ pub struct BatchDetail {
     pub parts: i64,
     pub records: i64,
     pub states: Vec<StateCount>,
-    /// Share of the records that reached a final outcome of verification
-    /// (format_invalid, verified or rejected), in per cent.
+    /// Share of the records that have the outcome of their checks (every state after
+    /// `pending_verification`), in per cent.
     pub progress_percent: f64,
 }
 
@@ -142,8 +142,9 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
         .await?;
     let now = now();
     let records: i64 = counts.iter().map(|c| c.1).sum();
+    // Every state after verification counts: verified records go on towards their card.
     let decided: i64 =
-        counts.iter().filter(|c| matches!(c.0.as_str(), "format_invalid" | "verified" | "rejected")).map(|c| c.1).sum();
+        counts.iter().filter(|c| !matches!(c.0.as_str(), "received" | "pending_verification")).map(|c| c.1).sum();
     let states = counts
         .into_iter()
         .map(|(state, count, oldest)| StateCount {

@@ -1,37 +1,149 @@
-//! Messages collection receives: verification outcomes.
+//! Messages collection receives: verification outcomes, registration outcomes and the
+//! progress of records' cards. Each is applied inside the inbox transaction.
 
 use std::collections::BTreeMap;
 
-use super::repo;
-use crate::contracts::messages::{VerificationCompleted, VerificationOutcome};
+use super::{registration, repo};
+use crate::config::Service;
+use crate::contracts::messages::{
+    CardProgress, MismatchReason, RegistrationCompleted, RegistrationOutcome, RegistrationRequested,
+    VerificationCompleted, VerificationOutcome,
+};
 use crate::contracts::{Envelope, Message};
 use crate::db::{DbConnection, now};
+use crate::domain::card::record_progress_rank;
 use crate::http::ApiError;
-use crate::outbox::inbox;
+use crate::outbox::{self, inbox};
+use crate::pii::PiiKeys;
 
 /// Applies a message inside the inbox transaction.
-pub fn apply(conn: &mut DbConnection, envelope: &Envelope) -> Result<(), ApiError> {
+pub fn apply(conn: &mut DbConnection, envelope: &Envelope, pii: &PiiKeys) -> Result<(), ApiError> {
     match envelope.kind.as_str() {
-        VerificationCompleted::KIND => {
-            let message: VerificationCompleted = inbox::payload(envelope)?;
-            let at = now();
-            // Outcomes with the same version, state and reasons (most are "verified, no
-            // reason") are applied by one statement each.
-            let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();
-            for result in &message.results {
-                let state = match result.outcome {
-                    VerificationOutcome::Verified => "verified",
-                    VerificationOutcome::Rejected => "rejected",
-                };
-                let reasons = serde_json::to_string(&result.reasons).map_err(ApiError::internal)?;
-                groups.entry((result.version, state, reasons)).or_default().push(result.record_id.clone());
-            }
-            for ((version, state, reasons), ids) in groups {
-                // An outcome for a version that has since been corrected changes nothing.
-                repo::apply_outcomes(conn, &ids, version, state, &reasons, at)?;
-            }
-            Ok(())
-        }
+        VerificationCompleted::KIND => verification_completed(conn, inbox::payload(envelope)?, pii),
+        RegistrationCompleted::KIND => registration_completed(conn, inbox::payload(envelope)?),
+        CardProgress::KIND => card_progress(conn, inbox::payload(envelope)?),
         _ => Err(inbox::unknown_kind(envelope)),
     }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(ApiError::internal)
+}
+
+/// Applies outcomes, then asks card making to register the records that were verified
+/// now, in the same transaction.
+fn verification_completed(
+    conn: &mut DbConnection,
+    message: VerificationCompleted,
+    pii: &PiiKeys,
+) -> Result<(), ApiError> {
+    let at = now();
+    // Outcomes with the same version, state and reasons (most are "verified, no
+    // reason") are applied by one statement each.
+    let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();
+    for result in &message.results {
+        let state = match result.outcome {
+            VerificationOutcome::Verified => "verified",
+            VerificationOutcome::Rejected => "rejected",
+        };
+        groups.entry((result.version, state, json(&result.reasons)?)).or_default().push(result.record_id.clone());
+    }
+    let mut verified = Vec::new();
+    for ((version, state, reasons), ids) in groups {
+        // An outcome for a version that has since been corrected changes nothing.
+        repo::apply_outcomes(conn, &ids, version, state, &reasons, at)?;
+        if state == "verified" {
+            verified.extend(ids);
+        }
+    }
+    if verified.is_empty() {
+        return Ok(());
+    }
+    let rows = repo::in_state(conn, &verified, "verified")?;
+    // The card fields make a registration several times the size of a verification
+    // request: smaller messages keep far from the receiver's body limit.
+    for chunk in rows.chunks(registration::PER_MESSAGE) {
+        let registrations = chunk.iter().map(|row| registration::of(row, pii)).collect::<Result<Vec<_>, _>>()?;
+        outbox::enqueue(conn, Service::Cardmaking, &RegistrationRequested { registrations })?;
+    }
+    Ok(())
+}
+
+/// Registered records wait for their card; a citizen registered from another record
+/// is a rejection saying where.
+fn registration_completed(conn: &mut DbConnection, message: RegistrationCompleted) -> Result<(), ApiError> {
+    let at = now();
+    let mut registered: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+    for result in message.results {
+        match result.outcome {
+            RegistrationOutcome::Registered => registered
+                .entry(result.version)
+                .or_default()
+                .push((result.record_id, result.order_id.unwrap_or_default())),
+            RegistrationOutcome::AlreadyRegistered => {
+                let reason = MismatchReason {
+                    code: "already_registered".into(),
+                    register_value: None,
+                    detail: result.held_by.map(|h| {
+                        format!(
+                            "registered in county {} from batch {}, record {}",
+                            h.county_code, h.batch_id, h.record_id
+                        )
+                    }),
+                };
+                repo::advance(
+                    conn,
+                    std::slice::from_ref(&result.record_id),
+                    result.version,
+                    "verified",
+                    "rejected",
+                    Some(&json(&[reason])?),
+                    at,
+                )?;
+            }
+        }
+    }
+    for (version, records) in registered {
+        let ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
+        repo::advance(conn, &ids, version, "verified", "registered", None, at)?;
+        let known: std::collections::HashSet<String> =
+            repo::states_of(conn, &ids)?.into_iter().map(|(id, _, _)| id).collect();
+        let records: Vec<(String, String)> = records.into_iter().filter(|(id, _)| known.contains(id)).collect();
+        repo::upsert_cards(conn, &records, "ordered", at)?;
+    }
+    Ok(())
+}
+
+/// Records move forward along the card pipeline only (messages may arrive out of
+/// order); the card's own state is kept as of the latest message.
+fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), ApiError> {
+    let at = message.at.naive_utc();
+    let ids: Vec<String> = message.updates.iter().map(|u| u.record_id.clone()).collect();
+    let current: BTreeMap<String, (i32, String)> =
+        repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
+    let mut moves: BTreeMap<(String, Option<String>), Vec<String>> = BTreeMap::new();
+    let mut cards: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for update in message.updates {
+        if !current.contains_key(&update.record_id) {
+            continue;
+        }
+        cards.entry(update.card_state.clone()).or_default().push((update.record_id.clone(), update.order_id.clone()));
+        let Some(target) = update.record_state else { continue };
+        let Some((version, state)) = current.get(&update.record_id) else { continue };
+        let forward = match (record_progress_rank(state), record_progress_rank(&target)) {
+            (Some(from), Some(to)) => to > from,
+            _ => false,
+        };
+        if *version == update.version && forward {
+            let reasons = update.reason.map(|r| json(&[r])).transpose()?;
+            moves.entry((target, reasons)).or_default().push(update.record_id);
+        }
+    }
+    for ((target, reasons), ids) in moves {
+        repo::set_state(conn, &ids, &target, reasons.as_deref(), at)?;
+    }
+    for (card_state, records) in cards {
+        repo::upsert_cards(conn, &records, &card_state, at)?;
+    }
+    Ok(())
 }

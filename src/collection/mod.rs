@@ -10,5 +10,6 @@ pub mod messages;
 pub mod parse;
 pub mod parts;
 pub mod records;
+pub mod registration;
 pub mod repo;
 pub mod routes;

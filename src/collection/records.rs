@@ -24,7 +24,7 @@ use crate::pii::PiiKeys;
 const CORRECTABLE: [&str; 3] = ["format_invalid", "rejected", "production_failed"];
 
 /// The states a county can filter on.
-const STATES: [&str; 10] = [
+const STATES: [&str; 11] = [
     "received",
     "format_invalid",
     "pending_verification",
@@ -35,6 +35,7 @@ const STATES: [&str; 10] = [
     "produced",
     "production_failed",
     "issued",
+    "activated",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -323,6 +324,15 @@ pub struct RecordDetail {
     #[serde(flatten)]
     pub record: RecordView,
     pub history: Vec<VersionView>,
+    /// The card once the record is registered, as card making last reported it.
+    pub card: Option<CardView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CardView {
+    pub order_id: String,
+    pub state: String,
+    pub state_changed_at: DateTime<Utc>,
 }
 
 async fn visible_record(pool: &DbPool, caller: &Caller, id: String) -> Result<RecordRow, ApiError> {
@@ -337,10 +347,12 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let record = visible_record(&pool, &caller, path.into_inner()).await?;
     let id = record.id.clone();
-    let versions = pool.read(move |conn| repo::versions_of(conn, &id).map_err(ApiError::from)).await?;
+    let (versions, card) =
+        pool.read(move |conn| Ok::<_, ApiError>((repo::versions_of(conn, &id)?, repo::card_of(conn, &id)?))).await?;
     Ok(HttpResponse::Ok().json(RecordDetail {
         record: RecordView::from(record),
         history: versions.into_iter().map(VersionView::from).collect(),
+        card: card.map(|(order_id, state, at)| CardView { order_id, state, state_changed_at: at.and_utc() }),
     }))
 }
 

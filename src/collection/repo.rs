@@ -430,3 +430,120 @@ pub fn replace_record(conn: &mut DbConnection, row: &RecordRow) -> QueryResult<u
         ))
         .execute(conn)
 }
+
+// --- The card pipeline: registration and card progress reported by card making. ---
+
+diesel::table! {
+    record_cards (record_id) {
+        record_id -> Text,
+        order_id -> Text,
+        card_state -> Text,
+        card_state_at -> Timestamp,
+    }
+}
+
+/// The records `ids` that are in `state` now.
+pub fn in_state(conn: &mut DbConnection, ids: &[String], state: &str) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .filter(records::id.eq_any(ids))
+        .filter(records::state.eq(state))
+        .select(RecordRow::as_select())
+        .load(conn)
+}
+
+/// Moves the records `ids` at `version` from `from` to `to` (with new reasons when
+/// given); records elsewhere or at another version stay as they are.
+pub fn advance(
+    conn: &mut DbConnection,
+    ids: &[String],
+    version: i32,
+    from: &str,
+    to: &str,
+    reasons: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let target = records::table
+        .filter(records::id.eq_any(ids))
+        .filter(records::version.eq(version))
+        .filter(records::state.eq(from));
+    match reasons {
+        Some(reasons) => diesel::update(target)
+            .set((records::state.eq(to), records::reasons.eq(reasons), records::state_changed_at.eq(at)))
+            .execute(conn),
+        None => diesel::update(target).set((records::state.eq(to), records::state_changed_at.eq(at))).execute(conn),
+    }
+}
+
+/// `(id, version, state)` of the records `ids`.
+pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, i32, String)>> {
+    records::table.filter(records::id.eq_any(ids)).select((records::id, records::version, records::state)).load(conn)
+}
+
+/// Puts the records `ids` into `state` (the caller has decided they may move).
+pub fn set_state(
+    conn: &mut DbConnection,
+    ids: &[String],
+    state: &str,
+    reasons: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let target = records::table.filter(records::id.eq_any(ids));
+    match reasons {
+        Some(reasons) => diesel::update(target)
+            .set((records::state.eq(state), records::reasons.eq(reasons), records::state_changed_at.eq(at)))
+            .execute(conn),
+        None => diesel::update(target).set((records::state.eq(state), records::state_changed_at.eq(at))).execute(conn),
+    }
+}
+
+/// Records the card state of `(record_id, order_id)` pairs as of `at`, unless a later
+/// report is already there.
+pub fn upsert_cards(
+    conn: &mut DbConnection,
+    records: &[(String, String)],
+    card_state: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    use std::collections::HashSet;
+    let ids: Vec<&String> = records.iter().map(|(id, _)| id).collect();
+    let newer: HashSet<String> = record_cards::table
+        .filter(record_cards::record_id.eq_any(&ids))
+        .filter(record_cards::card_state_at.gt(at))
+        .select(record_cards::record_id)
+        .load(conn)?
+        .into_iter()
+        .collect();
+    diesel::delete(
+        record_cards::table.filter(record_cards::record_id.eq_any(&ids)).filter(record_cards::card_state_at.le(at)),
+    )
+    .execute(conn)?;
+    let mut seen = HashSet::new();
+    let rows: Vec<_> = records
+        .iter()
+        .filter(|(id, _)| !newer.contains(id) && seen.insert(id.clone()))
+        .map(|(id, order)| {
+            (
+                record_cards::record_id.eq(id),
+                record_cards::order_id.eq(order),
+                record_cards::card_state.eq(card_state),
+                record_cards::card_state_at.eq(at),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        match conn {
+            DbConnection::Pg(c) => diesel::insert_into(record_cards::table).values(chunk).execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(record_cards::table).values(chunk).execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The card of a record, if it has been registered: `(order_id, card_state, at)`.
+pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(String, String, NaiveDateTime)>> {
+    record_cards::table
+        .find(record_id)
+        .select((record_cards::order_id, record_cards::card_state, record_cards::card_state_at))
+        .first(conn)
+        .optional()
+}

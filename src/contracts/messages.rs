@@ -78,4 +78,136 @@ pub struct MismatchReason {
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register_value: Option<String>,
+    /// Free text from whoever found the problem (a card maker's failure message, where
+    /// the other registration is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What is printed on and written to a card, taken from one verified record version.
+/// Between services it travels only encrypted with the shared personal-data key
+/// ([`Registration::fields_enc`]), so no outbox holds it in clear.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CardFields {
+    pub name: String,
+    /// GB/T 2261.1 code, `1` or `2`.
+    pub sex: String,
+    /// GB 3304 two-digit code.
+    pub ethnicity: String,
+    pub birth_date: chrono::NaiveDate,
+    pub citizen_id: String,
+    pub address: String,
+    pub ncms_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    pub county_code: String,
+    pub village: String,
+}
+
+/// Collection -> cardmaking: verified records to register in the provincial resident
+/// master index, each to become a card order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationRequested {
+    pub registrations: Vec<Registration>,
+}
+
+impl Message for RegistrationRequested {
+    const KIND: &'static str = "registration_requested";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Registration {
+    pub record_id: String,
+    pub version: i32,
+    pub batch_id: String,
+    pub county_code: String,
+    pub village: String,
+    /// Keyed hash of the citizen ID: the master index's key.
+    pub id_hash: String,
+    /// [`CardFields`] as JSON, encrypted with the shared personal-data key.
+    pub fields_enc: String,
+}
+
+/// Cardmaking -> collection: what became of each registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationCompleted {
+    pub results: Vec<RegistrationResult>,
+}
+
+impl Message for RegistrationCompleted {
+    const KIND: &'static str = "registration_completed";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationResult {
+    pub record_id: String,
+    pub version: i32,
+    pub outcome: RegistrationOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// For `already_registered`: the registration that holds the citizen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<Holding>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationOutcome {
+    Registered,
+    /// The citizen already holds a live card or an open order from another record.
+    AlreadyRegistered,
+}
+
+/// Where a citizen is registered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holding {
+    pub county_code: String,
+    pub batch_id: String,
+    pub record_id: String,
+}
+
+/// Cardmaking -> collection: how far the cards of some records have come. All updates
+/// of one message happened at `at` (one lease, one set of results, one action).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardProgress {
+    pub at: DateTime<Utc>,
+    pub updates: Vec<CardProgressUpdate>,
+}
+
+impl Message for CardProgress {
+    const KIND: &'static str = "card_progress";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardProgressUpdate {
+    pub record_id: String,
+    /// The record version the card order was made from.
+    pub version: i32,
+    pub order_id: String,
+    /// The record's new state in the county's view (`in_production`, `produced`,
+    /// `production_failed`, `issued`, `activated`); none once the card is in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_state: Option<String>,
+    /// The order's or card's state (`ordered`, `leased`, `failed`, or a card state).
+    pub card_state: String,
+    /// Why production failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<MismatchReason>,
+}
+
+/// Cardmaking -> settlement: a card became usable (`activated`) or dead (`replaced`,
+/// `cancelled`), or was reported lost or found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CardStatusChanged {
+    pub card_no: String,
+    pub id_hash: String,
+    pub county_code: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl Message for CardStatusChanged {
+    const KIND: &'static str = "card_status_changed";
 }

@@ -16,6 +16,7 @@ pub mod defects;
 pub mod names;
 pub mod output;
 pub mod people;
+pub mod registrations;
 pub mod rng;
 
 use std::collections::VecDeque;

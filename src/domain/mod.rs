@@ -21,12 +21,14 @@ macro_rules! serialize_as_code {
 }
 pub(crate) use serialize_as_code;
 
+pub mod card;
 pub mod citizen_id;
 pub mod ethnicity;
 pub mod money;
 pub mod name;
 pub mod ncms;
 pub mod normalize;
+pub mod pan;
 pub mod phone;
 pub mod record;
 pub mod region;
@@ -38,6 +40,7 @@ pub use ethnicity::{Ethnicity, EthnicityError};
 pub use money::Fen;
 pub use name::{NameError, ParsedName, PersonName};
 pub use ncms::{NcmsNumber, NcmsNumberError};
+pub use pan::{Pan, PanError};
 pub use phone::{PhoneError, PhoneKind, PhoneNumber};
 pub use region::{CountyCode, CountyCodeError};
 pub use sex::{Sex, SexError};

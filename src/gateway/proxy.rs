@@ -24,7 +24,7 @@ pub fn owner(segment: &str) -> Option<Service> {
     Some(match segment {
         "batches" | "records" => Service::Collection,
         "registry" => Service::Verification,
-        "card-assignments" | "card-orders" | "cards" => Service::Cardmaking,
+        "card-assignments" | "card-orders" | "cards" | "card-access-log" => Service::Cardmaking,
         "eligibility"
         | "claims"
         | "reconciliations"

@@ -13,6 +13,7 @@ use crate::db::{DbConnection, DbPool, now};
 use crate::http::ApiError;
 use crate::http::metrics::Metrics;
 use crate::http::routes::RouteTable;
+use crate::pii::PiiKeys;
 
 diesel::table! {
     inbox_messages (id) {
@@ -24,10 +25,11 @@ diesel::table! {
 }
 
 /// A service's own message kinds: applies the effect inside the inbox transaction.
-pub type ServiceApply = fn(&mut DbConnection, &Envelope) -> Result<(), ApiError>;
+/// Personal data in messages travels encrypted with the shared key, hence `pii`.
+pub type ServiceApply = fn(&mut DbConnection, &Envelope, &PiiKeys) -> Result<(), ApiError>;
 
 /// For services that receive no messages of their own yet.
-pub fn no_service_messages(_conn: &mut DbConnection, envelope: &Envelope) -> Result<(), ApiError> {
+pub fn no_service_messages(_conn: &mut DbConnection, envelope: &Envelope, _pii: &PiiKeys) -> Result<(), ApiError> {
     Err(unknown_kind(envelope))
 }
 
@@ -70,16 +72,19 @@ pub fn route(table: RouteTable, apply: ServiceApply) -> RouteTable {
               pool: web::Data<DbPool>,
               metrics: web::Data<Metrics>,
               auth: web::Data<Authenticator>,
-              body: web::Bytes| { receive(req, caller, pool, metrics, auth, body, apply) },
+              pii: web::Data<PiiKeys>,
+              body: web::Bytes| { receive(req, caller, pool, metrics, auth, pii, body, apply) },
     )
 }
 
+#[allow(clippy::too_many_arguments)] // one extractor per argument, as actix hands them over
 async fn receive(
     req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
     metrics: web::Data<Metrics>,
     auth: web::Data<Authenticator>,
+    pii: web::Data<PiiKeys>,
     body: web::Bytes,
     apply: ServiceApply,
 ) -> Result<HttpResponse, ApiError> {
@@ -98,7 +103,7 @@ async fn receive(
                 revocation::record(conn, &message)?;
                 revoked = Some(message.client_id);
             } else {
-                apply(conn, &envelope)?;
+                apply(conn, &envelope, &pii)?;
             }
             Ok((Receipt::Applied, revoked))
         })

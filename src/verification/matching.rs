@@ -55,7 +55,7 @@ fn ethnicity_code(value: &str) -> Option<&'static str> {
 }
 
 fn reason(code: &str, register_value: Option<String>) -> MismatchReason {
-    MismatchReason { code: code.to_string(), register_value }
+    MismatchReason { code: code.to_string(), register_value, detail: None }
 }
 
 /// Every reason `record` fails against its register `entries` (those with its ID

@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod cardmaking;
 mod collection;
 mod deploy;
 mod lifecycle;

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Card-making benchmark (issue: provincial registration, card makers' handoff).
+
+One run, on one machine:
+  1. `healthcard all` on fresh PostgreSQL databases; every county of the data is
+     assigned to one card maker, BANK-A.
+  2. The order queue is filled with N registrations as collection sends them
+     (`registration_requested` envelopes from `healthcard-datagen registrations`,
+     posted to card making's message endpoint with a service token); timed apart.
+  3. Four card-maker clients of BANK-A lease LEASE orders at a time, concurrently, and
+     answer every order of each lease (2% `failed`, the rest `produced` with a unique
+     Luhn-valid PAN) until the queue is empty. Measured: from the first lease to the
+     last answer, orders/s; orders handed to two clients; orders lost (leased or
+     answered fewer than N, and, in the database, orders not `produced` or `failed`).
+
+Usage:
+  bench/cardmaking.py --orders 1000000 --runs 3
+Binaries from $CARGO_TARGET_DIR/release (`cargo build --release --bins`).
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pipeline import PG, SERVICES, free_port, http, psql, sh, vmhwm_mb  # noqa: E402
+
+COUNTIES = ["210802", "210803", "210804", "210811", "210881", "210882"]
+CLIENTS = 4
+LEASE = 5000
+FAILURE_CODES = ["bank_kyc_failed", "bad_address", "bad_photo", "duplicate_account", "chip_write_error", "other"]
+
+
+def luhn_digit(body):
+    total = 0
+    for i, ch in enumerate(reversed(body + "0")):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def pan(client, n):
+    body = f"62220{client}{n:012d}"
+    return body + luhn_digit(body)
+
+
+def post_raw(url, token, body_bytes):
+    req = urllib.request.Request(url, data=body_bytes, method="POST")
+    req.add_header("authorization", f"Bearer {token}")
+    req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())
+
+
+def one_run(args, bin_dir, run_no):
+    data_dir = "/var/tmp/hc-bench/cards"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    os.makedirs(data_dir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCARD_")}
+    env.update({"HEALTHCARD_DATA_DIR": data_dir, "HEALTHCARD_LOG": "warn", "HEALTHCARD_WORKERS": "2",
+                "HEALTHCARD_RATE_LIMIT_PER_SECOND": "10000", "HEALTHCARD_RATE_LIMIT_BURST": "10000",
+                "HEALTHCARD_OUTBOX_POLL_MS": "50"})
+    for s in SERVICES:
+        env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
+        psql(f"DROP DATABASE IF EXISTS hc_bench_{s} WITH (FORCE)")
+        psql(f"CREATE DATABASE hc_bench_{s}")
+        env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/hc_bench_{s}"
+    binary = os.path.join(bin_dir, "healthcard")
+    log = open(os.path.join(data_dir, "server.log"), "w")
+    server = subprocess.Popen([binary, "all"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        urls = {}
+        while len(urls) < 5:
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError("server did not start; see " + log.name)
+            if line.startswith("{"):
+                ev = json.loads(line)
+                urls[ev["service"]] = ev["url"]
+        gw = urls["gateway"]
+
+        def client(role, scopes):
+            scope_args = [a for s in scopes for a in ("--scope", s)]
+            cred = json.loads(sh([binary, "clients", "create", "--name", role, "--role", role] + scope_args, env=env))
+            answer = http("POST", f"{gw}/api/v1/auth/token",
+                          body={"client_id": cred["client_id"], "client_secret": cred["client_secret"]})
+            return answer["access_token"]
+
+        admin = client("provincial_admin", [])
+        for county in COUNTIES:
+            http("PUT", f"{gw}/api/v1/card-assignments/{county}", admin, {"card_maker": "BANK-A"})
+
+        # Fill the queue as collection would.
+        regs = os.path.join(data_dir, "registrations.ndjson")
+        sh([os.path.join(bin_dir, "healthcard-datagen"), "registrations", "--count", str(args.orders),
+            "--seed", str(run_no), "--pii-key-file", os.path.join(data_dir, "keys", "pii.key"), "--out", regs])
+        service = client("service", [])
+        t0 = time.monotonic()
+        with open(regs, "rb") as f, concurrent.futures.ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda line: post_raw(f"{urls['cardmaking']}/internal/v1/messages", service, line), f))
+        t_seed = time.monotonic() - t0
+        print(f"seeded {args.orders} orders in {t_seed:.1f} s", file=sys.stderr, flush=True)
+
+        makers = [client("card_maker", ["BANK-A"]) for _ in range(CLIENTS)]
+        leased = [[] for _ in range(CLIENTS)]
+        answered = [0] * CLIENTS
+        lock = threading.Lock()
+
+        def work(k):
+            n = 0
+            while True:
+                lease = http("POST", f"{gw}/api/v1/card-orders/lease", makers[k], {"limit": LEASE})
+                orders = lease["orders"]
+                if not orders:
+                    return
+                results = []
+                for o in orders:
+                    oid = o["order_id"]
+                    leased[k].append(oid)
+                    if n % 50 == 7:
+                        results.append({"order_id": oid, "outcome": "failed",
+                                        "code": FAILURE_CODES[n % len(FAILURE_CODES)], "message": "bench"})
+                    else:
+                        results.append({"order_id": oid, "outcome": "produced", "card_no": pan(k, n),
+                                        "chip_serial": f"C{k}{n:011d}"})
+                    n += 1
+                answer = http("POST", f"{gw}/api/v1/card-orders/results", makers[k],
+                              {"lease_id": lease["lease_id"], "results": results})
+                assert not answer["errors"], answer["errors"][:3]
+                with lock:
+                    answered[k] += answer["recorded"]
+
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+            list(pool.map(work, range(CLIENTS)))
+        t_cards = time.monotonic() - t0
+        rss = vmhwm_mb(server.pid)
+        all_leased = [o for per in leased for o in per]
+        twice = len(all_leased) - len(set(all_leased))
+        counts = dict(
+            line.split("|") for line in psql_rows(
+                "SELECT state, count(*) FROM card_orders GROUP BY state", "hc_bench_cardmaking"))
+        counts = {k: int(v) for k, v in counts.items()}
+        lost = args.orders - counts.get("produced", 0) - counts.get("failed", 0)
+        return {"run": run_no, "orders": args.orders, "seed_s": round(t_seed, 2),
+                "seed_orders_per_s": round(args.orders / t_seed), "cards_s": round(t_cards, 2),
+                "orders_per_s": round(args.orders / t_cards), "answered": sum(answered),
+                "handed_to_two_clients": twice, "lost": lost, "db_states": counts,
+                "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss)}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
+def psql_rows(sql, db):
+    out = sh(["psql", "-q", "-X", "-A", "-t", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
+    return [line for line in out.splitlines() if line]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--orders", type=int, required=True)
+    p.add_argument("--runs", type=int, default=3)
+    args = p.parse_args()
+    bin_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release")
+    runs = []
+    for i in range(args.runs):
+        r = one_run(args, bin_dir, i + 1)
+        print(json.dumps(r), flush=True)
+        runs.append(r)
+    summary = {"orders": args.orders, "clients": CLIENTS, "lease": LEASE, "runs": len(runs),
+               "median_orders_per_s": statistics.median(r["orders_per_s"] for r in runs),
+               "median_seed_orders_per_s": statistics.median(r["seed_orders_per_s"] for r in runs),
+               "max_handed_to_two_clients": max(r["handed_to_two_clients"] for r in runs),
+               "max_lost": max(r["lost"] for r in runs),
+               "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+    print(json.dumps({"summary": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+//! `POST /card-orders/results`: what became of each leased order, `produced` with the
+//! card's bank number and chip serial, or `failed` with a code. Idempotent per order:
+//! the same result again is a duplicate, a different one a conflict. Every row is
+//! judged on its own; valid rows are recorded even when others are refused.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::messages;
+use super::repo::{self, CardEventRow, CardRow, OrderRow};
+use crate::auth::{Caller, Role};
+use crate::contracts::messages::{CardProgressUpdate, MismatchReason};
+use crate::db::{DbConnection, DbPool, now};
+use crate::domain::Pan;
+use crate::domain::card::FailureCode;
+use crate::http::{ApiError, extract};
+use crate::outbox::OutboxWaker;
+
+/// Most results in one request (one full lease).
+pub const MAX_RESULTS: usize = super::leases::MAX_LEASE as usize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsBody {
+    pub lease_id: String,
+    pub results: Vec<serde_json::Value>,
+}
+
+/// One row as sent.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+enum OrderResult {
+    Produced {
+        order_id: String,
+        card_no: String,
+        chip_serial: String,
+    },
+    Failed {
+        order_id: String,
+        code: FailureCode,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+/// A row that was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultError {
+    pub row: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResultsView {
+    /// Rows recorded now.
+    pub recorded: usize,
+    /// Rows recorded before with the same result.
+    pub duplicates: usize,
+    pub errors: Vec<ResultError>,
+}
+
+/// A row that passed its own checks.
+enum Valid {
+    Produced { row: usize, order_id: String, pan: Pan, chip_serial: String },
+    Failed { row: usize, order_id: String, code: FailureCode, message: String },
+}
+
+impl Valid {
+    fn order_id(&self) -> &str {
+        match self {
+            Valid::Produced { order_id, .. } | Valid::Failed { order_id, .. } => order_id,
+        }
+    }
+    fn row(&self) -> usize {
+        match self {
+            Valid::Produced { row, .. } | Valid::Failed { row, .. } => *row,
+        }
+    }
+}
+
+fn error(row: usize, order_id: Option<&str>, field: &str, code: &str, message: impl Into<String>) -> ResultError {
+    ResultError {
+        row,
+        order_id: order_id.map(str::to_string),
+        field: field.into(),
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks each row by itself (shape, card number, chip serial, code, message).
+fn parse_rows(rows: Vec<serde_json::Value>, errors: &mut Vec<ResultError>) -> Vec<Valid> {
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut seen_orders = HashSet::new();
+    let mut seen_cards = HashSet::new();
+    // Rows count from 1, as everywhere in the API.
+    for (row, value) in (1..).zip(rows) {
+        let parsed: OrderResult = match serde_json::from_value(value) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(error(row, None, "outcome", "result_invalid", e.to_string()));
+                continue;
+            }
+        };
+        let item = match parsed {
+            OrderResult::Produced { order_id, card_no, chip_serial } => {
+                let pan = match Pan::parse(&card_no) {
+                    Ok(pan) => pan,
+                    Err(e) => {
+                        errors.push(error(row, Some(&order_id), "card_no", e.code(), e.to_string()));
+                        continue;
+                    }
+                };
+                let serial = chip_serial.trim().to_string();
+                if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_graphic()) {
+                    errors.push(error(
+                        row,
+                        Some(&order_id),
+                        "chip_serial",
+                        "chip_serial_invalid",
+                        "1 to 64 visible ASCII characters",
+                    ));
+                    continue;
+                }
+                if !seen_cards.insert(pan.clone()) {
+                    errors.push(error(
+                        row,
+                        Some(&order_id),
+                        "card_no",
+                        "card_no_in_use",
+                        "the same card number twice in this request",
+                    ));
+                    continue;
+                }
+                Valid::Produced { row, order_id, pan, chip_serial: serial }
+            }
+            OrderResult::Failed { order_id, code, message } => {
+                let message: String = message.trim().chars().take(500).collect();
+                Valid::Failed { row, order_id, code, message }
+            }
+        };
+        if !seen_orders.insert(item.order_id().to_string()) {
+            errors.push(error(
+                item.row(),
+                Some(item.order_id()),
+                "order_id",
+                "order_repeated",
+                "the same order twice in this request",
+            ));
+            continue;
+        }
+        valid.push(item);
+    }
+    valid
+}
+
+pub async fn record(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    waker: web::Data<OutboxWaker>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::CardMaker])?;
+    let body: ResultsBody = extract::parse_json(&req, &body)?;
+    if body.results.is_empty() || body.results.len() > MAX_RESULTS {
+        return Err(ApiError::validation(vec![crate::http::FieldError::new(
+            "results",
+            "results_out_of_range",
+            format!("send 1 to {MAX_RESULTS} results"),
+        )]));
+    }
+    let mut errors = Vec::new();
+    let rows = parse_rows(body.results, &mut errors);
+    let lease_id = body.lease_id;
+    let (view, recorded) = pool
+        .write(move |conn| {
+            let (client, _) = repo::find_lease(conn, &lease_id)?.ok_or_else(|| ApiError::not_found("lease"))?;
+            if client != caller.client_id {
+                return Err(ApiError::not_found("lease"));
+            }
+            let outcome = apply(conn, &caller, &lease_id, rows, &mut errors)?;
+            errors.sort_by_key(|e| e.row);
+            Ok::<_, ApiError>((ResultsView { recorded: outcome.0, duplicates: outcome.1, errors }, outcome.0))
+        })
+        .await?;
+    if recorded > 0 {
+        waker.wake();
+    }
+    if view.recorded == 0 && view.duplicates == 0 {
+        // Nothing was recorded: the whole request is refused, row by row.
+        return Err(ApiError::validation(
+            view.errors
+                .into_iter()
+                .map(|e| crate::http::FieldError {
+                    row: Some(e.row as u64),
+                    field: e.field,
+                    code: e.code,
+                    message: e.message,
+                })
+                .collect(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Judges the rows against their orders and records the valid ones; `(recorded,
+/// duplicates)`.
+fn apply(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    lease_id: &str,
+    rows: Vec<Valid>,
+    errors: &mut Vec<ResultError>,
+) -> Result<(usize, usize), ApiError> {
+    let at = now();
+    let ids: Vec<String> = rows.iter().map(|r| r.order_id().to_string()).collect();
+    let orders: HashMap<String, OrderRow> =
+        repo::orders_by_id(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
+    let made: HashMap<String, CardRow> =
+        repo::cards_of_orders(conn, &ids)?.into_iter().map(|c| (c.order_id.clone(), c)).collect();
+    let numbers: Vec<String> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Valid::Produced { pan, .. } => Some(pan.as_str().to_string()),
+            Valid::Failed { .. } => None,
+        })
+        .collect();
+    let used: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
+    let mut cards = Vec::new();
+    let mut events = Vec::new();
+    let mut produced = Vec::new();
+    let mut updates: Vec<CardProgressUpdate> = Vec::new();
+    let mut duplicates = 0;
+    let mut failed = 0;
+    let row_of: HashMap<String, usize> = rows.iter().map(|r| (r.order_id().to_string(), r.row())).collect();
+    for item in rows {
+        let (row, order_id) = (item.row(), item.order_id().to_string());
+        let refuse = |code: &str, message: &str| error(row, Some(&order_id), "order_id", code, message);
+        let Some(order) =
+            orders.get(&order_id).filter(|o| o.card_maker.as_ref().is_some_and(|m| caller.scopes.contains(m)))
+        else {
+            errors.push(refuse("order_not_found", "no such order among this card maker's orders"));
+            continue;
+        };
+        // An answered order: the same answer again is a duplicate, another is refused.
+        match (order.state.as_str(), &item) {
+            ("produced", Valid::Produced { pan, .. })
+                if made.get(&order_id).is_some_and(|c| c.card_no == pan.as_str()) =>
+            {
+                duplicates += 1;
+                continue;
+            }
+            ("failed", Valid::Failed { code, .. }) if order.failure_code.as_deref() == Some(code.as_str()) => {
+                duplicates += 1;
+                continue;
+            }
+            ("produced" | "failed", _) => {
+                errors.push(refuse("result_conflict", &format!("the order was already reported {}", order.state)));
+                continue;
+            }
+            _ => {}
+        }
+        if order.lease_id.as_deref() != Some(lease_id) {
+            errors.push(refuse("lease_superseded", "the lease on this order expired and another lease holds it now"));
+            continue;
+        }
+        match item {
+            Valid::Produced { pan, chip_serial, .. } => {
+                if used.contains(pan.as_str()) {
+                    errors.push(error(
+                        row,
+                        Some(&order_id),
+                        "card_no",
+                        "card_no_in_use",
+                        "another card already has this number",
+                    ));
+                    continue;
+                }
+                let maker = order.card_maker.clone().unwrap_or_default();
+                events.push(CardEventRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    card_no: pan.as_str().to_string(),
+                    from_state: None,
+                    to_state: "produced".into(),
+                    reason: None,
+                    actor: caller.client_id.clone(),
+                    actor_role: caller.role.as_str().to_string(),
+                    at,
+                });
+                cards.push(CardRow {
+                    card_no: pan.as_str().to_string(),
+                    chip_serial,
+                    order_id: order.id.clone(),
+                    id_hash: order.id_hash.clone(),
+                    record_id: order.record_id.clone(),
+                    record_version: order.record_version,
+                    county_code: order.county_code.clone(),
+                    card_maker: maker,
+                    state: "produced".into(),
+                    produced_at: at,
+                    state_changed_at: at,
+                });
+                produced.push(order.id.clone());
+                updates.push(messages::progress(order, Some("produced"), "produced"));
+            }
+            Valid::Failed { code, message, .. } => {
+                repo::mark_failed(conn, &order.id, code.as_str(), &message, at)?;
+                failed += 1;
+                let mut update = messages::progress(order, Some("production_failed"), "failed");
+                update.reason = Some(MismatchReason {
+                    code: code.as_str().to_string(),
+                    register_value: None,
+                    detail: (!message.is_empty()).then_some(message),
+                });
+                updates.push(update);
+            }
+        }
+    }
+    // A resident whose other card is still live cannot get a second one.
+    let hashes: Vec<String> = cards.iter().map(|c| c.id_hash.clone()).collect();
+    let live = repo::live_card_holders(conn, &hashes)?;
+    if !live.is_empty() {
+        let blocked: HashSet<String> =
+            cards.iter().filter(|c| live.contains(&c.id_hash)).map(|c| c.order_id.clone()).collect();
+        cards.retain(|c| !blocked.contains(&c.order_id));
+        events.retain(|e| cards.iter().any(|c| c.card_no == e.card_no));
+        produced.retain(|id| !blocked.contains(id));
+        updates.retain(|u| !blocked.contains(&u.order_id));
+        for order_id in blocked {
+            let row = row_of.get(&order_id).copied().unwrap_or_default();
+            errors.push(error(
+                row,
+                Some(&order_id),
+                "order_id",
+                "resident_has_live_card",
+                "the resident already holds a live card",
+            ));
+        }
+    }
+    repo::insert_cards(conn, &cards)?;
+    repo::insert_events(conn, &events)?;
+    repo::mark_produced(conn, &produced, at)?;
+    messages::send_progress(conn, at, updates)?;
+    Ok((produced.len() + failed, duplicates))
+}
