@@ -484,3 +484,37 @@ async fn a_lost_card_is_replaced_and_a_dead_card_stays_dead(backend: Backend) {
     assert_eq!((status, body["code"].as_str()), (409, Some("card_not_live")), "{body}");
     p.wait_record(&records[0], "activated", "cancelled").await;
 }
+
+/// Replicas of the card-making service share one PostgreSQL database (SQLite is the
+/// single-process embedded mode).
+mod replicas {
+    mod postgres {
+        use super::super::*;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn two_cardmaking_replicas_never_hand_out_the_same_order() {
+            let p = Province::new(Backend::Postgres, &[]).await;
+            p.registered(&people(40)).await;
+            let gateway = p.gw.clone();
+            let mut second = tokio::task::block_in_place(|| {
+                p.app.env.start("cardmaking", &[("HEALTHCARD_GATEWAY_URL", gateway.as_str())])
+            });
+            let replicas = [p.app.service("cardmaking").to_string(), second.url("cardmaking").to_string()];
+            let lease = |replica: usize| {
+                let url = format!("{}/api/v1/card-orders/lease", replicas[replica]);
+                let req = p.app.http.post(url).bearer_auth(&p.maker).json(&json!({"limit": 6}));
+                async move { json_of(req.send().await.unwrap()).await }
+            };
+            let mut seen = Vec::new();
+            for _ in 0..4 {
+                let ((s0, a), (s1, b)) = tokio::join!(lease(0), lease(1));
+                assert_eq!((s0, s1), (200, 200), "{a} {b}");
+                seen.extend(order_ids(&a));
+                seen.extend(order_ids(&b));
+            }
+            let distinct: HashSet<&String> = seen.iter().collect();
+            assert_eq!((seen.len(), distinct.len()), (40, 40), "an order was handed out twice or lost");
+            second.stop();
+        }
+    }
+}
