@@ -42,7 +42,9 @@ CREATE TABLE card_orders (
     created_at TIMESTAMP NOT NULL,
     state_changed_at TIMESTAMP NOT NULL
 );
-CREATE INDEX card_orders_queue ON card_orders (county_code, id) WHERE state = 'ordered';
+-- The queue, oldest first: a lease walks it in id order and stops after `limit`
+-- orders of its counties.
+CREATE INDEX card_orders_queue ON card_orders (id) WHERE state = 'ordered';
 CREATE INDEX card_orders_expiry ON card_orders (leased_until) WHERE state = 'leased';
 CREATE INDEX card_orders_lease ON card_orders (lease_id);
 CREATE INDEX card_orders_record ON card_orders (record_id);
