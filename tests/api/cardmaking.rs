@@ -378,7 +378,20 @@ async fn a_production_failure_goes_back_for_correction_and_a_new_order(backend: 
     let p = Province::new(backend, &[]).await;
     let folks = people(1);
     let records = p.registered(&folks).await;
-    let lease = p.lease(&p.maker, 5).await;
+    // A lease retried with its Idempotency-Key is the same lease, not a second one.
+    let keyed = || {
+        p.app
+            .http
+            .post(format!("{}/api/v1/card-orders/lease", p.gw))
+            .bearer_auth(&p.maker)
+            .header("idempotency-key", "lease-2027-001")
+            .json(&json!({"limit": 5}))
+            .send()
+    };
+    let (status, lease) = json_of(keyed().await.unwrap()).await;
+    assert_eq!((status, order_ids(&lease).len()), (200, 1), "{lease}");
+    let (status, replay) = json_of(keyed().await.unwrap()).await;
+    assert_eq!((status, &replay), (200, &lease));
     let order = order_ids(&lease)[0].clone();
     let (status, body) =
         p.results(&p.maker, &lease, json!([{"order_id": order, "outcome": "failed", "code": "no_such_code"}])).await;
