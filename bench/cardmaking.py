@@ -113,12 +113,15 @@ def one_run(args, bin_dir, run_no):
         makers = [client("card_maker", ["BANK-A"]) for _ in range(CLIENTS)]
         leased = [[] for _ in range(CLIENTS)]
         answered = [0] * CLIENTS
+        calls = {"lease": [], "results": []}
         lock = threading.Lock()
 
         def work(k):
             n = 0
             while True:
+                t = time.monotonic()
                 lease = http("POST", f"{gw}/api/v1/card-orders/lease", makers[k], {"limit": LEASE})
+                t_lease = time.monotonic() - t
                 orders = lease["orders"]
                 if not orders:
                     return
@@ -133,11 +136,15 @@ def one_run(args, bin_dir, run_no):
                         results.append({"order_id": oid, "outcome": "produced", "card_no": pan(k, n),
                                         "chip_serial": f"C{k}{n:011d}"})
                     n += 1
+                t = time.monotonic()
                 answer = http("POST", f"{gw}/api/v1/card-orders/results", makers[k],
                               {"lease_id": lease["lease_id"], "results": results})
+                t_results = time.monotonic() - t
                 assert not answer["errors"], answer["errors"][:3]
                 with lock:
                     answered[k] += answer["recorded"]
+                    calls["lease"].append(t_lease)
+                    calls["results"].append(t_results)
 
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
@@ -155,7 +162,9 @@ def one_run(args, bin_dir, run_no):
                 "seed_orders_per_s": round(args.orders / t_seed), "cards_s": round(t_cards, 2),
                 "orders_per_s": round(args.orders / t_cards), "answered": sum(answered),
                 "handed_to_two_clients": twice, "lost": lost, "db_states": counts,
-                "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss)}
+                "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss),
+                "median_lease_ms": round(statistics.median(calls["lease"]) * 1000),
+                "median_results_ms": round(statistics.median(calls["results"]) * 1000)}
     finally:
         server.terminate()
         server.wait(timeout=60)

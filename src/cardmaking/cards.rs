@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::repo::{self, CardEventRow, CardRow, OrderRow};
+use super::repo::{self, CardEventRow, CardRow, NewOrder};
 use super::{access_log, messages};
 use crate::auth::{Caller, Role};
 use crate::contracts::messages::{CardFields, CardProgressUpdate, CardStatusChanged};
@@ -155,12 +155,12 @@ pub async fn get(
     let (card, fields_enc, events) = pool
         .write(move |conn| {
             let card = find(conn, &key)?.filter(|c| may_see(&caller, c)).ok_or_else(|| ApiError::not_found("card"))?;
-            let order = repo::orders_by_id(conn, std::slice::from_ref(&card.order_id))?;
+            let fields = repo::order_fields(conn, std::slice::from_ref(&card.order_id))?;
             let events = repo::events_of(conn, &card.card_no)?;
             if matches!(caller.role, Role::Clinic | Role::CardMaker | Role::Auditor) {
                 access_log::record(conn, &caller, "read_card", &card.card_no, &serde_json::json!({}))?;
             }
-            Ok::<_, ApiError>((card, order.into_iter().next().map(|o| o.fields_enc), events))
+            Ok::<_, ApiError>((card, fields.into_iter().next().map(|f| f.fields_enc), events))
         })
         .await?;
     let holder = match fields_enc {
@@ -229,9 +229,9 @@ fn transition(
     if to == CardState::Replaced {
         let resident =
             repo::find_resident(conn, &card.id_hash)?.ok_or_else(|| ApiError::internal("card without resident"))?;
-        let order = OrderRow::new(&resident, Some(card.card_no.clone()), fx.at);
-        repo::insert_orders(conn, std::slice::from_ref(&order))?;
-        progress.push(messages::progress(&order, None, "ordered"));
+        let new = NewOrder::new(&resident, Some(card.card_no.clone()), fx.at);
+        progress.push(messages::progress(&new.order, None, "ordered"));
+        repo::insert_orders(conn, std::slice::from_ref(&new))?;
     }
     if to != CardState::Issued {
         messages::send_status(

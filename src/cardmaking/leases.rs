@@ -78,19 +78,9 @@ pub async fn lease(
         let lease_id = uuid::Uuid::now_v7().to_string();
         repo::requeue_expired(conn, at)?;
         let makers: HashMap<String, String> = repo::counties_of(conn, &caller.scopes)?.into_iter().collect();
-        let counties: Vec<String> = makers.keys().cloned().collect();
         let until = at + term;
-        let new_lease = NewLease { id: &lease_id, counties: &counties, limit: body.limit, at, until };
-        let orders = if counties.is_empty() { Vec::new() } else { repo::take_orders(conn, &new_lease)? };
-        let mut by_maker: HashMap<&str, Vec<String>> = HashMap::new();
-        for order in &orders {
-            if let Some(maker) = makers.get(&order.county_code) {
-                by_maker.entry(maker.as_str()).or_default().push(order.id.clone());
-            }
-        }
-        for (maker, ids) in by_maker {
-            repo::set_makers(conn, &ids, maker)?;
-        }
+        let new_lease = NewLease { id: &lease_id, makers: &makers, limit: body.limit, at, until };
+        let orders = if makers.is_empty() { Vec::new() } else { repo::take_orders(conn, &new_lease)? };
         repo::insert_lease(conn, &lease_id, &caller.client_id, orders.len() as i32, at, until)?;
         let order_ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
         access_log::record(conn, &caller, "lease", &lease_id, &serde_json::json!({ "orders": order_ids }))?;
@@ -99,9 +89,13 @@ pub async fn lease(
             at,
             orders.iter().map(|o| messages::progress(o, Some("in_production"), "leased")).collect(),
         )?;
+        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let mut fields: HashMap<String, String> =
+            repo::order_fields(conn, &ids)?.into_iter().map(|f| (f.order_id, f.fields_enc)).collect();
         let mut leased = Vec::with_capacity(orders.len());
         for order in orders {
-            let fields = pii.decrypt(&order.fields_enc).map_err(ApiError::internal)?;
+            let sealed = fields.remove(&order.id).ok_or_else(|| ApiError::internal("order without its fields"))?;
+            let fields = pii.decrypt(&sealed).map_err(ApiError::internal)?;
             leased.push(LeasedOrder {
                 order_id: order.id,
                 replaces_card: order.replaces_card,

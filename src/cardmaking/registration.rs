@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::repo::{self, OrderRow, ResidentRow};
+use super::repo::{self, NewOrder, ResidentRow};
 use crate::config::Service;
 use crate::contracts::messages::{
     Holding, RegistrationCompleted, RegistrationOutcome, RegistrationRequested, RegistrationResult,
@@ -66,15 +66,15 @@ pub fn apply(conn: &mut DbConnection, message: RegistrationRequested) -> Result<
                 // corrected the record) or its card is dead. The newer record takes over.
                 let updated = ResidentRow { registered_at: existing.registered_at, ..entry };
                 repo::update_resident(conn, &updated)?;
-                let order = OrderRow::new(&updated, None, at);
-                results.push(result(RegistrationOutcome::Registered, Some(order.id.clone()), None));
+                let order = NewOrder::new(&updated, None, at);
+                results.push(result(RegistrationOutcome::Registered, Some(order.order.id.clone()), None));
                 orders.push(order);
                 held.insert(updated.id_hash.clone());
                 residents.insert(updated.id_hash.clone(), updated);
             }
             None => {
-                let order = OrderRow::new(&entry, None, at);
-                results.push(result(RegistrationOutcome::Registered, Some(order.id.clone()), None));
+                let order = NewOrder::new(&entry, None, at);
+                results.push(result(RegistrationOutcome::Registered, Some(order.order.id.clone()), None));
                 orders.push(order);
                 held.insert(entry.id_hash.clone());
                 residents.insert(entry.id_hash.clone(), entry.clone());

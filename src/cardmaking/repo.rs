@@ -36,7 +36,6 @@ diesel::table! {
         record_version -> Integer,
         county_code -> Text,
         village -> Text,
-        fields_enc -> Text,
         replaces_card -> Nullable<Text>,
         state -> Text,
         card_maker -> Nullable<Text>,
@@ -47,6 +46,13 @@ diesel::table! {
         failure_message -> Nullable<Text>,
         created_at -> Timestamp,
         state_changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    card_order_fields (order_id) {
+        order_id -> Text,
+        fields_enc -> Text,
     }
 }
 
@@ -133,7 +139,6 @@ pub struct OrderRow {
     pub record_version: i32,
     pub county_code: String,
     pub village: String,
-    pub fields_enc: String,
     pub replaces_card: Option<String>,
     pub state: String,
     pub card_maker: Option<String>,
@@ -146,17 +151,32 @@ pub struct OrderRow {
     pub state_changed_at: NaiveDateTime,
 }
 
-impl OrderRow {
-    /// A new order waiting in the queue.
-    pub fn new(resident: &ResidentRow, replaces_card: Option<String>, at: NaiveDateTime) -> OrderRow {
-        OrderRow {
-            id: uuid::Uuid::now_v7().to_string(),
+/// What an order's card carries (encrypted `CardFields`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = card_order_fields)]
+pub struct OrderFieldsRow {
+    pub order_id: String,
+    pub fields_enc: String,
+}
+
+/// A new order and its card's fields.
+pub struct NewOrder {
+    pub order: OrderRow,
+    pub fields: OrderFieldsRow,
+}
+
+impl NewOrder {
+    /// A new order for `resident`'s current record, waiting in the queue.
+    pub fn new(resident: &ResidentRow, replaces_card: Option<String>, at: NaiveDateTime) -> NewOrder {
+        let id = uuid::Uuid::now_v7().to_string();
+        let fields = OrderFieldsRow { order_id: id.clone(), fields_enc: resident.fields_enc.clone() };
+        let order = OrderRow {
+            id,
             id_hash: resident.id_hash.clone(),
             record_id: resident.record_id.clone(),
             record_version: resident.record_version,
             county_code: resident.county_code.clone(),
             village: resident.village.clone(),
-            fields_enc: resident.fields_enc.clone(),
             replaces_card,
             state: "ordered".into(),
             card_maker: None,
@@ -167,7 +187,8 @@ impl OrderRow {
             failure_message: None,
             created_at: at,
             state_changed_at: at,
-        }
+        };
+        NewOrder { order, fields }
     }
 }
 
@@ -279,7 +300,7 @@ pub fn update_resident(conn: &mut DbConnection, row: &ResidentRow) -> QueryResul
 pub fn holding(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::collections::HashSet<String>> {
     let mut held: std::collections::HashSet<String> = card_orders::table
         .filter(card_orders::id_hash.eq_any(hashes))
-        .filter(card_orders::state.eq_any(["ordered", "leased"]))
+        .filter(state_is("ordered").or(state_is("leased")))
         .select(card_orders::id_hash)
         .load::<String>(conn)?
         .into_iter()
@@ -313,14 +334,44 @@ pub const LIVE_CARD_STATES: [&str; 4] = ["produced", "issued", "activated", "rep
 
 // --- Orders and leases ---
 
-pub fn insert_orders(conn: &mut DbConnection, rows: &[OrderRow]) -> QueryResult<usize> {
-    insert_many!(conn, card_orders::table, rows)
+pub fn insert_orders(conn: &mut DbConnection, new: &[NewOrder]) -> QueryResult<usize> {
+    let orders: Vec<OrderRow> = new.iter().map(|n| n.order.clone()).collect();
+    let fields: Vec<OrderFieldsRow> = new.iter().map(|n| n.fields.clone()).collect();
+    insert_fields(conn, &fields)?;
+    insert_many!(conn, card_orders::table, orders)
+}
+
+fn insert_fields(conn: &mut DbConnection, rows: &[OrderFieldsRow]) -> QueryResult<usize> {
+    insert_many!(conn, card_order_fields::table, rows)
+}
+
+/// The encrypted card fields of `order_ids`.
+pub fn order_fields(conn: &mut DbConnection, order_ids: &[String]) -> QueryResult<Vec<OrderFieldsRow>> {
+    let mut out = Vec::with_capacity(order_ids.len());
+    for chunk in order_ids.chunks(5000) {
+        out.extend(
+            card_order_fields::table
+                .filter(card_order_fields::order_id.eq_any(chunk))
+                .select(OrderFieldsRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+/// The partial indexes on `card_orders` are for literal states: a bound parameter
+/// would keep PostgreSQL's generic plans from using them.
+fn state_is(state: &'static str) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>(match state {
+        "leased" => "card_orders.state = 'leased'",
+        _ => "card_orders.state = 'ordered'",
+    })
 }
 
 /// Orders whose lease ran out go back to the queue (their lease id stays, see the
 /// migration).
 pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(card_orders::table.filter(card_orders::state.eq("leased")).filter(card_orders::leased_until.lt(at)))
+    diesel::update(card_orders::table.filter(state_is("leased")).filter(card_orders::leased_until.lt(at)))
         .set((card_orders::state.eq("ordered"), card_orders::state_changed_at.eq(at)))
         .execute(conn)
 }
@@ -328,65 +379,60 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
 /// A lease being taken.
 pub struct NewLease<'a> {
     pub id: &'a str,
-    pub counties: &'a [String],
+    /// The counties of the lessee, each with its card maker.
+    pub makers: &'a std::collections::HashMap<String, String>,
     pub limit: i64,
     pub at: NaiveDateTime,
     pub until: NaiveDateTime,
 }
 
-/// Takes up to `limit` queued orders of `counties` for the lease, oldest first, and
+/// Takes up to `limit` queued orders of the lease's counties, oldest first, and
 /// returns them. On PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED`, so
 /// concurrent leases (other card makers, other replicas) pass each other by; SQLite
 /// has one writer at a time, so the portable pick-then-update is already exclusive.
 pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult<Vec<OrderRow>> {
-    let picked: Vec<String> = match conn {
+    let counties: Vec<&String> = lease.makers.keys().collect();
+    let picked: Vec<(String, String)> = match conn {
         DbConnection::Pg(pg) => card_orders::table
-            .filter(card_orders::state.eq("ordered"))
-            .filter(card_orders::county_code.eq_any(lease.counties))
+            .filter(state_is("ordered"))
+            .filter(card_orders::county_code.eq_any(&counties))
             .order(card_orders::id.asc())
             .limit(lease.limit)
-            .select(card_orders::id)
+            .select((card_orders::id, card_orders::county_code))
             .for_update()
             .skip_locked()
             .load(pg)?,
         DbConnection::Sqlite(lite) => card_orders::table
-            .filter(card_orders::state.eq("ordered"))
-            .filter(card_orders::county_code.eq_any(lease.counties))
+            .filter(state_is("ordered"))
+            .filter(card_orders::county_code.eq_any(&counties))
             .order(card_orders::id.asc())
             .limit(lease.limit)
-            .select(card_orders::id)
+            .select((card_orders::id, card_orders::county_code))
             .load(lite)?,
     };
-    if picked.is_empty() {
-        return Ok(Vec::new());
+    // One statement per card maker (usually one): the lease and its maker in one write.
+    let mut by_maker: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+    for (id, county) in picked {
+        if let Some(maker) = lease.makers.get(&county) {
+            by_maker.entry(maker.as_str()).or_default().push(id);
+        }
     }
-    let mut taken = Vec::with_capacity(picked.len());
-    for ids in picked.chunks(5000) {
-        diesel::update(card_orders::table.filter(card_orders::id.eq_any(ids)))
+    let mut taken = Vec::new();
+    for (maker, ids) in by_maker {
+        diesel::update(card_orders::table.filter(card_orders::id.eq_any(&ids)))
             .set((
                 card_orders::state.eq("leased"),
                 card_orders::lease_id.eq(lease.id),
+                card_orders::card_maker.eq(maker),
                 card_orders::leased_until.eq(lease.until),
                 card_orders::lease_count.eq(card_orders::lease_count + 1),
                 card_orders::state_changed_at.eq(lease.at),
             ))
             .execute(conn)?;
-        taken.extend(
-            card_orders::table
-                .filter(card_orders::id.eq_any(ids))
-                .select(OrderRow::as_select())
-                .order(card_orders::id.asc())
-                .load(conn)?,
-        );
+        taken.extend(card_orders::table.filter(card_orders::id.eq_any(&ids)).select(OrderRow::as_select()).load(conn)?);
     }
+    taken.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(taken)
-}
-
-/// Sets the card maker of each taken order (the maker assigned to its county).
-pub fn set_makers(conn: &mut DbConnection, ids: &[String], maker: &str) -> QueryResult<usize> {
-    diesel::update(card_orders::table.filter(card_orders::id.eq_any(ids)))
-        .set(card_orders::card_maker.eq(maker))
-        .execute(conn)
 }
 
 pub fn insert_lease(

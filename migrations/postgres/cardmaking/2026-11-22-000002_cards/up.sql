@@ -22,7 +22,8 @@ CREATE TABLE residents (
 
 -- Card orders. A lease sets lease_id, card_maker and leased_until; an expired lease
 -- puts the order back to 'ordered' but keeps lease_id, so a late result of that lease
--- is still taken until another lease takes the order.
+-- is still taken until another lease takes the order. The row is rewritten at every
+-- step, so the card's fields (the wide part) live apart in card_order_fields.
 CREATE TABLE card_orders (
     id TEXT PRIMARY KEY,
     id_hash TEXT NOT NULL,
@@ -30,7 +31,6 @@ CREATE TABLE card_orders (
     record_version INTEGER NOT NULL,
     county_code TEXT NOT NULL,
     village TEXT NOT NULL,
-    fields_enc TEXT NOT NULL,
     replaces_card TEXT,
     state TEXT NOT NULL,
     card_maker TEXT,
@@ -46,10 +46,14 @@ CREATE TABLE card_orders (
 -- orders of its counties.
 CREATE INDEX card_orders_queue ON card_orders (id) WHERE state = 'ordered';
 CREATE INDEX card_orders_expiry ON card_orders (leased_until) WHERE state = 'leased';
-CREATE INDEX card_orders_lease ON card_orders (lease_id);
-CREATE INDEX card_orders_record ON card_orders (record_id);
 -- At most one open order per resident.
 CREATE UNIQUE INDEX card_orders_open ON card_orders (id_hash) WHERE state IN ('ordered', 'leased');
+
+-- What each order's card carries (CardFields, encrypted), written once.
+CREATE TABLE card_order_fields (
+    order_id TEXT PRIMARY KEY,
+    fields_enc TEXT NOT NULL
+);
 
 -- Leases handed to card makers.
 CREATE TABLE card_leases (
