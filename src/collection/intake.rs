@@ -18,6 +18,9 @@ use crate::pii::PiiKeys;
 
 /// Records per chunk: one duplicate query and one insert each.
 pub const CHUNK: usize = 1000;
+/// Record states of a citizen registered for a card (DOMAIN.md section 4).
+const REGISTERED_STATES: [&str; 5] = ["registered", "in_production", "produced", "issued", "activated"];
+
 /// Row errors kept per part (the counts are always complete).
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 
@@ -123,8 +126,13 @@ impl Intake {
     pub fn mark_duplicates(&self, conn: &mut DbConnection, rows: &mut [RecordRow]) -> Result<(), ApiError> {
         let hashes: Vec<String> = rows.iter().filter_map(|r| r.id_hash.clone()).collect();
         let mut by_hash: HashMap<String, String> = HashMap::new();
+        // Citizens whose record is registered for a card (or further along).
+        let mut registered: HashMap<String, String> = HashMap::new();
         for h in repo::holders(conn, repo::HeldKey::Citizens(&hashes), &self.batch_id, self.part_no, &self.upload_id)? {
             if let Some(key) = h.key.clone() {
+                if REGISTERED_STATES.contains(&h.state.as_str()) {
+                    registered.entry(key.clone()).or_insert_with(|| self.where_held(&h));
+                }
                 by_hash.entry(key).or_insert_with(|| self.where_held(&h));
             }
         }
@@ -155,6 +163,14 @@ impl Intake {
             let own = format!("batch:{}:{}:{}", row.batch_id, row.part_no, row.row_no);
             if let Some(hash) = &row.id_hash {
                 match by_hash.get(hash).filter(|place| **place != own) {
+                    Some(_) if registered.get(hash).is_some_and(|place| *place != own) => {
+                        let place = registered.get(hash).map(String::as_str).unwrap_or_default();
+                        issues.push(FieldIssue {
+                            field: "id_number".into(),
+                            code: "already_registered".into(),
+                            message: format!("the citizen is already registered for a card ({})", describe(place)),
+                        });
+                    }
                     Some(place) => issues.push(duplicate_issue("id_number", place, &self.batch_id)),
                     None => {
                         by_hash.insert(hash.clone(), own.clone());

@@ -196,6 +196,7 @@ pub struct Holder {
     pub batch_id: String,
     pub part_no: i32,
     pub row_no: i64,
+    pub state: String,
 }
 
 /// What a duplicate is looked up by.
@@ -218,26 +219,26 @@ pub fn holders(
     upload_id: &str,
 ) -> QueryResult<Vec<Holder>> {
     use diesel::dsl::not;
-    let place = (records::batch_id, records::part_no, records::row_no);
+    let place = (records::batch_id, records::part_no, records::row_no, records::state);
     let (mut elsewhere, mut staged) = match key {
         HeldKey::Citizens(hashes) => (
             live()
-                .select((records::id_hash, place.0, place.1, place.2))
+                .select((records::id_hash, place.0, place.1, place.2, place.3))
                 .filter(records::id_hash.eq_any(hashes))
                 .into_boxed(),
             records::table
-                .select((records::id_hash, place.0, place.1, place.2))
+                .select((records::id_hash, place.0, place.1, place.2, place.3))
                 .filter(records::id_hash.eq_any(hashes))
                 .into_boxed(),
         ),
         HeldKey::NcmsNumbers { county, numbers } => (
             live()
-                .select((records::ncms_number, place.0, place.1, place.2))
+                .select((records::ncms_number, place.0, place.1, place.2, place.3))
                 .filter(records::county_code.eq(county))
                 .filter(records::ncms_number.eq_any(numbers))
                 .into_boxed(),
             records::table
-                .select((records::ncms_number, place.0, place.1, place.2))
+                .select((records::ncms_number, place.0, place.1, place.2, place.3))
                 .filter(records::county_code.eq(county))
                 .filter(records::ncms_number.eq_any(numbers))
                 .into_boxed(),

@@ -192,6 +192,28 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     let records = p.registered(&folks).await;
     assert_eq!(p.record(&records[0]).await["card"]["state"], "ordered");
 
+    // The same citizen in a later batch is refused, saying where they are registered.
+    let (_, again) = p.post(&p.county, "/api/v1/batches", json!({"county_code": "210804", "title": "again"})).await;
+    let row = format!(
+        "{},{},01,{},辽宁省营口市站前区前进村9号,C9999,13812345678,前进村",
+        folks[0].name,
+        folks[0].sex(),
+        folks[0].id
+    );
+    let r = p
+        .app
+        .http
+        .put(format!("{}/api/v1/batches/{}/parts/1", p.gw, again["id"].as_str().unwrap()))
+        .bearer_auth(&p.county)
+        .header("content-type", "text/csv")
+        .body(format!("{BATCH_HEADER}\n{row}\n"))
+        .send()
+        .await
+        .unwrap();
+    let (status, report) = json_of(r).await;
+    assert_eq!((status, report["errors"][0]["code"].as_str()), (200, Some("already_registered")), "{report}");
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("row 1"), "{report}");
+
     // Assignments are the province's to make.
     let (status, body) = p.put(&p.county, "/api/v1/card-assignments/210802", json!({"card_maker": "BANK-A"})).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("role_not_allowed")));
