@@ -479,12 +479,12 @@ pub fn mark_produced(conn: &mut DbConnection, ids: &[String], at: NaiveDateTime)
 
 pub fn mark_failed(
     conn: &mut DbConnection,
-    id: &str,
+    ids: &[String],
     code: &str,
     message: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(card_orders::table.find(id))
+    diesel::update(card_orders::table.filter(card_orders::id.eq_any(ids)))
         .set((
             card_orders::state.eq("failed"),
             card_orders::failure_code.eq(code),

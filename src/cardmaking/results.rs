@@ -223,8 +223,13 @@ fn apply(
     let ids: Vec<String> = rows.iter().map(|r| r.order_id().to_string()).collect();
     let orders: HashMap<String, OrderRow> =
         repo::orders_by_id(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
-    let made: HashMap<String, CardRow> =
-        repo::cards_of_orders(conn, &ids)?.into_iter().map(|c| (c.order_id.clone(), c)).collect();
+    // Cards are looked up only for orders answered before (a repeated result).
+    let answered: Vec<String> = orders.values().filter(|o| o.state == "produced").map(|o| o.id.clone()).collect();
+    let made: HashMap<String, CardRow> = if answered.is_empty() {
+        HashMap::new()
+    } else {
+        repo::cards_of_orders(conn, &answered)?.into_iter().map(|c| (c.order_id.clone(), c)).collect()
+    };
     let numbers: Vec<String> = rows
         .iter()
         .filter_map(|r| match r {
@@ -240,6 +245,8 @@ fn apply(
     let mut duplicates = 0;
     let mut failed = 0;
     let row_of: HashMap<String, usize> = rows.iter().map(|r| (r.order_id().to_string(), r.row())).collect();
+    // Failed orders with the same code and message are marked by one statement.
+    let mut failures: HashMap<(&'static str, String), Vec<String>> = HashMap::new();
     for item in rows {
         let (row, order_id) = (item.row(), item.order_id().to_string());
         let refuse = |code: &str, message: &str| error(row, Some(&order_id), "order_id", code, message);
@@ -311,7 +318,7 @@ fn apply(
                 updates.push(messages::progress(order, Some("produced"), "produced"));
             }
             Valid::Failed { code, message, .. } => {
-                repo::mark_failed(conn, &order.id, code.as_str(), &message, at)?;
+                failures.entry((code.as_str(), message.clone())).or_default().push(order.id.clone());
                 failed += 1;
                 let mut update = messages::progress(order, Some("production_failed"), "failed");
                 update.reason = Some(MismatchReason {
@@ -343,6 +350,9 @@ fn apply(
                 "the resident already holds a live card",
             ));
         }
+    }
+    for ((code, message), ids) in failures {
+        repo::mark_failed(conn, &ids, code, &message, at)?;
     }
     repo::insert_cards(conn, &cards)?;
     repo::insert_events(conn, &events)?;
