@@ -121,7 +121,9 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
     let ids: Vec<String> = message.updates.iter().map(|u| u.record_id.clone()).collect();
     let current: BTreeMap<String, (i32, String)> =
         repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
-    let mut moves: BTreeMap<(String, Option<String>), Vec<String>> = BTreeMap::new();
+    // Grouped by the state each record was read in: a concurrent message that moved it
+    // meanwhile makes this move a no-op instead of a step back.
+    let mut moves: BTreeMap<(i32, String, String, Option<String>), Vec<String>> = BTreeMap::new();
     let mut cards: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for update in message.updates {
         if !current.contains_key(&update.record_id) {
@@ -136,11 +138,11 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
         };
         if *version == update.version && forward {
             let reasons = update.reason.map(|r| json(&[r])).transpose()?;
-            moves.entry((target, reasons)).or_default().push(update.record_id);
+            moves.entry((*version, state.clone(), target, reasons)).or_default().push(update.record_id);
         }
     }
-    for ((target, reasons), ids) in moves {
-        repo::set_state(conn, &ids, &target, reasons.as_deref(), at)?;
+    for ((version, from, target, reasons), ids) in moves {
+        repo::advance(conn, &ids, version, &from, &target, reasons.as_deref(), at)?;
     }
     for (card_state, records) in cards {
         repo::upsert_cards(conn, &records, &card_state, at)?;

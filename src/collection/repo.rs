@@ -480,23 +480,6 @@ pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(St
     records::table.filter(records::id.eq_any(ids)).select((records::id, records::version, records::state)).load(conn)
 }
 
-/// Puts the records `ids` into `state` (the caller has decided they may move).
-pub fn set_state(
-    conn: &mut DbConnection,
-    ids: &[String],
-    state: &str,
-    reasons: Option<&str>,
-    at: NaiveDateTime,
-) -> QueryResult<usize> {
-    let target = records::table.filter(records::id.eq_any(ids));
-    match reasons {
-        Some(reasons) => diesel::update(target)
-            .set((records::state.eq(state), records::reasons.eq(reasons), records::state_changed_at.eq(at)))
-            .execute(conn),
-        None => diesel::update(target).set((records::state.eq(state), records::state_changed_at.eq(at))).execute(conn),
-    }
-}
-
 /// Records the card state of `(record_id, order_id)` pairs as of `at`, unless a later
 /// report is already there.
 pub fn upsert_cards(
