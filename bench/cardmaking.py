@@ -21,16 +21,14 @@ import argparse
 import concurrent.futures
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pipeline import PG, SERVICES, free_port, http, psql, sh, vmhwm_mb  # noqa: E402
+from harness import System, http, psql_rows, sh  # noqa: E402
 
 COUNTIES = ["210802", "210803", "210804", "210811", "210881", "210882"]
 CLIENTS = 4
@@ -62,47 +60,16 @@ def post_raw(url, token, body_bytes):
 
 
 def one_run(args, bin_dir, run_no):
-    data_dir = "/var/tmp/hc-bench/cards"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    os.makedirs(data_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCARD_")}
-    env.update({"HEALTHCARD_DATA_DIR": data_dir, "HEALTHCARD_LOG": "warn", "HEALTHCARD_WORKERS": "2",
-                "HEALTHCARD_RATE_LIMIT_PER_SECOND": "10000", "HEALTHCARD_RATE_LIMIT_BURST": "10000",
-                "HEALTHCARD_OUTBOX_POLL_MS": "50"})
-    for s in SERVICES:
-        env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
-        psql(f"DROP DATABASE IF EXISTS hc_bench_{s} WITH (FORCE)")
-        psql(f"CREATE DATABASE hc_bench_{s}")
-        env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/hc_bench_{s}"
-    binary = os.path.join(bin_dir, "healthcard")
-    log = open(os.path.join(data_dir, "server.log"), "w")
-    server = subprocess.Popen([binary, "all"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    try:
-        urls = {}
-        while len(urls) < 5:
-            line = server.stdout.readline()
-            if not line:
-                raise RuntimeError("server did not start; see " + log.name)
-            if line.startswith("{"):
-                ev = json.loads(line)
-                urls[ev["service"]] = ev["url"]
-        gw = urls["gateway"]
-
-        def client(role, scopes):
-            scope_args = [a for s in scopes for a in ("--scope", s)]
-            cred = json.loads(sh([binary, "clients", "create", "--name", role, "--role", role] + scope_args, env=env))
-            answer = http("POST", f"{gw}/api/v1/auth/token",
-                          body={"client_id": cred["client_id"], "client_secret": cred["client_secret"]})
-            return answer["access_token"]
-
+    with System(bin_dir, "postgres", "/var/tmp/hc-bench/cards") as system:
+        gw, urls, client = system.gw, system.urls, system.client
         admin = client("provincial_admin", [])
         for county in COUNTIES:
             http("PUT", f"{gw}/api/v1/card-assignments/{county}", admin, {"card_maker": "BANK-A"})
 
         # Fill the queue as collection would.
-        regs = os.path.join(data_dir, "registrations.ndjson")
+        regs = os.path.join(system.data_dir, "registrations.ndjson")
         sh([os.path.join(bin_dir, "healthcard-datagen"), "registrations", "--count", str(args.orders),
-            "--seed", str(run_no), "--pii-key-file", os.path.join(data_dir, "keys", "pii.key"), "--out", regs])
+            "--seed", str(run_no), "--pii-key-file", os.path.join(system.data_dir, "keys", "pii.key"), "--out", regs])
         service = client("service", [])
         t0 = time.monotonic()
         with open(regs, "rb") as f, concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -150,7 +117,7 @@ def one_run(args, bin_dir, run_no):
         with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(work, range(CLIENTS)))
         t_cards = time.monotonic() - t0
-        rss = vmhwm_mb(server.pid)
+        rss = system.peak_rss_mb()
         all_leased = [o for per in leased for o in per]
         twice = len(all_leased) - len(set(all_leased))
         counts = dict(
@@ -165,15 +132,6 @@ def one_run(args, bin_dir, run_no):
                 "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss),
                 "median_lease_ms": round(statistics.median(calls["lease"]) * 1000),
                 "median_results_ms": round(statistics.median(calls["results"]) * 1000)}
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
-
-
-def psql_rows(sql, db):
-    out = sh(["psql", "-q", "-X", "-A", "-t", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
-    return [line for line in out.splitlines() if line]
 
 
 def main():

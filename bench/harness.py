@@ -1,0 +1,104 @@
+"""What the benchmarks share: starting `healthcard all` on fresh databases, API clients,
+HTTP calls and process figures."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import urllib.request
+
+PG = "postgres://postgres@127.0.0.1:5432"
+SERVICES = ["gateway", "collection", "verification", "cardmaking", "settlement"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def psql(sql, db="postgres"):
+    return sh(["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
+
+
+def psql_rows(sql, db):
+    out = sh(["psql", "-q", "-X", "-A", "-t", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
+    return [line for line in out.splitlines() if line]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=3600) as r:
+        return json.loads(r.read() or b"null")
+
+
+def vmhwm_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class System:
+    """`healthcard all` on fresh databases (PostgreSQL `hc_bench_<service>` or SQLite
+    files in `data_dir`), stopped on exit."""
+
+    def __init__(self, bin_dir, backend, data_dir, extra_env=None):
+        shutil.rmtree(data_dir, ignore_errors=True)
+        os.makedirs(data_dir)
+        self.binary = os.path.join(bin_dir, "healthcard")
+        self.data_dir = data_dir
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCARD_")}
+        env.update({"HEALTHCARD_DATA_DIR": data_dir, "HEALTHCARD_LOG": "warn", "HEALTHCARD_WORKERS": "2",
+                    "HEALTHCARD_RATE_LIMIT_PER_SECOND": "10000", "HEALTHCARD_RATE_LIMIT_BURST": "10000",
+                    "HEALTHCARD_OUTBOX_POLL_MS": "50"})
+        env.update(extra_env or {})
+        for s in SERVICES:
+            env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
+            if backend == "postgres":
+                psql(f"DROP DATABASE IF EXISTS hc_bench_{s} WITH (FORCE)")
+                psql(f"CREATE DATABASE hc_bench_{s}")
+                env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/hc_bench_{s}"
+        self.env = env
+
+    def __enter__(self):
+        self.log = open(os.path.join(self.data_dir, "server.log"), "w")
+        self.server = subprocess.Popen([self.binary, "all"], env=self.env, stdout=subprocess.PIPE, stderr=self.log,
+                                       text=True)
+        self.urls = {}
+        while len(self.urls) < len(SERVICES):
+            line = self.server.stdout.readline()
+            if not line:
+                raise RuntimeError("server did not start; see " + self.log.name)
+            if line.startswith("{"):
+                ev = json.loads(line)
+                self.urls[ev["service"]] = ev["url"]
+        self.gw = self.urls["gateway"]
+        return self
+
+    def __exit__(self, *exc):
+        self.server.terminate()
+        self.server.wait(timeout=60)
+        self.log.close()
+
+    def client(self, role, scopes=()):
+        """A new API client of `role`, created with the CLI; returns its token."""
+        scope_args = [a for s in scopes for a in ("--scope", s)]
+        cred = json.loads(sh([self.binary, "clients", "create", "--name", role, "--role", role] + scope_args,
+                             env=self.env))
+        answer = http("POST", f"{self.gw}/api/v1/auth/token",
+                      body={"client_id": cred["client_id"], "client_secret": cred["client_secret"]})
+        return answer["access_token"]
+
+    def peak_rss_mb(self):
+        return vmhwm_mb(self.server.pid)
