@@ -80,7 +80,7 @@ def one_run(args, bin_dir, run_no):
         makers = [client("card_maker", ["BANK-A"]) for _ in range(CLIENTS)]
         leased = [[] for _ in range(CLIENTS)]
         answered = [0] * CLIENTS
-        calls = {"lease": [], "results": []}
+        calls = {"lease": [], "results": [], "lease_at": []}
         lock = threading.Lock()
 
         def work(k):
@@ -111,6 +111,7 @@ def one_run(args, bin_dir, run_no):
                 with lock:
                     answered[k] += answer["recorded"]
                     calls["lease"].append(t_lease)
+                    calls["lease_at"].append((t, t_lease))
                     calls["results"].append(t_results)
 
         t0 = time.monotonic()
@@ -118,6 +119,8 @@ def one_run(args, bin_dir, run_no):
             list(pool.map(work, range(CLIENTS)))
         t_cards = time.monotonic() - t0
         rss = system.peak_rss_mb()
+        lease_times = [t for _, t in sorted(calls["lease_at"])]
+        tenth = max(1, len(lease_times) // 10)
         all_leased = [o for per in leased for o in per]
         twice = len(all_leased) - len(set(all_leased))
         counts = dict(
@@ -131,7 +134,10 @@ def one_run(args, bin_dir, run_no):
                 "handed_to_two_clients": twice, "lost": lost, "db_states": counts,
                 "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss),
                 "median_lease_ms": round(statistics.median(calls["lease"]) * 1000),
-                "median_results_ms": round(statistics.median(calls["results"]) * 1000)}
+                "median_results_ms": round(statistics.median(calls["results"]) * 1000),
+                # Whether leases slow down as the queue is worked through.
+                "lease_ms_first_tenth": round(statistics.median(lease_times[:tenth]) * 1000),
+                "lease_ms_last_tenth": round(statistics.median(lease_times[-tenth:]) * 1000)}
 
 
 def main():

@@ -117,6 +117,15 @@ fn masked_holder(fields: &CardFields) -> HolderView {
 }
 
 fn view(card: CardRow, holder: Option<HolderView>, events: Vec<CardEventRow>) -> CardView {
+    // The card's first event, its production, is the card row itself.
+    let produced = EventView {
+        from_state: None,
+        to_state: CardState::Produced.as_str().to_string(),
+        reason: None,
+        actor: card.produced_by.clone(),
+        actor_role: Role::CardMaker.as_str().to_string(),
+        at: card.produced_at.and_utc(),
+    };
     CardView {
         card_no: card.card_no,
         state: card.state,
@@ -128,16 +137,15 @@ fn view(card: CardRow, holder: Option<HolderView>, events: Vec<CardEventRow>) ->
         produced_at: card.produced_at.and_utc(),
         state_changed_at: card.state_changed_at.and_utc(),
         holder,
-        history: events
-            .into_iter()
-            .map(|e| EventView {
+        history: std::iter::once(produced)
+            .chain(events.into_iter().map(|e| EventView {
                 from_state: e.from_state,
                 to_state: e.to_state,
                 reason: e.reason,
                 actor: e.actor,
                 actor_role: e.actor_role,
                 at: e.at.and_utc(),
-            })
+            }))
             .collect(),
     }
 }

@@ -77,6 +77,7 @@ diesel::table! {
         county_code -> Text,
         card_maker -> Text,
         state -> Text,
+        produced_by -> Text,
         produced_at -> Timestamp,
         state_changed_at -> Timestamp,
     }
@@ -204,6 +205,7 @@ pub struct CardRow {
     pub county_code: String,
     pub card_maker: String,
     pub state: String,
+    pub produced_by: String,
     pub produced_at: NaiveDateTime,
     pub state_changed_at: NaiveDateTime,
 }

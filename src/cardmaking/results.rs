@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::messages;
-use super::repo::{self, CardEventRow, CardRow, OrderRow};
+use super::repo::{self, CardRow, OrderRow};
 use crate::auth::{Caller, Role};
 use crate::contracts::messages::{CardProgressUpdate, MismatchReason};
 use crate::db::{DbConnection, DbPool, now};
@@ -239,7 +239,6 @@ fn apply(
         .collect();
     let used: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
     let mut cards = Vec::new();
-    let mut events = Vec::new();
     let mut produced = Vec::new();
     let mut updates: Vec<CardProgressUpdate> = Vec::new();
     let mut duplicates = 0;
@@ -291,16 +290,6 @@ fn apply(
                     continue;
                 }
                 let maker = order.card_maker.clone().unwrap_or_default();
-                events.push(CardEventRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    card_no: pan.as_str().to_string(),
-                    from_state: None,
-                    to_state: "produced".into(),
-                    reason: None,
-                    actor: caller.client_id.clone(),
-                    actor_role: caller.role.as_str().to_string(),
-                    at,
-                });
                 cards.push(CardRow {
                     card_no: pan.as_str().to_string(),
                     chip_serial,
@@ -311,6 +300,7 @@ fn apply(
                     county_code: order.county_code.clone(),
                     card_maker: maker,
                     state: "produced".into(),
+                    produced_by: caller.client_id.clone(),
                     produced_at: at,
                     state_changed_at: at,
                 });
@@ -337,7 +327,6 @@ fn apply(
         let blocked: HashSet<String> =
             cards.iter().filter(|c| live.contains(&c.id_hash)).map(|c| c.order_id.clone()).collect();
         cards.retain(|c| !blocked.contains(&c.order_id));
-        events.retain(|e| cards.iter().any(|c| c.card_no == e.card_no));
         produced.retain(|id| !blocked.contains(id));
         updates.retain(|u| !blocked.contains(&u.order_id));
         for order_id in blocked {
@@ -355,7 +344,6 @@ fn apply(
         repo::mark_failed(conn, &ids, code, &message, at)?;
     }
     repo::insert_cards(conn, &cards)?;
-    repo::insert_events(conn, &events)?;
     repo::mark_produced(conn, &produced, at)?;
     messages::send_progress(conn, at, updates)?;
     Ok((produced.len() + failed, duplicates))

@@ -1,3 +1,6 @@
+-- Key columns compare byte by byte (COLLATE "C"): they are UUIDs, hashes and digits,
+-- and the locale's collation would only cost time in every index.
+
 -- Which card maker (by its scope code) makes the cards of a county.
 CREATE TABLE card_assignments (
     county_code TEXT PRIMARY KEY,
@@ -9,7 +12,7 @@ CREATE TABLE card_assignments (
 -- The provincial resident master index: one entry per citizen (keyed hash of the ID),
 -- with the record it was registered from.
 CREATE TABLE residents (
-    id_hash TEXT PRIMARY KEY,
+    id_hash TEXT COLLATE "C" PRIMARY KEY,
     county_code TEXT NOT NULL,
     village TEXT NOT NULL,
     batch_id TEXT NOT NULL,
@@ -25,8 +28,8 @@ CREATE TABLE residents (
 -- is still taken until another lease takes the order. The row is rewritten at every
 -- step, so the card's fields (the wide part) live apart in card_order_fields.
 CREATE TABLE card_orders (
-    id TEXT PRIMARY KEY,
-    id_hash TEXT NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    id_hash TEXT COLLATE "C" NOT NULL,
     record_id TEXT NOT NULL,
     record_version INTEGER NOT NULL,
     county_code TEXT NOT NULL,
@@ -34,7 +37,7 @@ CREATE TABLE card_orders (
     replaces_card TEXT,
     state TEXT NOT NULL,
     card_maker TEXT,
-    lease_id TEXT,
+    lease_id TEXT COLLATE "C",
     leased_until TIMESTAMP,
     lease_count INTEGER NOT NULL,
     failure_code TEXT,
@@ -51,13 +54,13 @@ CREATE UNIQUE INDEX card_orders_open ON card_orders (id_hash) WHERE state IN ('o
 
 -- What each order's card carries (CardFields, encrypted), written once.
 CREATE TABLE card_order_fields (
-    order_id TEXT PRIMARY KEY,
+    order_id TEXT COLLATE "C" PRIMARY KEY,
     fields_enc TEXT NOT NULL
 );
 
 -- Leases handed to card makers.
 CREATE TABLE card_leases (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     client_id TEXT NOT NULL,
     order_count INTEGER NOT NULL,
     leased_at TIMESTAMP NOT NULL,
@@ -66,15 +69,18 @@ CREATE TABLE card_leases (
 
 -- Made cards; card_no is the bank number (PAN).
 CREATE TABLE cards (
-    card_no TEXT PRIMARY KEY,
+    card_no TEXT COLLATE "C" PRIMARY KEY,
     chip_serial TEXT NOT NULL,
-    order_id TEXT NOT NULL UNIQUE,
-    id_hash TEXT NOT NULL,
+    order_id TEXT COLLATE "C" NOT NULL UNIQUE,
+    id_hash TEXT COLLATE "C" NOT NULL,
     record_id TEXT NOT NULL,
     record_version INTEGER NOT NULL,
     county_code TEXT NOT NULL,
     card_maker TEXT NOT NULL,
     state TEXT NOT NULL,
+    -- The client that reported the card made: the first event of every card, kept
+    -- here rather than as an event row (a million cards a run).
+    produced_by TEXT NOT NULL,
     produced_at TIMESTAMP NOT NULL,
     state_changed_at TIMESTAMP NOT NULL
 );
@@ -84,8 +90,8 @@ CREATE UNIQUE INDEX cards_live ON cards (id_hash) WHERE state IN ('produced', 'i
 
 -- Every transition of every card: who, when, from what.
 CREATE TABLE card_events (
-    id TEXT PRIMARY KEY,
-    card_no TEXT NOT NULL,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    card_no TEXT COLLATE "C" NOT NULL,
     from_state TEXT,
     to_state TEXT NOT NULL,
     reason TEXT,
@@ -97,7 +103,7 @@ CREATE INDEX card_events_card ON card_events (card_no, at);
 
 -- Append-only: every read of personal data by a card maker, clinic or auditor.
 CREATE TABLE access_log (
-    id TEXT PRIMARY KEY,
+    id TEXT COLLATE "C" PRIMARY KEY,
     at TIMESTAMP NOT NULL,
     client_id TEXT NOT NULL,
     role TEXT NOT NULL,

@@ -75,6 +75,9 @@ CREATE TABLE cards (
     county_code TEXT NOT NULL,
     card_maker TEXT NOT NULL,
     state TEXT NOT NULL,
+    -- The client that reported the card made: the first event of every card, kept
+    -- here rather than as an event row (a million cards a run).
+    produced_by TEXT NOT NULL,
     produced_at TIMESTAMP NOT NULL,
     state_changed_at TIMESTAMP NOT NULL
 );
