@@ -507,16 +507,23 @@ const RECORDS_GROWTH: &str = "SELECT c.reltuples::bigint AS analysed, s.n_live_t
 const ANALYZE_RECORDS_KEYS: &str =
     "ANALYZE records (batch_id, part_no, upload_id, state, id_hash, county_code, ncms_number)";
 
+/// Past this many rows in its statistics the planner takes the indexes for the
+/// duplicate checks whatever the table grows to (it scales row counts by the table's
+/// current size), and autovacuum's own ANALYZE keeps them fresh from then on.
+const ANALYSED_ENOUGH: i64 = 100_000;
+
 /// During bulk uploads, refreshes PostgreSQL's statistics of `records` once the table
 /// has about doubled since they were taken (a table that looked empty would be scanned
-/// whole for every chunk's duplicate check), so a batch of n rows costs about log2(n)
-/// refreshes whatever the number of parts. True if it refreshed them.
+/// whole for every chunk's duplicate check), until they cover [`ANALYSED_ENOUGH`] rows:
+/// about log2 of that many refreshes in all, whatever the number of parts (it was
+/// seven per part). True if it refreshed them.
 pub fn refresh_statistics_if_grown(conn: &mut DbConnection) -> QueryResult<bool> {
     let DbConnection::Pg(pg) = conn else {
         return Ok(false);
     };
     let growth: Option<Growth> = diesel::sql_query(RECORDS_GROWTH).get_result(pg).optional()?;
-    let grown = growth.is_some_and(|g| g.live >= 1000 && g.live > 2 * g.analysed.max(0));
+    let grown =
+        growth.is_some_and(|g| g.live >= 1000 && g.live > 2 * g.analysed.max(0) && g.analysed < ANALYSED_ENOUGH);
     if grown {
         diesel::sql_query(ANALYZE_RECORDS_KEYS).execute(pg)?;
     }
