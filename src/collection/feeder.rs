@@ -49,6 +49,18 @@ pub fn request(batch_id: &str, county_code: &str, rows: &[repo::RecordRow]) -> V
     }
 }
 
+fn to_verify(r: repo::ToVerify) -> Option<RecordToVerify> {
+    Some(RecordToVerify {
+        record_id: r.id,
+        version: r.version,
+        id_hash: r.id_hash?,
+        name: r.name,
+        sex: r.sex?,
+        birth_date: r.birth_date?,
+        ethnicity: r.ethnicity?,
+    })
+}
+
 /// Where the feeder has got to in each batch it is feeding (records are sent in id
 /// order). Lost on restart, which only costs one scan from the start of the batch.
 type Progress = std::collections::HashMap<String, String>;
@@ -57,10 +69,22 @@ type Progress = std::collections::HashMap<String, String>;
 /// with nothing left to send becomes `verifying`.
 fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize, ApiError> {
     for batch in repo::batches_to_feed(conn)? {
-        let after = progress.get(&batch).cloned().unwrap_or_default();
-        let rows = repo::received_in_batch(conn, &batch, &after, CHUNK)?;
+        let started = progress.get(&batch).cloned().unwrap_or_default();
+        let mut after = started.clone();
+        let rows = loop {
+            let rows = repo::to_verify_in_batch(conn, &batch, &after, CHUNK)?;
+            let Some(last) = rows.last().map(|r| r.id.clone()) else {
+                break rows;
+            };
+            let live: Vec<repo::ToVerify> = rows.into_iter().filter(|r| r.live).collect();
+            after = last;
+            if !live.is_empty() {
+                break live;
+            }
+            // Only rows of replaced or unfinished uploads here: read on.
+        };
         if rows.is_empty() {
-            if after.is_empty() {
+            if started.is_empty() {
                 repo::move_batch(conn, &batch, "submitted", "verifying")?;
             }
             // Else look once more from the start (a record may have been re-staged
@@ -74,12 +98,14 @@ fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize,
             // Another replica took some of them meanwhile: leave this round to it.
             return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
         }
-        let message = request(&batch, &rows[0].county_code, &rows);
+        let message = VerificationRequested {
+            county_code: rows[0].county_code.clone(),
+            records: rows.into_iter().filter_map(to_verify).collect(),
+            batch_id: batch.clone(),
+        };
         outbox::enqueue(conn, Service::Verification, &message)?;
-        if let Some(last) = ids.last() {
-            progress.insert(batch, last.clone());
-        }
-        return Ok(rows.len());
+        progress.insert(batch, after);
+        return Ok(moved);
     }
     Ok(0)
 }

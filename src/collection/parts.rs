@@ -3,6 +3,8 @@
 //! upload id and take over only when the whole body has been read, so a failed
 //! upload never loses the part that was there.
 
+use std::sync::mpsc::SyncSender;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,9 @@ use crate::http::charset::{self, Charset, Decoding};
 use crate::http::stream::{BodyReader, body_reader, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
 use crate::pii::PiiKeys;
+
+/// Chunks built ahead of the writer: enough to keep both threads busy, little memory.
+const WRITE_QUEUE: usize = 2;
 
 /// Largest part body. Bigger batches come in more parts.
 pub const MAX_PART_BYTES: usize = 256 * 1024 * 1024;
@@ -50,38 +55,100 @@ pub struct PartReport {
     pub ignored_columns: Vec<String>,
 }
 
-/// Receives rows from the parser, checks and stores them in chunks.
-struct Writer {
-    pool: DbPool,
-    intake: Intake,
-    dry_run: bool,
-    buffer: Vec<RecordRow>,
-    report: PartReport,
-    failure: Option<ApiError>,
-    chunks: u64,
+/// Rows of a part on their way from the parser to the writer, in the order read.
+#[derive(Default)]
+struct Chunk {
+    /// Rows that could not be read as records, seen while filling this chunk.
+    malformed: Vec<RowError>,
+    /// Records built (checked, encrypted, hashed) from the other rows.
+    records: Vec<RecordRow>,
 }
 
-impl Writer {
-    fn flush(&mut self) -> bool {
-        if self.buffer.is_empty() {
+/// The parser's side: builds records from rows and hands them to the writer a chunk at
+/// a time, so that parsing and checking the next chunk overlap with storing this one.
+struct Builder<'a> {
+    intake: &'a Intake,
+    chunk: Chunk,
+    out: SyncSender<Chunk>,
+    received: u64,
+    ignored_columns: Vec<String>,
+    failure: Option<ApiError>,
+}
+
+impl Builder<'_> {
+    /// Hands the chunk to the writer; `false` when the writer has stopped (it failed,
+    /// and its error is the upload's).
+    fn send(&mut self) -> bool {
+        if self.chunk.records.is_empty() && self.chunk.malformed.is_empty() {
             return true;
         }
-        let mut rows = std::mem::take(&mut self.buffer);
-        let dry_run = self.dry_run;
-        let intake = &self.intake;
-        self.chunks += 1;
-        let analyse = !dry_run && self.chunks.is_power_of_two();
-        let stored = self.pool.run_blocking(true, |conn| {
-            intake.store_chunk(conn, &mut rows, dry_run)?;
-            Ok::<_, ApiError>(())
-        });
-        if analyse && stored.is_ok() {
-            // Statistics as the table grows (after 1, 2, 4, 8... chunks of this part).
-            let _ = self.pool.run_blocking(false, |conn| repo::refresh_statistics(conn).map_err(ApiError::from));
-        }
-        if let Err(e) = stored {
-            self.failure = Some(e);
+        let chunk =
+            std::mem::replace(&mut self.chunk, Chunk { malformed: Vec::new(), records: Vec::with_capacity(CHUNK) });
+        if self.out.send(chunk).is_err() {
+            self.failure = Some(ApiError::internal("the upload writer stopped"));
             return false;
+        }
+        true
+    }
+}
+
+impl RowSink for Builder<'_> {
+    fn row(&mut self, row_no: u64, row: Row) -> bool {
+        self.received += 1;
+        match row {
+            Err(message) => self.chunk.malformed.push(RowError {
+                row: row_no,
+                field: String::new(),
+                code: "row_malformed".into(),
+                message,
+            }),
+            Ok(raw) => match self.intake.build(row_no, &raw) {
+                Ok(record) => self.chunk.records.push(record),
+                Err(e) => {
+                    self.failure = Some(e);
+                    return false;
+                }
+            },
+        }
+        if self.chunk.records.len() + self.chunk.malformed.len() >= CHUNK { self.send() } else { true }
+    }
+
+    fn ignored_columns(&mut self, columns: Vec<String>) {
+        self.ignored_columns = columns;
+    }
+}
+
+/// The writer's side: checks each chunk for duplicates, stores it and keeps the report.
+struct Writer<'a> {
+    pool: &'a DbPool,
+    intake: &'a Intake,
+    dry_run: bool,
+    report: PartReport,
+}
+
+impl Writer<'_> {
+    fn store(&mut self, chunk: Chunk) -> Result<(), ApiError> {
+        // Malformed rows first: they came before this chunk's records were stored.
+        for e in chunk.malformed {
+            self.report.rejected += 1;
+            if self.report.errors.len() < MAX_REPORTED_ERRORS {
+                self.report.errors.push(e);
+            }
+        }
+        let mut rows = chunk.records;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let dry_run = self.dry_run;
+        let intake = self.intake;
+        self.pool.run_blocking(true, |conn| intake.store_chunk(conn, &mut rows, dry_run))?;
+        if !dry_run {
+            // Statistics as the table grows (each time it has about doubled).
+            let refreshed =
+                self.pool.run_blocking(false, |conn| repo::refresh_statistics_if_grown(conn).map_err(ApiError::from));
+            if let Err(e) = refreshed {
+                tracing::warn!(error = %e, "could not refresh the statistics of records");
+            }
         }
         for row in &rows {
             if row.state == "received" {
@@ -101,38 +168,7 @@ impl Writer {
                 }
             }
         }
-        true
-    }
-}
-
-impl RowSink for Writer {
-    fn row(&mut self, row_no: u64, row: Row) -> bool {
-        self.report.received += 1;
-        match row {
-            Err(message) => {
-                self.report.rejected += 1;
-                if self.report.errors.len() < MAX_REPORTED_ERRORS {
-                    self.report.errors.push(RowError {
-                        row: row_no,
-                        field: String::new(),
-                        code: "row_malformed".into(),
-                        message,
-                    });
-                }
-            }
-            Ok(raw) => match self.intake.build(row_no, &raw) {
-                Ok(record) => self.buffer.push(record),
-                Err(e) => {
-                    self.failure = Some(e);
-                    return false;
-                }
-            },
-        }
-        if self.buffer.len() >= CHUNK { self.flush() } else { true }
-    }
-
-    fn ignored_columns(&mut self, columns: Vec<String>) {
-        self.report.ignored_columns = columns;
+        Ok(())
     }
 }
 
@@ -212,7 +248,8 @@ fn spool(mut reader: BodyReader) -> Result<tempfile::NamedTempFile, ApiError> {
     Ok(file)
 }
 
-/// Reads, checks and stores a whole part on this blocking thread.
+/// Reads, checks and stores a whole part: parsing and building records on this
+/// blocking thread, storing them on a second one (see [`Builder`]).
 fn receive(
     pool: DbPool,
     intake: Intake,
@@ -223,57 +260,82 @@ fn receive(
 ) -> Result<PartReport, ApiError> {
     let upload_id = intake.upload_id.clone();
     let (batch_id, part_no) = (intake.batch_id.clone(), intake.part_no);
-    let mut writer = Writer {
-        pool: pool.clone(),
-        intake,
-        dry_run,
-        buffer: Vec::with_capacity(CHUNK),
-        report: PartReport {
-            part: part_no,
-            dry_run,
-            received: 0,
-            accepted: 0,
-            rejected: 0,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            ignored_columns: Vec::new(),
-        },
-        failure: None,
-        chunks: 0,
-    };
-    let parsed = if format == PartFormat::Xlsx {
-        // A workbook is a zip archive, read from its end: spool it to a temporary file
-        // (never to memory) and read the first sheet a row at a time.
-        spool(reader).map(|file| parse::read_xlsx(file.path(), &mut writer))
-    } else {
-        Ok(parse::read_part(format, Decoding::new(reader, charset), &mut writer))
-    };
-    let read = parsed.and_then(|result| match result {
-        Ok(_) if writer.flush() => Ok(()),
-        Ok(_) | Err(PartError::Stopped) => {
-            Err(writer.failure.take().unwrap_or_else(|| ApiError::internal("upload stopped without a cause")))
-        }
-        Err(e) => Err(part_error(e)),
-    });
-    if let Err(e) = read {
-        if !dry_run {
-            let discarded =
-                pool.run_blocking(true, |conn| repo::discard_upload(conn, &upload_id).map_err(ApiError::from));
-            if let Err(d) = discarded {
-                tracing::warn!(error = %d, "could not discard a failed upload's rows");
+    let (out, inbox) = std::sync::mpsc::sync_channel::<Chunk>(WRITE_QUEUE);
+    let (read, written, received, ignored_columns) = std::thread::scope(|scope| {
+        let (pool, intake) = (&pool, &intake);
+        let writer = scope.spawn(move || {
+            let report = PartReport {
+                part: part_no,
+                dry_run,
+                received: 0,
+                accepted: 0,
+                rejected: 0,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+                ignored_columns: Vec::new(),
+            };
+            let mut writer = Writer { pool, intake, dry_run, report };
+            for chunk in inbox {
+                writer.store(chunk)?;
             }
+            Ok::<_, ApiError>(writer.report)
+        });
+        let mut builder = Builder {
+            intake,
+            chunk: Chunk { malformed: Vec::new(), records: Vec::with_capacity(CHUNK) },
+            out,
+            received: 0,
+            ignored_columns: Vec::new(),
+            failure: None,
+        };
+        let parsed = if format == PartFormat::Xlsx {
+            // A workbook is a zip archive, read from its end: spool it to a temporary file
+            // (never to memory) and read the first sheet a row at a time.
+            spool(reader).map(|file| parse::read_xlsx(file.path(), &mut builder))
+        } else {
+            Ok(parse::read_part(format, Decoding::new(reader, charset), &mut builder))
+        };
+        let read = parsed.and_then(|result| match result {
+            Ok(_) if builder.send() => Ok(()),
+            Ok(_) | Err(PartError::Stopped) => {
+                Err(builder.failure.take().unwrap_or_else(|| ApiError::internal("upload stopped without a cause")))
+            }
+            Err(e) => Err(part_error(e)),
+        });
+        let Builder { received, ignored_columns, out, .. } = builder;
+        // Closing the channel ends the writer once it has stored what it holds.
+        drop(out);
+        let written = writer.join().unwrap_or_else(|_| Err(ApiError::internal("the upload writer panicked")));
+        (read, written, received, ignored_columns)
+    });
+    // A writer failure is the cause when both failed (the parser then only saw the
+    // channel close).
+    let read = match (read, written) {
+        (_, Err(e)) | (Err(e), _) => Err(e),
+        (Ok(()), Ok(report)) => Ok(PartReport { received, ignored_columns, ..report }),
+    };
+    let report = match read {
+        Ok(report) => report,
+        Err(e) => {
+            if !dry_run {
+                let discarded =
+                    pool.run_blocking(true, |conn| repo::discard_upload(conn, &upload_id).map_err(ApiError::from));
+                if let Err(d) = discarded {
+                    tracing::warn!(error = %d, "could not discard a failed upload's rows");
+                }
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     if !dry_run {
-        let errors = serde_json::to_string(&writer.report.errors).map_err(ApiError::internal)?;
+        let errors = serde_json::to_string(&report.errors).map_err(ApiError::internal)?;
         let part = PartRow {
             batch_id,
             part_no,
             upload_id,
-            received: writer.report.received as i64,
-            accepted: writer.report.accepted as i64,
-            rejected: writer.report.rejected as i64,
+            received: report.received as i64,
+            accepted: report.accepted as i64,
+            rejected: report.rejected as i64,
             errors,
             uploaded_at: now(),
         };
@@ -289,5 +351,5 @@ fn receive(
             return Err(e);
         }
     }
-    Ok(writer.report)
+    Ok(report)
 }

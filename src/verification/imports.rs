@@ -19,6 +19,8 @@
 //! A delta that holds an ID twice adds both rows, like a snapshot does: the register
 //! then holds that ID twice and matching reports `register_duplicate`.
 
+use std::sync::mpsc::SyncSender;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -37,6 +39,8 @@ use crate::pii::PiiKeys;
 
 /// Valid rows written per transaction.
 pub const CHUNK_ROWS: usize = 5000;
+/// Chunks parsed ahead of the writer: enough to keep both threads busy, little memory.
+const WRITE_QUEUE: usize = 2;
 /// Row errors shown in an import's view (the first 1,000 are kept).
 pub const SHOWN_ERRORS: i64 = 100;
 
@@ -190,6 +194,13 @@ struct Stats {
     kept_errors: i64,
 }
 
+/// Rows handed from the parser to the writer, with the counts as of their last row.
+struct Chunk {
+    entries: Vec<NewEntry>,
+    errors: Vec<ImportErrorRow>,
+    stats: Stats,
+}
+
 /// Everything the blocking side of an import needs.
 struct Job {
     pool: DbPool,
@@ -229,10 +240,58 @@ impl Job {
         }
     }
 
+    /// Parses on this thread and writes on another, so that decoding, checking,
+    /// encrypting and hashing the next chunk overlap with storing the last one. The
+    /// writer takes chunks in order through a small bounded channel; if it fails, the
+    /// parser stops at its next chunk and the writer's error is the import's.
     fn load(&self, body: BodyReader, stats: &mut Stats) -> Result<(), Failure> {
+        let (chunks, inbox) = std::sync::mpsc::sync_channel::<Chunk>(WRITE_QUEUE);
+        let (parsed, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                for mut chunk in inbox {
+                    self.flush(&mut chunk.entries, &mut chunk.errors, chunk.stats)?;
+                }
+                Ok::<(), Failure>(())
+            });
+            let parsed = self.parse(body, stats, &chunks);
+            drop(chunks);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(Failure::internal(ApiError::internal("the import writer panicked"))));
+            (parsed, written)
+        });
+        // A writer failure is the cause when both failed (the parser then only saw the
+        // channel close).
+        written?;
+        parsed?;
+        if stats.total == 0 {
+            return Err(self.input(InputError::new("empty_import", "the body holds no rows")));
+        }
+        if self.kind == Kind::Snapshot && stats.valid == 0 {
+            // Activating it would empty the register.
+            return Err(self.input(InputError::new("no_valid_rows", "no row of the snapshot is valid")));
+        }
+        Ok(())
+    }
+
+    /// Reads and checks every row, handing chunks of [`CHUNK_ROWS`] valid rows (and
+    /// the row errors met meanwhile) to the writer.
+    fn parse(&self, body: BodyReader, stats: &mut Stats, chunks: &SyncSender<Chunk>) -> Result<(), Failure> {
         let mut source = RowSource::open(body, self.format).map_err(|e| self.input(e))?;
         let mut entries: Vec<NewEntry> = Vec::with_capacity(CHUNK_ROWS);
         let mut errors: Vec<ImportErrorRow> = Vec::new();
+        let send = |entries: &mut Vec<NewEntry>, errors: &mut Vec<ImportErrorRow>, stats: Stats| {
+            if entries.is_empty() && errors.is_empty() {
+                return Ok(());
+            }
+            let chunk = Chunk {
+                entries: std::mem::replace(entries, Vec::with_capacity(CHUNK_ROWS)),
+                errors: std::mem::take(errors),
+                stats,
+            };
+            // Closed only when the writer failed; its error is reported instead.
+            chunks.send(chunk).map_err(|_| Failure::internal(ApiError::internal("the import writer stopped")))
+        };
         while let Some(raw) = source.next_row().map_err(|e| self.input(e))? {
             stats.total += 1;
             match parse::validate(&raw, self.today) {
@@ -259,18 +318,10 @@ impl Job {
                 }
             }
             if entries.len() >= CHUNK_ROWS {
-                self.flush(&mut entries, &mut errors, *stats)?;
+                send(&mut entries, &mut errors, *stats)?;
             }
         }
-        self.flush(&mut entries, &mut errors, *stats)?;
-        if stats.total == 0 {
-            return Err(self.input(InputError::new("empty_import", "the body holds no rows")));
-        }
-        if self.kind == Kind::Snapshot && stats.valid == 0 {
-            // Activating it would empty the register.
-            return Err(self.input(InputError::new("no_valid_rows", "no row of the snapshot is valid")));
-        }
-        Ok(())
+        send(&mut entries, &mut errors, *stats)
     }
 
     fn entry(&self, row: ValidRow) -> Result<NewEntry, Failure> {

@@ -68,8 +68,14 @@ pub fn compare(record: &RecordToVerify, entries: &[RegisterFact]) -> Vec<Mismatc
     if entries.len() > 1 {
         reasons.push(reason("register_duplicate", None));
     }
-    let name = comparable_name(&record.name);
-    if !entries.iter().any(|e| comparable_name(&e.name) == name) {
+    // Names equal once normalised are equal after conversion too: the conversion (the
+    // dear part) is only needed when they differ.
+    let normalized = normalize_name(&record.name);
+    let same_name = entries.iter().any(|e| normalize_name(&e.name) == normalized) || {
+        let name = comparable_name(&record.name);
+        entries.iter().any(|e| comparable_name(&e.name) == name)
+    };
+    if !same_name {
         reasons.push(reason("name_mismatch", Some(masked_name(&first.name))));
     }
     let sex = sex_code(&record.sex);

@@ -403,18 +403,25 @@ pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<
     Ok(Some((active, found)))
 }
 
-/// Rows per multi-row INSERT of match results (9 binds a row).
+/// Rows per multi-row INSERT of match results on SQLite (9 binds a row).
 const MATCH_ROWS_PER_STATEMENT: usize = 1000;
 
+/// Inserts match results in the caller's transaction: `COPY` on PostgreSQL, multi-row
+/// INSERTs on SQLite.
 pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult<usize> {
-    let mut n = 0;
-    for part in rows.chunks(MATCH_ROWS_PER_STATEMENT) {
-        n += match conn {
-            DbConnection::Pg(pg) => diesel::insert_into(match_results::table).values(part).execute(pg)?,
-            DbConnection::Sqlite(sqlite) => diesel::insert_into(match_results::table).values(part).execute(sqlite)?,
-        };
+    if rows.is_empty() {
+        return Ok(0);
     }
-    Ok(n)
+    match conn {
+        DbConnection::Pg(pg) => diesel::copy_from(match_results::table).from_insertable(rows).execute(pg),
+        DbConnection::Sqlite(sqlite) => {
+            let mut n = 0;
+            for part in rows.chunks(MATCH_ROWS_PER_STATEMENT) {
+                n += diesel::insert_into(match_results::table).values(part).execute(sqlite)?;
+            }
+            Ok(n)
+        }
+    }
 }
 
 /// Match results, of one record when `record_id` is given, oldest first.
