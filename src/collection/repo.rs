@@ -417,20 +417,6 @@ pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
         .load(conn)
 }
 
-/// Up to `limit` live records of `batch` after the record `after`, waiting to be sent
-/// to verification: one ordered range of the index on `(batch_id, state, id)`, so the
-/// feeder never rescans what it has sent.
-pub fn received_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<RecordRow>> {
-    live()
-        .filter(records::batch_id.eq(batch))
-        .filter(records::state.eq("received"))
-        .filter(records::id.gt(after))
-        .order(records::id.asc())
-        .select(RecordRow::as_select())
-        .limit(limit)
-        .load(conn)
-}
-
 /// What the feeder sends of a record: the fields verification compares, and no more
 /// (the encrypted columns are the bulk of a row and verification never sees them).
 #[derive(Debug, Clone, QueryableByName)]
@@ -472,8 +458,9 @@ const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash,
      ORDER BY id LIMIT ?) r ORDER BY r.id";
 
 /// Up to `limit` records of `batch` in state `received` after the record `after`, in
-/// id order, each with whether it is live: what [`received_in_batch`] reads, with only
-/// the columns the feeder sends.
+/// id order, each with whether it is live (the current upload of its part), with only
+/// the columns the feeder sends: one ordered range of the index on `(batch_id, state,
+/// id)`, so the feeder never rescans what it has sent.
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
     match conn {
