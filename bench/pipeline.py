@@ -20,42 +20,13 @@ import argparse
 import concurrent.futures
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
+
+from harness import System, http, psql, sh
 
 PART_ROWS = 100_000
-PG = "postgres://postgres@127.0.0.1:5432"
-SERVICES = ["gateway", "collection", "verification", "cardmaking", "settlement"]
-
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
-
-
-def psql(sql, db="postgres"):
-    return sh(["psql", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-c", sql])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(method, url, token=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    with urllib.request.urlopen(req, timeout=3600) as r:
-        return json.loads(r.read() or b"null")
 
 
 def generate(bin_dir, workdir, records, extra):
@@ -92,49 +63,10 @@ def curl_upload(method, url, token, path, content_type):
     return json.loads(out)
 
 
-def vmhwm_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def one_run(args, bin_dir, register, parts, run_no):
-    data_dir = f"/var/tmp/hc-bench/run-{args.backend}"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    os.makedirs(data_dir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCARD_")}
-    env.update({"HEALTHCARD_DATA_DIR": data_dir, "HEALTHCARD_LOG": "warn", "HEALTHCARD_MAX_BODY_BYTES": str(4 << 30),
-                "HEALTHCARD_WORKERS": "2", "HEALTHCARD_RATE_LIMIT_PER_SECOND": "10000",
-                "HEALTHCARD_RATE_LIMIT_BURST": "10000", "HEALTHCARD_OUTBOX_POLL_MS": "50"})
-    for s in SERVICES:
-        env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
-        if args.backend == "postgres":
-            psql(f"DROP DATABASE IF EXISTS hc_bench_{s} WITH (FORCE)")
-            psql(f"CREATE DATABASE hc_bench_{s}")
-            env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/hc_bench_{s}"
-    binary = os.path.join(bin_dir, "healthcard")
-    log = open(os.path.join(data_dir, "server.log"), "w")
-    server = subprocess.Popen([binary, "all"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    try:
-        urls = {}
-        while len(urls) < 5:
-            line = server.stdout.readline()
-            if not line:
-                raise RuntimeError("server did not start; see " + log.name)
-            if line.startswith("{"):
-                ev = json.loads(line)
-                urls[ev["service"]] = ev["url"]
-        gw = urls["gateway"]
-
-        def client(role, scopes):
-            scope_args = [a for s in scopes for a in ("--scope", s)]
-            cred = json.loads(sh([binary, "clients", "create", "--name", role, "--role", role] + scope_args, env=env))
-            answer = http("POST", f"{gw}/api/v1/auth/token",
-                          body={"client_id": cred["client_id"], "client_secret": cred["client_secret"]})
-            return answer["access_token"]
-
+    extra = {"HEALTHCARD_MAX_BODY_BYTES": str(4 << 30)}
+    with System(bin_dir, args.backend, f"/var/tmp/hc-bench/run-{args.backend}", extra) as system:
+        gw, client = system.gw, system.client
         registry = client("registry_admin", [])
         county = client("county_office", ["210802", "210803", "210804", "210811", "210881", "210882"])
 
@@ -161,16 +93,12 @@ def one_run(args, bin_dir, register, parts, run_no):
                 break
             time.sleep(2)
         t_e2e = time.monotonic() - t0
-        rss = vmhwm_mb(server.pid)
+        rss = system.peak_rss_mb()
         received = sum(r["received"] for r in reports)
         return {"run": run_no, "register_rows": imp["rows_total"], "import_s": round(t_import, 2),
                 "import_rows_per_s": round(imp["rows_total"] / t_import), "records": received,
                 "upload_s": round(t_upload, 2), "e2e_s": round(t_e2e, 2),
                 "e2e_records_per_s": round(received / t_e2e), "states": states, "peak_rss_mb": round(rss)}
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
 
 
 def raw_floor(batch, register):
