@@ -84,6 +84,7 @@ pub fn apply(conn: &mut DbConnection, message: RegistrationRequested) -> Result<
     }
     repo::insert_residents(conn, &new_residents)?;
     repo::insert_orders(conn, &orders)?;
+    repo::refresh_statistics_if_grown(conn, &["residents", "card_orders", "card_order_fields"])?;
     tracing::info!(registered = orders.len(), answered = results.len(), "registrations applied");
     outbox::enqueue(conn, Service::Collection, &RegistrationCompleted { results })?;
     Ok(())

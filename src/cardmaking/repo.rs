@@ -250,6 +250,15 @@ macro_rules! insert_many {
     }};
 }
 
+/// Keeps PostgreSQL's statistics of `tables` in step while orders and cards arrive by
+/// the hundred thousand (see [`crate::db::statistics`]).
+pub fn refresh_statistics_if_grown(conn: &mut DbConnection, tables: &[&str]) -> QueryResult<()> {
+    for table in tables {
+        crate::db::statistics::analyze_if_grown(conn, table, None, 100_000)?;
+    }
+    Ok(())
+}
+
 // --- Assignments ---
 
 pub fn assign(conn: &mut DbConnection, row: &AssignmentRow) -> QueryResult<()> {

@@ -344,6 +344,7 @@ fn apply(
         repo::mark_failed(conn, &ids, code, &message, at)?;
     }
     repo::insert_cards(conn, &cards)?;
+    repo::refresh_statistics_if_grown(conn, &["cards"])?;
     repo::mark_produced(conn, &produced, at)?;
     messages::send_progress(conn, at, updates)?;
     Ok((produced.len() + failed, duplicates))

@@ -477,45 +477,16 @@ pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, lim
     }
 }
 
-#[derive(QueryableByName)]
-struct Growth {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    analysed: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    live: i64,
-}
-
-/// Rows when the statistics were last taken (-1: never), and rows now.
-const RECORDS_GROWTH: &str = "SELECT c.reltuples::bigint AS analysed, s.n_live_tup AS live \
-     FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'records'::regclass";
-
 /// The columns the upload's duplicate queries and the liveness join filter on: their
 /// statistics are what the planner needs; sampling the long encrypted columns too
 /// made each ANALYZE cost half as much again.
-const ANALYZE_RECORDS_KEYS: &str =
-    "ANALYZE records (batch_id, part_no, upload_id, state, id_hash, county_code, ncms_number)";
+const RECORDS_KEYS: &str = "batch_id, part_no, upload_id, state, id_hash, county_code, ncms_number";
 
-/// Past this many rows in its statistics the planner takes the indexes for the
-/// duplicate checks whatever the table grows to (it scales row counts by the table's
-/// current size), and autovacuum's own ANALYZE keeps them fresh from then on.
-const ANALYSED_ENOUGH: i64 = 100_000;
-
-/// During bulk uploads, refreshes PostgreSQL's statistics of `records` once the table
-/// has about doubled since they were taken (a table that looked empty would be scanned
-/// whole for every chunk's duplicate check), until they cover [`ANALYSED_ENOUGH`] rows:
-/// about log2 of that many refreshes in all, whatever the number of parts (it was
-/// seven per part). True if it refreshed them.
+/// During bulk uploads, refreshes PostgreSQL's statistics of `records` as it grows
+/// (a table that looked empty would be scanned whole for every chunk's duplicate
+/// check); see [`crate::db::statistics`]. True if it refreshed them.
 pub fn refresh_statistics_if_grown(conn: &mut DbConnection) -> QueryResult<bool> {
-    let DbConnection::Pg(pg) = conn else {
-        return Ok(false);
-    };
-    let growth: Option<Growth> = diesel::sql_query(RECORDS_GROWTH).get_result(pg).optional()?;
-    let grown =
-        growth.is_some_and(|g| g.live >= 1000 && g.live > 2 * g.analysed.max(0) && g.analysed < ANALYSED_ENOUGH);
-    if grown {
-        diesel::sql_query(ANALYZE_RECORDS_KEYS).execute(pg)?;
-    }
-    Ok(grown)
+    crate::db::statistics::analyze_if_grown(conn, "records", Some(RECORDS_KEYS), 100_000)
 }
 
 /// Moves a batch from one state to another; `false` if it was not in `from`.
@@ -524,15 +495,6 @@ pub fn move_batch(conn: &mut DbConnection, id: &str, from: &str, to: &str) -> Qu
         .set(batches::state.eq(to))
         .execute(conn)?;
     Ok(n == 1)
-}
-
-/// Lets PostgreSQL's planner see how fast `records` grows during a bulk upload (a
-/// table that looked empty would be scanned whole for every chunk's duplicate check).
-pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
-    if let DbConnection::Pg(pg) = conn {
-        diesel::sql_query("ANALYZE records").execute(pg)?;
-    }
-    Ok(())
 }
 
 /// Moves records from `from` to `to`; returns how many moved.

@@ -6,6 +6,7 @@ mod connection;
 mod error;
 pub mod migrations;
 mod pool;
+pub mod statistics;
 
 pub use connection::{Backend, BackendError, DbConnection};
 pub use error::DbError;
