@@ -309,18 +309,12 @@ pub fn update_resident(conn: &mut DbConnection, row: &ResidentRow) -> QueryResul
 
 /// Of `hashes`, those with an open order (`ordered` or `leased`) or a live card.
 pub fn holding(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::collections::HashSet<String>> {
-    let mut held: std::collections::HashSet<String> = card_orders::table
-        .filter(card_orders::id_hash.eq_any(hashes))
-        .filter(state_is("ordered").or(state_is("leased")))
-        .select(card_orders::id_hash)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
+    let mut held = live_card_holders(conn, hashes)?;
     held.extend(
-        cards::table
-            .filter(cards::id_hash.eq_any(hashes))
-            .filter(cards::state.eq_any(LIVE_CARD_STATES))
-            .select(cards::id_hash)
+        card_orders::table
+            .filter(card_orders::id_hash.eq_any(hashes))
+            .filter(state_is("ordered").or(state_is("leased")))
+            .select(card_orders::id_hash)
             .load::<String>(conn)?,
     );
     Ok(held)
@@ -465,9 +459,9 @@ pub fn insert_lease(
         .execute(conn)
 }
 
-/// The client that took lease `id`, and when it expires.
-pub fn find_lease(conn: &mut DbConnection, id: &str) -> QueryResult<Option<(String, NaiveDateTime)>> {
-    card_leases::table.find(id).select((card_leases::client_id, card_leases::expires_at)).first(conn).optional()
+/// The client that took lease `id`.
+pub fn lessee(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    card_leases::table.find(id).select(card_leases::client_id).first(conn).optional()
 }
 
 pub fn orders_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<OrderRow>> {

@@ -181,7 +181,7 @@ pub async fn record(
     let lease_id = body.lease_id;
     let (view, recorded) = pool
         .write(move |conn| {
-            let (client, _) = repo::find_lease(conn, &lease_id)?.ok_or_else(|| ApiError::not_found("lease"))?;
+            let client = repo::lessee(conn, &lease_id)?.ok_or_else(|| ApiError::not_found("lease"))?;
             if client != caller.client_id {
                 return Err(ApiError::not_found("lease"));
             }

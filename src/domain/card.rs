@@ -1,23 +1,11 @@
-//! The life of a health card (DOMAIN.md section 4): the states of a card order and of
-//! a card, which action moves a card from which state, and the codes a card maker
-//! reports a failed order with. Pure: callers store the result.
+//! The life of a health card (DOMAIN.md section 4): the states of a card, which action
+//! moves a card from which state, and the codes a card maker reports a failed order
+//! with. Pure: callers store the result.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-/// A card order: waiting, held by a card maker, or answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderState {
-    /// Waiting in the queue (also after a lease ran out).
-    Ordered,
-    /// Held by a card maker until its lease expires.
-    Leased,
-    Produced,
-    Failed,
-}
 
 /// A made card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,27 +153,6 @@ impl FromStr for CardState {
     }
 }
 
-impl OrderState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::Ordered => "ordered",
-            OrderState::Leased => "leased",
-            OrderState::Produced => "produced",
-            OrderState::Failed => "failed",
-        }
-    }
-}
-
-impl FromStr for OrderState {
-    type Err = UnknownState;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [OrderState::Ordered, OrderState::Leased, OrderState::Produced, OrderState::Failed]
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| UnknownState(s.to_string()))
-    }
-}
-
 impl FailureCode {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -257,7 +224,6 @@ mod tests {
             assert_eq!(s.as_str().parse::<CardState>().unwrap(), s);
         }
         assert!("lost".parse::<CardState>().is_err());
-        assert_eq!("leased".parse::<OrderState>().unwrap(), OrderState::Leased);
     }
 
     #[test]

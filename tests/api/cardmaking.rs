@@ -328,6 +328,8 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     let (_, elsewhere) = p.app.client(&p.admin, "county_office", &["210802"]).await;
     let (status, _) = p.get(&elsewhere, &format!("/api/v1/cards/{}", pan(1))).await;
     assert_eq!(status, 404);
+    let (status, _) = p.post(&elsewhere, &format!("/api/v1/cards/{}/report-loss", pan(1)), json!({})).await;
+    assert_eq!(status, 404, "another county's office acts on the card");
     let (status, _) = p.get(&clinic, "/api/v1/cards/6222020000000000000").await;
     assert_eq!(status, 404);
 
