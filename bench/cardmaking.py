@@ -28,7 +28,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import System, http, psql_rows, sh  # noqa: E402
+from harness import System, cpu_delta, cpu_seconds, http, psql, psql_rows, sh  # noqa: E402
 
 COUNTIES = ["210802", "210803", "210804", "210811", "210881", "210882"]
 CLIENTS = 4
@@ -114,10 +114,20 @@ def one_run(args, bin_dir, run_no):
                     calls["lease_at"].append((t, t_lease))
                     calls["results"].append(t_results)
 
+        if args.statements:
+            psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "hc_bench_cardmaking")
+            psql("SELECT pg_stat_statements_reset()", "hc_bench_cardmaking")
+        cpu0 = cpu_seconds()
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(work, range(CLIENTS)))
         t_cards = time.monotonic() - t0
+        cpu = cpu_delta(cpu0, cpu_seconds())
+        if args.statements:
+            print(psql("""SELECT round(total_exec_time::numeric / 1000, 1) AS s, calls, rows, d.datname,
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 150) AS query
+                FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid ORDER BY total_exec_time DESC LIMIT 15""", "hc_bench_cardmaking"),
+                  file=sys.stderr)
         rss = system.peak_rss_mb()
         lease_times = [t for _, t in sorted(calls["lease_at"])]
         tenth = max(1, len(lease_times) // 10)
@@ -133,6 +143,8 @@ def one_run(args, bin_dir, run_no):
                 "orders_per_s": round(args.orders / t_cards), "answered": sum(answered),
                 "handed_to_two_clients": twice, "lost": lost, "db_states": counts,
                 "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss),
+                # CPU seconds of the card phase: server, PostgreSQL, these clients.
+                "cpu_s": cpu,
                 "median_lease_ms": round(statistics.median(calls["lease"]) * 1000),
                 "median_results_ms": round(statistics.median(calls["results"]) * 1000),
                 # Whether leases slow down as the queue is worked through.
@@ -144,6 +156,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--orders", type=int, required=True)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--statements", action="store_true",
+                   help="print PostgreSQL's costliest statements of the card phase (needs pg_stat_statements "
+                        "in shared_preload_libraries)")
     args = p.parse_args()
     bin_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release")
     runs = []

@@ -102,3 +102,32 @@ class System:
 
     def peak_rss_mb(self):
         return vmhwm_mb(self.server.pid)
+
+
+def cpu_seconds():
+    """CPU seconds used so far by the server, PostgreSQL's processes and this script:
+    the difference of two readings says where a phase's time went."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"healthcard": 0.0, "postgres": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if comm.startswith("healthcard"):
+            out["healthcard"] += used
+        elif comm.startswith("postgres"):
+            out["postgres"] += used
+    t = os.times()
+    out["bench_clients"] = t.user + t.system
+    return out
+
+
+def cpu_delta(before, after):
+    return {k: round(after[k] - before[k], 1) for k in before}
