@@ -7,8 +7,8 @@ One run, on one machine:
   2. The order queue is filled with N registrations as collection sends them
      (`registration_requested` envelopes from `healthcard-datagen registrations`,
      posted to card making's message endpoint with a service token); timed apart.
-  3. Four card-maker clients of BANK-A lease LEASE orders at a time, concurrently, and
-     answer every order of each lease (2% `failed`, the rest `produced` with a unique
+  3. Four card-maker clients of BANK-A (healthcard-cardmaker, compiled) lease LEASE
+     orders at a time, concurrently, and answer every order of each lease (2% `failed`, the rest `produced` with a unique
      Luhn-valid PAN) until the queue is empty. Measured: from the first lease to the
      last answer, orders/s; orders handed to two clients; orders lost (leased or
      answered fewer than N, and, in the database, orders not `produced` or `failed`).
@@ -23,7 +23,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 import urllib.request
 
@@ -78,49 +77,17 @@ def one_run(args, bin_dir, run_no):
         print(f"seeded {args.orders} orders in {t_seed:.1f} s", file=sys.stderr, flush=True)
 
         makers = [client("card_maker", ["BANK-A"]) for _ in range(CLIENTS)]
-        leased = [[] for _ in range(CLIENTS)]
-        answered = [0] * CLIENTS
-        calls = {"lease": [], "results": [], "lease_at": []}
-        lock = threading.Lock()
-
-        def work(k):
-            n = 0
-            while True:
-                t = time.monotonic()
-                lease = http("POST", f"{gw}/api/v1/card-orders/lease", makers[k], {"limit": LEASE})
-                t_lease = time.monotonic() - t
-                orders = lease["orders"]
-                if not orders:
-                    return
-                results = []
-                for o in orders:
-                    oid = o["order_id"]
-                    leased[k].append(oid)
-                    if n % 50 == 7:
-                        results.append({"order_id": oid, "outcome": "failed",
-                                        "code": FAILURE_CODES[n % len(FAILURE_CODES)], "message": "bench"})
-                    else:
-                        results.append({"order_id": oid, "outcome": "produced", "card_no": pan(k, n),
-                                        "chip_serial": f"C{k}{n:011d}"})
-                    n += 1
-                t = time.monotonic()
-                answer = http("POST", f"{gw}/api/v1/card-orders/results", makers[k],
-                              {"lease_id": lease["lease_id"], "results": results})
-                t_results = time.monotonic() - t
-                assert not answer["errors"], answer["errors"][:3]
-                with lock:
-                    answered[k] += answer["recorded"]
-                    calls["lease"].append(t_lease)
-                    calls["lease_at"].append((t, t_lease))
-                    calls["results"].append(t_results)
+        # The card makers' side is compiled (healthcard-cardmaker): Python clients took
+        # a tenth of the machine's CPU away from the system being measured.
+        cmd = [os.path.join(bin_dir, "healthcard-cardmaker"), "--gateway", gw, "--lease", str(LEASE),
+               "--fail-every", "50"] + [a for t in makers for a in ("--token", t)]
 
         if args.statements:
             psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "hc_bench_cardmaking")
             psql("SELECT pg_stat_statements_reset()", "hc_bench_cardmaking")
         cpu0 = cpu_seconds()
         t0 = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
-            list(pool.map(work, range(CLIENTS)))
+        sim = json.loads(sh(cmd))
         t_cards = time.monotonic() - t0
         cpu = cpu_delta(cpu0, cpu_seconds())
         if args.statements:
@@ -129,10 +96,9 @@ def one_run(args, bin_dir, run_no):
                 FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid ORDER BY total_exec_time DESC LIMIT 15""", "hc_bench_cardmaking"),
                   file=sys.stderr)
         rss = system.peak_rss_mb()
-        lease_times = [t for _, t in sorted(calls["lease_at"])]
+        lease_times = [t for _, t in sorted(sim["lease_calls"])]
         tenth = max(1, len(lease_times) // 10)
-        all_leased = [o for per in leased for o in per]
-        twice = len(all_leased) - len(set(all_leased))
+        twice = sim["handed_to_two_clients"]
         counts = dict(
             line.split("|") for line in psql_rows(
                 "SELECT state, count(*) FROM card_orders GROUP BY state", "hc_bench_cardmaking"))
@@ -140,13 +106,13 @@ def one_run(args, bin_dir, run_no):
         lost = args.orders - counts.get("produced", 0) - counts.get("failed", 0)
         return {"run": run_no, "orders": args.orders, "seed_s": round(t_seed, 2),
                 "seed_orders_per_s": round(args.orders / t_seed), "cards_s": round(t_cards, 2),
-                "orders_per_s": round(args.orders / t_cards), "answered": sum(answered),
+                "orders_per_s": round(args.orders / t_cards), "answered": sim["answered"],
                 "handed_to_two_clients": twice, "lost": lost, "db_states": counts,
-                "per_client_orders": [len(x) for x in leased], "peak_rss_mb": round(rss),
-                # CPU seconds of the card phase: server, PostgreSQL, these clients.
+                "per_client_orders": sim["per_client_orders"], "peak_rss_mb": round(rss),
+                # CPU seconds of the card phase: server, PostgreSQL, the card makers' clients.
                 "cpu_s": cpu,
-                "median_lease_ms": round(statistics.median(calls["lease"]) * 1000),
-                "median_results_ms": round(statistics.median(calls["results"]) * 1000),
+                "median_lease_ms": round(statistics.median(lease_times) * 1000),
+                "median_results_ms": round(statistics.median(sim["results_calls"]) * 1000),
                 # Whether leases slow down as the queue is worked through.
                 "lease_ms_first_tenth": round(statistics.median(lease_times[:tenth]) * 1000),
                 "lease_ms_last_tenth": round(statistics.median(lease_times[-tenth:]) * 1000)}

@@ -105,8 +105,9 @@ class System:
 
 
 def cpu_seconds():
-    """CPU seconds used so far by the server, PostgreSQL's processes and this script:
-    the difference of two readings says where a phase's time went."""
+    """CPU seconds used so far by the server, PostgreSQL's processes and the benchmark's
+    clients (this script and the programs it ran to the end): the difference of two
+    readings says where a phase's time went."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {"healthcard": 0.0, "postgres": 0.0}
     for pid in os.listdir("/proc"):
@@ -120,12 +121,12 @@ def cpu_seconds():
         comm = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
         used = (int(fields[11]) + int(fields[12])) / tick
-        if comm.startswith("healthcard"):
+        if comm.startswith("healthcard") and not comm.startswith("healthcard-"):
             out["healthcard"] += used
         elif comm.startswith("postgres"):
             out["postgres"] += used
     t = os.times()
-    out["bench_clients"] = t.user + t.system
+    out["bench_clients"] = t.user + t.system + t.children_user + t.children_system
     return out
 
 

@@ -236,7 +236,7 @@ fn transition(
     });
     if to == CardState::Replaced {
         let resident =
-            repo::find_resident(conn, &card.id_hash)?.ok_or_else(|| ApiError::internal("card without resident"))?;
+            repo::lock_resident(conn, &card.id_hash)?.ok_or_else(|| ApiError::internal("card without resident"))?;
         let new = NewOrder::new(&resident, Some(card.card_no.clone()), fx.at);
         progress.push(messages::progress(&new.order, None, "ordered"));
         repo::insert_orders(conn, std::slice::from_ref(&new))?;

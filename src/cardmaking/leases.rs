@@ -81,7 +81,7 @@ pub async fn lease(
         let until = at + term;
         let new_lease = NewLease { id: &lease_id, makers: &makers, limit: body.limit, at, until };
         let orders = if makers.is_empty() { Vec::new() } else { repo::take_orders(conn, &new_lease)? };
-        repo::insert_lease(conn, &lease_id, &caller.client_id, orders.len() as i32, at, until)?;
+        repo::insert_lease(conn, &new_lease, &caller.client_id, &orders)?;
         let order_ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
         access_log::record(conn, &caller, "lease", &lease_id, &serde_json::json!({ "orders": order_ids }))?;
         messages::send_progress(

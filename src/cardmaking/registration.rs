@@ -18,8 +18,9 @@ use crate::outbox;
 pub fn apply(conn: &mut DbConnection, message: RegistrationRequested) -> Result<(), ApiError> {
     let at = now();
     let hashes: Vec<String> = message.registrations.iter().map(|r| r.id_hash.clone()).collect();
+    // Locked first: the check below then stays true until this transaction ends.
     let mut residents: HashMap<String, ResidentRow> =
-        repo::residents_by_hash(conn, &hashes)?.into_iter().map(|r| (r.id_hash.clone(), r)).collect();
+        repo::lock_residents(conn, &hashes)?.into_iter().map(|r| (r.id_hash.clone(), r)).collect();
     let mut held = repo::holding(conn, &hashes)?;
     let mut new_residents = Vec::new();
     let mut orders = Vec::new();
@@ -84,7 +85,7 @@ pub fn apply(conn: &mut DbConnection, message: RegistrationRequested) -> Result<
     }
     repo::insert_residents(conn, &new_residents)?;
     repo::insert_orders(conn, &orders)?;
-    repo::refresh_statistics_if_grown(conn, &["residents", "card_orders", "card_order_fields"])?;
+    repo::refresh_statistics_if_grown(conn, &["residents", "card_orders", "card_order_fields", "card_queue"])?;
     tracing::info!(registered = orders.len(), answered = results.len(), "registrations applied");
     outbox::enqueue(conn, Service::Collection, &RegistrationCompleted { results })?;
     Ok(())

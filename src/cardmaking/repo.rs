@@ -57,12 +57,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Orders waiting for a lease, oldest first. The order row stays the truth: a
+    /// lease takes an order only while it is still `ordered`.
+    card_queue (order_id) {
+        order_id -> Text,
+        county_code -> Text,
+    }
+}
+
+diesel::table! {
     card_leases (id) {
         id -> Text,
         client_id -> Text,
         order_count -> Integer,
         leased_at -> Timestamp,
         expires_at -> Timestamp,
+        /// The orders handed out, comma-separated.
+        order_ids -> Text,
+        /// When the lease expired and its unanswered orders went back to the queue.
+        closed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -246,7 +259,7 @@ macro_rules! insert_many {
                 DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
             };
         }
-        Ok(n)
+        Ok::<usize, diesel::result::Error>(n)
     }};
 }
 
@@ -290,12 +303,21 @@ pub fn counties_of(conn: &mut DbConnection, makers: &[String]) -> QueryResult<Ve
 
 // --- The master index ---
 
-pub fn residents_by_hash(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Vec<ResidentRow>> {
-    residents::table.filter(residents::id_hash.eq_any(hashes)).select(ResidentRow::as_select()).load(conn)
+/// The residents of `hashes`, locked until the transaction ends: whoever opens an
+/// order for a resident holds this lock first, which is what keeps a resident to one
+/// open order (SQLite has a single writer anyway). A resident not yet in the index is
+/// guarded by its primary key instead: a second insert waits, then fails.
+pub fn lock_residents(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Vec<ResidentRow>> {
+    let query = residents::table.filter(residents::id_hash.eq_any(hashes));
+    match conn {
+        DbConnection::Pg(pg) => query.select(ResidentRow::as_select()).for_no_key_update().load(pg),
+        DbConnection::Sqlite(lite) => query.select(ResidentRow::as_select()).load(lite),
+    }
 }
 
-pub fn find_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<ResidentRow>> {
-    residents::table.find(hash).select(ResidentRow::as_select()).first(conn).optional()
+/// One resident, locked as [`lock_residents`] does.
+pub fn lock_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<ResidentRow>> {
+    Ok(lock_residents(conn, &[hash.to_string()])?.pop())
 }
 
 pub fn insert_residents(conn: &mut DbConnection, rows: &[ResidentRow]) -> QueryResult<usize> {
@@ -313,12 +335,14 @@ pub fn holding(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::c
     held.extend(
         card_orders::table
             .filter(card_orders::id_hash.eq_any(hashes))
-            .filter(state_is("ordered").or(state_is("leased")))
+            .filter(card_orders::state.eq_any(OPEN_ORDER_STATES))
             .select(card_orders::id_hash)
             .load::<String>(conn)?,
     );
     Ok(held)
 }
+
+pub const OPEN_ORDER_STATES: [&str; 2] = ["ordered", "leased"];
 
 /// Of `hashes`, the residents holding a live card.
 pub fn live_card_holders(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::collections::HashSet<String>> {
@@ -327,7 +351,7 @@ pub fn live_card_holders(conn: &mut DbConnection, hashes: &[String]) -> QueryRes
         out.extend(
             cards::table
                 .filter(cards::id_hash.eq_any(chunk))
-                .filter(cards::state.eq_any(LIVE_CARD_STATES))
+                .filter(card_is_live())
                 .select(cards::id_hash)
                 .load::<String>(conn)?,
         );
@@ -337,12 +361,23 @@ pub fn live_card_holders(conn: &mut DbConnection, hashes: &[String]) -> QueryRes
 
 pub const LIVE_CARD_STATES: [&str; 4] = ["produced", "issued", "activated", "reported_lost"];
 
+/// The live states written out, so that PostgreSQL's generic plans can use the
+/// partial index `cards_live` (a bound list would keep them from it).
+fn card_is_live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>("cards.state IN ('produced', 'issued', 'activated', 'reported_lost')")
+}
+
 // --- Orders and leases ---
 
 pub fn insert_orders(conn: &mut DbConnection, new: &[NewOrder]) -> QueryResult<usize> {
     let orders: Vec<OrderRow> = new.iter().map(|n| n.order.clone()).collect();
     let fields: Vec<OrderFieldsRow> = new.iter().map(|n| n.fields.clone()).collect();
+    let queued: Vec<_> = new
+        .iter()
+        .map(|n| (card_queue::order_id.eq(&n.order.id), card_queue::county_code.eq(&n.order.county_code)))
+        .collect();
     insert_fields(conn, &fields)?;
+    insert_many!(conn, card_queue::table, queued)?;
     insert_many!(conn, card_orders::table, orders)
 }
 
@@ -364,23 +399,6 @@ pub fn order_fields(conn: &mut DbConnection, order_ids: &[String]) -> QueryResul
     Ok(out)
 }
 
-/// The partial indexes on `card_orders` are for literal states: a bound parameter
-/// would keep PostgreSQL's generic plans from using them.
-fn state_is(state: &'static str) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql::<diesel::sql_types::Bool>(match state {
-        "leased" => "card_orders.state = 'leased'",
-        _ => "card_orders.state = 'ordered'",
-    })
-}
-
-/// Orders whose lease ran out go back to the queue (their lease id stays, see the
-/// migration).
-pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(card_orders::table.filter(state_is("leased")).filter(card_orders::leased_until.lt(at)))
-        .set((card_orders::state.eq("ordered"), card_orders::state_changed_at.eq(at)))
-        .execute(conn)
-}
-
 /// A lease being taken.
 pub struct NewLease<'a> {
     pub id: &'a str,
@@ -391,70 +409,124 @@ pub struct NewLease<'a> {
     pub until: NaiveDateTime,
 }
 
+/// Sets orders `ids` that are still `ordered` as leased by `lease` for `maker`, and
+/// returns them as they are now (PostgreSQL in the same statement).
+macro_rules! lease_orders {
+    ($conn:expr, $lease:expr, $maker:expr, $ids:expr) => {{
+        let update = diesel::update(
+            card_orders::table.filter(card_orders::id.eq_any($ids)).filter(card_orders::state.eq("ordered")),
+        )
+        .set((
+            card_orders::state.eq("leased"),
+            card_orders::lease_id.eq($lease.id),
+            card_orders::card_maker.eq($maker),
+            card_orders::leased_until.eq($lease.until),
+            card_orders::lease_count.eq(card_orders::lease_count + 1),
+            card_orders::state_changed_at.eq($lease.at),
+        ));
+        match $conn {
+            DbConnection::Pg(pg) => update.returning(card_orders::all_columns).load::<OrderRow>(pg)?,
+            DbConnection::Sqlite(lite) => {
+                update.execute(lite)?;
+                card_orders::table
+                    .filter(card_orders::id.eq_any($ids))
+                    .filter(card_orders::lease_id.eq($lease.id))
+                    .select(OrderRow::as_select())
+                    .load(lite)?
+            }
+        }
+    }};
+}
+
 /// Takes up to `limit` queued orders of the lease's counties, oldest first, and
-/// returns them. On PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED`, so
-/// concurrent leases (other card makers, other replicas) pass each other by; SQLite
-/// has one writer at a time, so the portable pick-then-update is already exclusive.
+/// returns them. On PostgreSQL the queue entries are picked `FOR UPDATE SKIP LOCKED`,
+/// so concurrent leases (other card makers, other replicas) pass each other by; SQLite
+/// has one writer at a time. An entry whose order is no longer `ordered` (answered
+/// late, after its lease had expired) is dropped without being handed out.
 pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult<Vec<OrderRow>> {
     let counties: Vec<&String> = lease.makers.keys().collect();
+    let pick = card_queue::table
+        .filter(card_queue::county_code.eq_any(&counties))
+        .order(card_queue::order_id.asc())
+        .limit(lease.limit)
+        .select((card_queue::order_id, card_queue::county_code));
     let picked: Vec<(String, String)> = match conn {
-        DbConnection::Pg(pg) => card_orders::table
-            .filter(state_is("ordered"))
-            .filter(card_orders::county_code.eq_any(&counties))
-            .order(card_orders::id.asc())
-            .limit(lease.limit)
-            .select((card_orders::id, card_orders::county_code))
-            .for_update()
-            .skip_locked()
-            .load(pg)?,
-        DbConnection::Sqlite(lite) => card_orders::table
-            .filter(state_is("ordered"))
-            .filter(card_orders::county_code.eq_any(&counties))
-            .order(card_orders::id.asc())
-            .limit(lease.limit)
-            .select((card_orders::id, card_orders::county_code))
-            .load(lite)?,
+        DbConnection::Pg(pg) => pick.for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(lite) => pick.load(lite)?,
     };
+    let ids: Vec<&String> = picked.iter().map(|(id, _)| id).collect();
+    diesel::delete(card_queue::table.filter(card_queue::order_id.eq_any(&ids))).execute(conn)?;
     // One statement per card maker (usually one): the lease and its maker in one write.
-    let mut by_maker: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
-    for (id, county) in picked {
-        if let Some(maker) = lease.makers.get(&county) {
+    let mut by_maker: std::collections::HashMap<&str, Vec<&String>> = std::collections::HashMap::new();
+    for (id, county) in &picked {
+        if let Some(maker) = lease.makers.get(county) {
             by_maker.entry(maker.as_str()).or_default().push(id);
         }
     }
-    let mut taken = Vec::new();
+    let mut taken = Vec::with_capacity(picked.len());
     for (maker, ids) in by_maker {
-        diesel::update(card_orders::table.filter(card_orders::id.eq_any(&ids)))
-            .set((
-                card_orders::state.eq("leased"),
-                card_orders::lease_id.eq(lease.id),
-                card_orders::card_maker.eq(maker),
-                card_orders::leased_until.eq(lease.until),
-                card_orders::lease_count.eq(card_orders::lease_count + 1),
-                card_orders::state_changed_at.eq(lease.at),
-            ))
-            .execute(conn)?;
-        taken.extend(card_orders::table.filter(card_orders::id.eq_any(&ids)).select(OrderRow::as_select()).load(conn)?);
+        taken.extend(lease_orders!(conn, lease, maker, &ids));
     }
     taken.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(taken)
 }
 
+/// Leases past their time go back: their orders still `leased` by them return to the
+/// queue (keeping the lease id, so a late result of that lease is still taken until
+/// another lease holds the order), and the lease is closed. Returns how many orders
+/// went back.
+pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResult<usize> {
+    let due = card_leases::table
+        .filter(card_leases::closed_at.is_null())
+        .filter(card_leases::expires_at.lt(at))
+        .order(card_leases::expires_at.asc())
+        .limit(50)
+        .select((card_leases::id, card_leases::order_ids));
+    // Another replica closing the same lease is passed by.
+    let expired: Vec<(String, String)> = match conn {
+        DbConnection::Pg(pg) => due.for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(lite) => due.load(lite)?,
+    };
+    let mut returned = 0;
+    for (lease_id, order_ids) in expired {
+        let ids: Vec<&str> = order_ids.split(',').filter(|id| !id.is_empty()).collect();
+        let back = card_orders::table
+            .filter(card_orders::id.eq_any(&ids))
+            .filter(card_orders::state.eq("leased"))
+            .filter(card_orders::lease_id.eq(&lease_id));
+        let queued: Vec<(String, String)> =
+            back.clone().select((card_orders::id, card_orders::county_code)).load(conn)?;
+        diesel::update(back)
+            .set((card_orders::state.eq("ordered"), card_orders::state_changed_at.eq(at)))
+            .execute(conn)?;
+        let rows: Vec<_> = queued
+            .iter()
+            .map(|(id, county)| (card_queue::order_id.eq(id), card_queue::county_code.eq(county)))
+            .collect();
+        returned += insert_many!(conn, card_queue::table, rows)?;
+        diesel::update(card_leases::table.find(&lease_id)).set(card_leases::closed_at.eq(at)).execute(conn)?;
+    }
+    Ok(returned)
+}
+
+/// Writes lease `lease` of `client_id` with the orders it handed out; a lease of no
+/// orders has nothing to return and is closed at once.
 pub fn insert_lease(
     conn: &mut DbConnection,
-    id: &str,
+    lease: &NewLease<'_>,
     client_id: &str,
-    count: i32,
-    at: NaiveDateTime,
-    until: NaiveDateTime,
+    orders: &[OrderRow],
 ) -> QueryResult<usize> {
+    let order_ids = orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(",");
     diesel::insert_into(card_leases::table)
         .values((
-            card_leases::id.eq(id),
+            card_leases::id.eq(lease.id),
             card_leases::client_id.eq(client_id),
-            card_leases::order_count.eq(count),
-            card_leases::leased_at.eq(at),
-            card_leases::expires_at.eq(until),
+            card_leases::order_count.eq(orders.len() as i32),
+            card_leases::leased_at.eq(lease.at),
+            card_leases::expires_at.eq(lease.until),
+            card_leases::order_ids.eq(order_ids),
+            card_leases::closed_at.eq(orders.is_empty().then_some(lease.at)),
         ))
         .execute(conn)
 }
@@ -472,37 +544,97 @@ pub fn orders_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<
     Ok(out)
 }
 
-pub fn mark_produced(conn: &mut DbConnection, ids: &[String], at: NaiveDateTime) -> QueryResult<usize> {
-    let mut n = 0;
-    for chunk in ids.chunks(5000) {
-        n += diesel::update(card_orders::table.filter(card_orders::id.eq_any(chunk)))
-            .set((card_orders::state.eq("produced"), card_orders::state_changed_at.eq(at)))
-            .execute(conn)?;
-    }
-    Ok(n)
+/// Sets those of orders `ids` that lease `lease_id` still holds (leased, or back in
+/// the queue unanswered) with `$set`, and returns their ids: an order another lease
+/// took meanwhile is left alone.
+macro_rules! answer_orders {
+    ($conn:expr, $ids:expr, $lease_id:expr, $set:expr) => {{
+        let mut answered = Vec::with_capacity($ids.len());
+        for chunk in $ids.chunks(5000) {
+            macro_rules! held {
+                () => {
+                    card_orders::table
+                        .filter(card_orders::id.eq_any(chunk))
+                        .filter(card_orders::lease_id.eq($lease_id))
+                        .filter(card_orders::state.eq_any(OPEN_ORDER_STATES))
+                };
+            }
+            match $conn {
+                DbConnection::Pg(pg) => {
+                    answered.extend(diesel::update(held!()).set($set).returning(card_orders::id).load::<String>(pg)?)
+                }
+                DbConnection::Sqlite(lite) => {
+                    // One writer at a time: what is read here is what gets updated.
+                    answered.extend(held!().select(card_orders::id).load::<String>(lite)?);
+                    diesel::update(held!()).set($set).execute(lite)?;
+                }
+            }
+        }
+        Ok(answered)
+    }};
+}
+
+pub fn mark_produced(
+    conn: &mut DbConnection,
+    ids: &[String],
+    lease_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    answer_orders!(conn, ids, lease_id, (card_orders::state.eq("produced"), card_orders::state_changed_at.eq(at)))
 }
 
 pub fn mark_failed(
     conn: &mut DbConnection,
     ids: &[String],
+    lease_id: &str,
     code: &str,
     message: &str,
     at: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(card_orders::table.filter(card_orders::id.eq_any(ids)))
-        .set((
+) -> QueryResult<Vec<String>> {
+    answer_orders!(
+        conn,
+        ids,
+        lease_id,
+        (
             card_orders::state.eq("failed"),
             card_orders::failure_code.eq(code),
             card_orders::failure_message.eq(message),
             card_orders::state_changed_at.eq(at),
-        ))
-        .execute(conn)
+        )
+    )
 }
 
 // --- Cards ---
 
 pub fn insert_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<usize> {
     insert_many!(conn, cards::table, rows)
+}
+
+/// Inserts the cards that collide with no unique index (card number, order, one live
+/// card per resident); returns the orders whose cards went in.
+pub fn insert_new_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<Vec<String>> {
+    let mut written = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(1000) {
+        match conn {
+            DbConnection::Pg(pg) => written.extend(
+                diesel::insert_into(cards::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .returning(cards::order_id)
+                    .load::<String>(pg)?,
+            ),
+            // Row by row: SQLite takes no batch with ON CONFLICT (and its inserts are
+            // cheap prepared statements).
+            DbConnection::Sqlite(lite) => {
+                for card in chunk {
+                    if diesel::insert_into(cards::table).values(card).on_conflict_do_nothing().execute(lite)? == 1 {
+                        written.push(card.order_id.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(written)
 }
 
 pub fn insert_events(conn: &mut DbConnection, rows: &[CardEventRow]) -> QueryResult<usize> {
@@ -535,19 +667,22 @@ pub fn find_card(conn: &mut DbConnection, card_no: &str) -> QueryResult<Option<C
     cards::table.find(card_no).select(CardRow::as_select()).first(conn).optional()
 }
 
-/// The resident's live card, or else the latest card made for them.
+/// The resident's live card, or else the latest card made for them (found through
+/// the resident's orders).
 pub fn card_of_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<CardRow>> {
     let live = cards::table
         .filter(cards::id_hash.eq(hash))
-        .filter(cards::state.eq_any(LIVE_CARD_STATES))
+        .filter(card_is_live())
         .select(CardRow::as_select())
         .first(conn)
         .optional()?;
     if live.is_some() {
         return Ok(live);
     }
+    let orders: Vec<String> =
+        card_orders::table.filter(card_orders::id_hash.eq(hash)).select(card_orders::id).load(conn)?;
     cards::table
-        .filter(cards::id_hash.eq(hash))
+        .filter(cards::order_id.eq_any(&orders))
         .order(cards::produced_at.desc())
         .select(CardRow::as_select())
         .first(conn)

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::messages;
@@ -44,6 +45,8 @@ enum OrderResult {
         message: String,
     },
 }
+
+const SUPERSEDED: &str = "the lease on this order expired and another lease holds it now";
 
 /// A row that was refused.
 #[derive(Debug, Clone, Serialize)]
@@ -230,19 +233,10 @@ fn apply(
     } else {
         repo::cards_of_orders(conn, &answered)?.into_iter().map(|c| (c.order_id.clone(), c)).collect()
     };
-    let numbers: Vec<String> = rows
-        .iter()
-        .filter_map(|r| match r {
-            Valid::Produced { pan, .. } => Some(pan.as_str().to_string()),
-            Valid::Failed { .. } => None,
-        })
-        .collect();
-    let used: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
     let mut cards = Vec::new();
     let mut produced = Vec::new();
     let mut updates: Vec<CardProgressUpdate> = Vec::new();
     let mut duplicates = 0;
-    let mut failed = 0;
     let row_of: HashMap<String, usize> = rows.iter().map(|r| (r.order_id().to_string(), r.row())).collect();
     // Failed orders with the same code and message are marked by one statement.
     let mut failures: HashMap<(&'static str, String), Vec<String>> = HashMap::new();
@@ -274,21 +268,11 @@ fn apply(
             _ => {}
         }
         if order.lease_id.as_deref() != Some(lease_id) {
-            errors.push(refuse("lease_superseded", "the lease on this order expired and another lease holds it now"));
+            errors.push(refuse("lease_superseded", SUPERSEDED));
             continue;
         }
         match item {
             Valid::Produced { pan, chip_serial, .. } => {
-                if used.contains(pan.as_str()) {
-                    errors.push(error(
-                        row,
-                        Some(&order_id),
-                        "card_no",
-                        "card_no_in_use",
-                        "another card already has this number",
-                    ));
-                    continue;
-                }
                 let maker = order.card_maker.clone().unwrap_or_default();
                 cards.push(CardRow {
                     card_no: pan.as_str().to_string(),
@@ -309,7 +293,6 @@ fn apply(
             }
             Valid::Failed { code, message, .. } => {
                 failures.entry((code.as_str(), message.clone())).or_default().push(order.id.clone());
-                failed += 1;
                 let mut update = messages::progress(order, Some("production_failed"), "failed");
                 update.reason = Some(MismatchReason {
                     code: code.as_str().to_string(),
@@ -320,32 +303,88 @@ fn apply(
             }
         }
     }
-    // A resident whose other card is still live cannot get a second one.
-    let hashes: Vec<String> = cards.iter().map(|c| c.id_hash.clone()).collect();
-    let live = repo::live_card_holders(conn, &hashes)?;
-    if !live.is_empty() {
-        let blocked: HashSet<String> =
-            cards.iter().filter(|c| live.contains(&c.id_hash)).map(|c| c.order_id.clone()).collect();
-        cards.retain(|c| !blocked.contains(&c.order_id));
-        produced.retain(|id| !blocked.contains(id));
-        updates.retain(|u| !blocked.contains(&u.order_id));
-        for order_id in blocked {
-            let row = row_of.get(&order_id).copied().unwrap_or_default();
-            errors.push(error(
-                row,
-                Some(&order_id),
-                "order_id",
-                "resident_has_live_card",
-                "the resident already holds a live card",
-            ));
+    // The unique indexes on cards say which card numbers are taken and which residents
+    // still hold a live card (cards go in with ON CONFLICT DO NOTHING), rather than a
+    // look-up of every row first. Orders and cards are written in a savepoint; rows
+    // that collided are refused and the rest written again without them.
+    let answered = loop {
+        match conn.transaction(|conn| write_answers(conn, lease_id, &produced, &failures, &cards, at)) {
+            Ok(answered) => break answered,
+            Err(Attempt::Failed(e)) => return Err(e.into()),
+            Err(Attempt::Collided(collided)) => {
+                let numbers: Vec<String> = collided.iter().map(|c| c.card_no.clone()).collect();
+                let taken: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
+                for card in collided {
+                    let row = row_of.get(&card.order_id).copied().unwrap_or_default();
+                    errors.push(if taken.contains(&card.card_no) {
+                        error(
+                            row,
+                            Some(&card.order_id),
+                            "card_no",
+                            "card_no_in_use",
+                            "another card already has this number",
+                        )
+                    } else {
+                        error(
+                            row,
+                            Some(&card.order_id),
+                            "order_id",
+                            "resident_has_live_card",
+                            "the resident already holds a live card",
+                        )
+                    });
+                    cards.retain(|c| c.order_id != card.order_id);
+                    produced.retain(|id| *id != card.order_id);
+                    updates.retain(|u| u.order_id != card.order_id);
+                }
+            }
         }
+    };
+    // An order another lease took meanwhile was not marked and gets no card.
+    let asked = produced.iter().chain(failures.values().flatten());
+    for order_id in asked.filter(|id| !answered.contains(*id)) {
+        let row = row_of.get(order_id).copied().unwrap_or_default();
+        errors.push(error(row, Some(order_id), "order_id", "lease_superseded", SUPERSEDED));
     }
-    for ((code, message), ids) in failures {
-        repo::mark_failed(conn, &ids, code, &message, at)?;
-    }
-    repo::insert_cards(conn, &cards)?;
+    updates.retain(|u| answered.contains(&u.order_id));
     repo::refresh_statistics_if_grown(conn, &["cards"])?;
-    repo::mark_produced(conn, &produced, at)?;
     messages::send_progress(conn, at, updates)?;
-    Ok((produced.len() + failed, duplicates))
+    Ok((answered.len(), duplicates))
+}
+
+/// Why writing the answers was undone.
+enum Attempt {
+    /// These cards hit a unique index: their number is taken, or their resident still
+    /// holds a live card.
+    Collided(Vec<CardRow>),
+    Failed(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Attempt {
+    fn from(e: diesel::result::Error) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+/// Marks the orders that the lease still holds and writes their cards; returns the
+/// orders answered.
+fn write_answers(
+    conn: &mut DbConnection,
+    lease_id: &str,
+    produced: &[String],
+    failures: &HashMap<(&'static str, String), Vec<String>>,
+    cards: &[CardRow],
+    at: chrono::NaiveDateTime,
+) -> Result<HashSet<String>, Attempt> {
+    let mut answered: HashSet<String> = HashSet::new();
+    for ((code, message), ids) in failures {
+        answered.extend(repo::mark_failed(conn, ids, lease_id, code, message, at)?);
+    }
+    answered.extend(repo::mark_produced(conn, produced, lease_id, at)?);
+    let due: Vec<CardRow> = cards.iter().filter(|c| answered.contains(&c.order_id)).cloned().collect();
+    let written: HashSet<String> = repo::insert_new_cards(conn, &due)?.into_iter().collect();
+    if written.len() < due.len() {
+        return Err(Attempt::Collided(due.into_iter().filter(|c| !written.contains(&c.order_id)).collect()));
+    }
+    Ok(answered)
 }

@@ -377,8 +377,11 @@ async fn leases_expire_and_concurrent_lessees_never_share_an_order(backend: Back
     assert_eq!((seen.len(), distinct.len()), (20, 20), "an order was handed out twice");
 
     // After the lease ran out, a late result is still taken while no one else holds
-    // the order.
+    // the order, also once the order is back in the queue (any lease call returns
+    // expired orders, here one of a card maker with no counties).
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, other_bank) = p.app.client(&p.admin, "card_maker", &["BANK-B"]).await;
+    assert_eq!(p.lease(&other_bank, 100).await["orders"], json!([]));
     let late = &first_leases[0];
     let late_ids = order_ids(late);
     let (status, body) = p.results(&p.maker, late, json!([produced(&late_ids[0], &pan(100))])).await;
