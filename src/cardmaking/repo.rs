@@ -208,6 +208,8 @@ impl NewOrder {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cards)]
+// Written with COPY on PostgreSQL, which needs every value spelled out.
+#[diesel(treat_none_as_default_value = false)]
 pub struct CardRow {
     pub card_no: String,
     pub chip_serial: String,
@@ -606,35 +608,13 @@ pub fn mark_failed(
 
 // --- Cards ---
 
+/// Writes cards (COPY on PostgreSQL). A unique index refusing one (its number is
+/// taken, or its resident still holds a live card) fails the whole statement.
 pub fn insert_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<usize> {
-    insert_many!(conn, cards::table, rows)
-}
-
-/// Inserts the cards that collide with no unique index (card number, order, one live
-/// card per resident); returns the orders whose cards went in.
-pub fn insert_new_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<Vec<String>> {
-    let mut written = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(1000) {
-        match conn {
-            DbConnection::Pg(pg) => written.extend(
-                diesel::insert_into(cards::table)
-                    .values(chunk)
-                    .on_conflict_do_nothing()
-                    .returning(cards::order_id)
-                    .load::<String>(pg)?,
-            ),
-            // Row by row: SQLite takes no batch with ON CONFLICT (and its inserts are
-            // cheap prepared statements).
-            DbConnection::Sqlite(lite) => {
-                for card in chunk {
-                    if diesel::insert_into(cards::table).values(card).on_conflict_do_nothing().execute(lite)? == 1 {
-                        written.push(card.order_id.clone());
-                    }
-                }
-            }
-        }
+    match conn {
+        DbConnection::Pg(pg) => diesel::copy_from(cards::table).from_insertable(rows).execute(pg),
+        DbConnection::Sqlite(_) => insert_many!(conn, cards::table, rows),
     }
-    Ok(written)
 }
 
 pub fn insert_events(conn: &mut DbConnection, rows: &[CardEventRow]) -> QueryResult<usize> {

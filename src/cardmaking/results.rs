@@ -303,17 +303,24 @@ fn apply(
             }
         }
     }
-    // The unique indexes on cards say which card numbers are taken and which residents
-    // still hold a live card (cards go in with ON CONFLICT DO NOTHING), rather than a
-    // look-up of every row first. Orders and cards are written in a savepoint; rows
-    // that collided are refused and the rest written again without them.
+    // Orders and cards are written in a savepoint. The unique indexes on cards are the
+    // check that a card number is free and that the resident holds no live card; only
+    // when one refuses (rarely) are the rows looked up, the colliding ones refused and
+    // the rest written again.
     let answered = loop {
         match conn.transaction(|conn| write_answers(conn, lease_id, &produced, &failures, &cards, at)) {
             Ok(answered) => break answered,
             Err(Attempt::Failed(e)) => return Err(e.into()),
-            Err(Attempt::Collided(collided)) => {
-                let numbers: Vec<String> = collided.iter().map(|c| c.card_no.clone()).collect();
+            Err(Attempt::Collided(due)) => {
+                let numbers: Vec<String> = due.iter().map(|c| c.card_no.clone()).collect();
+                let hashes: Vec<String> = due.iter().map(|c| c.id_hash.clone()).collect();
                 let taken: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
+                let live = repo::live_card_holders(conn, &hashes)?;
+                let collided: Vec<&CardRow> =
+                    due.iter().filter(|c| taken.contains(&c.card_no) || live.contains(&c.id_hash)).collect();
+                if collided.is_empty() {
+                    return Err(ApiError::internal("a card was refused by a unique index, but collides with no card"));
+                }
                 for card in collided {
                     let row = row_of.get(&card.order_id).copied().unwrap_or_default();
                     errors.push(if taken.contains(&card.card_no) {
@@ -354,8 +361,8 @@ fn apply(
 
 /// Why writing the answers was undone.
 enum Attempt {
-    /// These cards hit a unique index: their number is taken, or their resident still
-    /// holds a live card.
+    /// A unique index refused one of these cards: its number is taken, or its resident
+    /// still holds a live card.
     Collided(Vec<CardRow>),
     Failed(diesel::result::Error),
 }
@@ -382,9 +389,11 @@ fn write_answers(
     }
     answered.extend(repo::mark_produced(conn, produced, lease_id, at)?);
     let due: Vec<CardRow> = cards.iter().filter(|c| answered.contains(&c.order_id)).cloned().collect();
-    let written: HashSet<String> = repo::insert_new_cards(conn, &due)?.into_iter().collect();
-    if written.len() < due.len() {
-        return Err(Attempt::Collided(due.into_iter().filter(|c| !written.contains(&c.order_id)).collect()));
+    match repo::insert_cards(conn, &due) {
+        Ok(_) => Ok(answered),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(Attempt::Collided(due))
+        }
+        Err(e) => Err(e.into()),
     }
-    Ok(answered)
 }

@@ -296,8 +296,15 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     assert_eq!((status, body["errors"][0]["code"].as_str()), (422, Some("result_conflict")), "{body}");
     let (status, body) = p.results(&p.maker, &lease, json!([produced(&b, &pan(1))])).await;
     assert_eq!((status, body["errors"][0]["code"].as_str()), (422, Some("card_no_in_use")), "{body}");
+    // A number in use refuses its row only: the other rows of the request are recorded.
+    let (status, body) = p.results(&p.maker, &lease, json!([produced(&b, &pan(1)), produced(&c, &pan(3))])).await;
+    assert_eq!((status, body["recorded"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(
+        (body["errors"][0]["row"].as_u64(), body["errors"][0]["code"].as_str()),
+        (Some(1), Some("card_no_in_use"))
+    );
     let (status, body) = p.results(&p.maker, &lease, json!([produced(&b, &pan(2)), produced(&c, &pan(3))])).await;
-    assert_eq!((status, body["recorded"].as_u64()), (200, Some(2)), "{body}");
+    assert_eq!((status, body["recorded"].as_u64(), body["duplicates"].as_u64()), (200, Some(1), Some(1)), "{body}");
     p.wait_record(&records[0], "produced", "produced").await;
 
     // Not issued yet: a clinic cannot activate it. The county issues in bulk.

@@ -14,7 +14,7 @@ DROP INDEX card_orders_expiry;
 -- opens an order takes it first), not by an index the state would keep rewriting.
 DROP INDEX card_orders_open;
 CREATE INDEX card_orders_resident ON card_orders (id_hash);
-ALTER TABLE card_orders SET (fillfactor = 50);
+ALTER TABLE card_orders SET (fillfactor = 30);
 
 -- A lease keeps the orders it handed out; when it expires, those still unanswered go
 -- back to the queue and the lease is closed.
