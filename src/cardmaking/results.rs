@@ -22,6 +22,10 @@ use crate::outbox::OutboxWaker;
 /// Most results in one request (one full lease).
 pub const MAX_RESULTS: usize = super::leases::MAX_LEASE as usize;
 
+/// Largest results body: a full lease of failures with messages of 500 Chinese
+/// characters is about 8 MB.
+pub const RESULTS_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsBody {
@@ -168,10 +172,11 @@ pub async fn record(
     caller: Caller,
     pool: web::Data<DbPool>,
     waker: web::Data<OutboxWaker>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CardMaker])?;
-    let body: ResultsBody = extract::parse_json(&req, &body)?;
+    let body = extract::read_body(payload, RESULTS_BODY_LIMIT).await?;
+    let body: ResultsBody = extract::parse_json_up_to(&req, &body, RESULTS_BODY_LIMIT)?;
     if body.results.is_empty() || body.results.len() > MAX_RESULTS {
         return Err(ApiError::validation(vec![crate::http::FieldError::new(
             "results",

@@ -49,6 +49,30 @@ fn serde_error(e: &serde_json::Error) -> ApiError {
 /// Parses a JSON body taken as raw bytes (handlers that also hash the body for
 /// idempotency), with the same answers as the `Json` extractor.
 pub fn parse_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+    parse_json_up_to(req, body, JSON_LIMIT)
+}
+
+/// Reads a body of up to `limit` bytes, for the JSON endpoints whose bodies may be
+/// larger than [`JSON_LIMIT`].
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(Some(limit)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// [`parse_json`] with a limit of its own.
+pub fn parse_json_up_to<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+    limit: usize,
+) -> Result<T, ApiError> {
     let is_json = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -58,8 +82,8 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]
     if !is_json {
         return Err(ApiError::UnsupportedMediaType { detail: "expected Content-Type: application/json".into() });
     }
-    if body.len() > JSON_LIMIT {
-        return Err(ApiError::too_large(Some(JSON_LIMIT)));
+    if body.len() > limit {
+        return Err(ApiError::too_large(Some(limit)));
     }
     serde_json::from_slice(body).map_err(|e| serde_error(&e))
 }

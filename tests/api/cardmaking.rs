@@ -305,6 +305,15 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     );
     let (status, body) = p.results(&p.maker, &lease, json!([produced(&b, &pan(2)), produced(&c, &pan(3))])).await;
     assert_eq!((status, body["recorded"].as_u64(), body["duplicates"].as_u64()), (200, Some(1), Some(1)), "{body}");
+    // A full lease of failures with long messages (about 8 MB) is read and judged.
+    let long: String = "地址不详".repeat(125);
+    let failures: Vec<Value> = (0..5000)
+        .map(|i| json!({"order_id": format!("unknown-{i}"), "outcome": "failed", "code": "bad_address", "message": long}))
+        .collect();
+    let (status, body) = p.results(&p.maker, &lease, Value::Array(failures)).await;
+    assert_eq!(status, 422, "{}", &body.to_string()[..300]);
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(5000));
+    assert_eq!(body["errors"][4999]["code"], "order_not_found");
     p.wait_record(&records[0], "produced", "produced").await;
 
     // Not issued yet: a clinic cannot activate it. The county issues in bulk.
