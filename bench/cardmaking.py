@@ -58,6 +58,18 @@ def post_raw(url, token, body_bytes):
         return json.loads(r.read())
 
 
+STATEMENTS = """SELECT round(total_exec_time::numeric / 1000, 1) AS s, calls, rows, d.datname,
+    left(regexp_replace(query, '\\s+', ' ', 'g'), 150) AS query
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid ORDER BY total_exec_time DESC LIMIT 15"""
+
+
+def costliest_statements(phase):
+    """Prints PostgreSQL's costliest statements since the last reset, then resets."""
+    print(f"-- {phase}", file=sys.stderr)
+    print(psql(STATEMENTS, "hc_bench_cardmaking"), file=sys.stderr)
+    psql("SELECT pg_stat_statements_reset()", "hc_bench_cardmaking")
+
+
 def one_run(args, bin_dir, run_no):
     with System(bin_dir, "postgres", "/var/tmp/hc-bench/cards") as system:
         gw, urls, client = system.gw, system.urls, system.client
@@ -70,6 +82,9 @@ def one_run(args, bin_dir, run_no):
         sh([os.path.join(bin_dir, "healthcard-datagen"), "registrations", "--count", str(args.orders),
             "--seed", str(run_no), "--pii-key-file", os.path.join(system.data_dir, "keys", "pii.key"), "--out", regs])
         service = client("service", [])
+        if args.statements:
+            psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "hc_bench_cardmaking")
+            psql("SELECT pg_stat_statements_reset()", "hc_bench_cardmaking")
         t0 = time.monotonic()
         with open(regs, "rb") as f, concurrent.futures.ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda line: post_raw(f"{urls['cardmaking']}/internal/v1/messages", service, line), f))
@@ -83,18 +98,14 @@ def one_run(args, bin_dir, run_no):
                "--fail-every", "50"] + [a for t in makers for a in ("--token", t)]
 
         if args.statements:
-            psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "hc_bench_cardmaking")
-            psql("SELECT pg_stat_statements_reset()", "hc_bench_cardmaking")
+            costliest_statements("filling the queue")
         cpu0 = cpu_seconds()
         t0 = time.monotonic()
         sim = json.loads(sh(cmd))
         t_cards = time.monotonic() - t0
         cpu = cpu_delta(cpu0, cpu_seconds())
         if args.statements:
-            print(psql("""SELECT round(total_exec_time::numeric / 1000, 1) AS s, calls, rows, d.datname,
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 150) AS query
-                FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid ORDER BY total_exec_time DESC LIMIT 15""", "hc_bench_cardmaking"),
-                  file=sys.stderr)
+            costliest_statements("card phase")
         rss = system.peak_rss_mb()
         lease_times = [t for _, t in sorted(sim["lease_calls"])]
         tenth = max(1, len(lease_times) // 10)
