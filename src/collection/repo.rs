@@ -443,10 +443,11 @@ pub struct ToVerify {
     pub live: bool,
 }
 
-/// The range is read from the index on `(batch_id, state, id)` first and liveness is
-/// checked per row afterwards: written as one join, PostgreSQL misjudged how many
-/// rows the join keeps and scanned the whole table, dead rows included, for every
-/// chunk (so a batch took time quadratic in its size).
+/// The range is read from an index first (`(batch_id, id)` on PostgreSQL, where no
+/// index holds `state` so that state changes are heap-only updates; `(batch_id, state,
+/// id)` on SQLite) and liveness is checked per row afterwards: written as one join,
+/// PostgreSQL misjudged how many rows the join keeps and scanned the whole table, dead
+/// rows included, for every chunk (so a batch took time quadratic in its size).
 const TO_VERIFY_COLUMNS: &str = "SELECT r.id, r.version, r.county_code, r.id_hash, r.name, r.sex, r.birth_date, \
      r.ethnicity, EXISTS (SELECT 1 FROM parts p WHERE p.batch_id = r.batch_id AND p.part_no = r.part_no \
                           AND p.upload_id = r.upload_id) AS live FROM";
@@ -459,8 +460,8 @@ const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash,
 
 /// Up to `limit` records of `batch` in state `received` after the record `after`, in
 /// id order, each with whether it is live (the current upload of its part), with only
-/// the columns the feeder sends: one ordered range of the index on `(batch_id, state,
-/// id)`, so the feeder never rescans what it has sent.
+/// the columns the feeder sends: one ordered range of the batch's index, so the feeder
+/// never rescans what it has sent.
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
     match conn {
