@@ -87,6 +87,7 @@ def one_run(args, bin_dir, register, parts, run_no):
         batch = http("POST", f"{gw}/api/v1/batches", county, {"county_code": "210804", "title": "bench"})["id"]
         cpu0 = cpu_seconds()
         t0 = time.monotonic()
+        wall0 = time.time()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             reports = list(pool.map(
                 lambda ip: curl_upload("PUT", f"{gw}/api/v1/batches/{batch}/parts/{ip[0] + 1}", county, ip[1],
@@ -117,6 +118,8 @@ def one_run(args, bin_dir, register, parts, run_no):
         t_registered = time.monotonic() - t0
         cpu_registered = cpu_delta(cpu0, cpu_seconds())
         print(f"all registered: {t_registered:.1f} s, cpu {cpu_registered}", file=sys.stderr, flush=True)
+        if args.statements:
+            print_timeline(wall0)
         rss = system.peak_rss_mb()
         received = sum(r["received"] for r in reports)
         return {"run": run_no, "register_rows": imp["rows_total"], "import_s": round(t_import, 2),
@@ -137,6 +140,22 @@ def print_statements(phase):
         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
         ORDER BY total_exec_time DESC LIMIT 20""", "hc_bench_collection"), file=sys.stderr, flush=True)
     psql("SELECT pg_stat_statements_reset()", "hc_bench_collection")
+
+
+def print_timeline(wall0):
+    """When each service's messages were written and delivered, in seconds from the
+    first part uploaded: where the pipeline waits."""
+    print("-- messages per service and kind: count, first written, last written, last delivered, "
+          "median and max delivery delay (s)", file=sys.stderr)
+    for service in ["collection", "verification", "cardmaking"]:
+        print(psql(f"""SELECT '{service}' AS sender, kind, count(*),
+            round((extract(epoch FROM min(created_at)) - {wall0})::numeric, 1) AS first,
+            round((extract(epoch FROM max(created_at)) - {wall0})::numeric, 1) AS last,
+            round((extract(epoch FROM max(delivered_at)) - {wall0})::numeric, 1) AS delivered,
+            round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY delivered_at - created_at))::numeric, 2)
+                AS median_delay,
+            round(extract(epoch FROM max(delivered_at - created_at))::numeric, 2) AS max_delay
+            FROM outbox_messages GROUP BY kind ORDER BY kind""", f"hc_bench_{service}"), file=sys.stderr, flush=True)
 
 
 def raw_floor(batch, register):

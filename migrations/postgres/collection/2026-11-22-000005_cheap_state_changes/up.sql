@@ -15,6 +15,8 @@
 --   update on the same page holds only the changed tail (PostgreSQL logs the new row
 --   minus the prefix it shares with the old one);
 -- * the feeder reads a batch's records by (batch_id, id) and checks the state per row;
+-- * the index on upload_id goes (a failed upload's rows are found by batch and part),
+--   one index less for every stored record;
 -- * key columns are compared byte by byte (COLLATE "C"), as in the other services:
 --   they hold UUIDs, hex hashes, codes and states, which sort the same either way, and
 --   with the linguistic collation every index comparison went through strcoll. The
@@ -69,7 +71,6 @@ DROP TABLE records_before_000005;
 ALTER TABLE records ADD CONSTRAINT records_pkey PRIMARY KEY (id);
 CREATE INDEX records_batch_row ON records (batch_id, part_no, row_no);
 CREATE INDEX records_batch ON records (batch_id, id);
-CREATE INDEX records_upload ON records (upload_id);
 CREATE INDEX records_id_hash ON records (id_hash);
 CREATE INDEX records_ncms ON records (county_code, ncms_number);
 
