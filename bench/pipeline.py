@@ -24,7 +24,8 @@ import statistics
 import sys
 import time
 
-from harness import System, http, psql, sh
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import System, cpu_delta, cpu_seconds, http, psql, sh  # noqa: E402
 
 PART_ROWS = 100_000
 
@@ -70,21 +71,31 @@ def one_run(args, bin_dir, register, parts, run_no):
         registry = client("registry_admin", [])
         county = client("county_office", ["210802", "210803", "210804", "210811", "210881", "210882"])
 
+        if args.statements:
+            psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", "hc_bench_collection")
+            psql("SELECT pg_stat_statements_reset()", "hc_bench_collection")
+        cpu0 = cpu_seconds()
         t0 = time.monotonic()
         imp = curl_upload("POST", f"{gw}/api/v1/registry/imports?kind=snapshot", registry, register, "text/csv")
         t_import = time.monotonic() - t0
+        cpu_import = cpu_delta(cpu0, cpu_seconds())
         assert imp["state"] == "applied", imp
-        print(f"import: {imp['rows_total']} rows in {t_import:.1f} s", file=sys.stderr, flush=True)
+        print(f"import: {imp['rows_total']} rows in {t_import:.1f} s, cpu {cpu_import}", file=sys.stderr, flush=True)
+        if args.statements:
+            print_statements("import")
 
         batch = http("POST", f"{gw}/api/v1/batches", county, {"county_code": "210804", "title": "bench"})["id"]
+        cpu0 = cpu_seconds()
         t0 = time.monotonic()
+        wall0 = time.time()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             reports = list(pool.map(
                 lambda ip: curl_upload("PUT", f"{gw}/api/v1/batches/{batch}/parts/{ip[0] + 1}", county, ip[1],
                                        "text/csv"),
                 enumerate(parts)))
         t_upload = time.monotonic() - t0
-        print(f"upload: {len(parts)} parts in {t_upload:.1f} s", file=sys.stderr, flush=True)
+        cpu_upload = cpu_delta(cpu0, cpu_seconds())
+        print(f"upload: {len(parts)} parts in {t_upload:.1f} s, cpu {cpu_upload}", file=sys.stderr, flush=True)
         http("POST", f"{gw}/api/v1/batches/{batch}/submit", county)
         while True:
             detail = http("GET", f"{gw}/api/v1/batches/{batch}", county)
@@ -93,12 +104,58 @@ def one_run(args, bin_dir, register, parts, run_no):
                 break
             time.sleep(2)
         t_e2e = time.monotonic() - t0
+        states_e2e = dict(states)
+        cpu_e2e = cpu_delta(cpu0, cpu_seconds())
+        print(f"e2e: {t_e2e:.1f} s, cpu {cpu_e2e}", file=sys.stderr, flush=True)
+        if args.statements:
+            print_statements("upload to last record decided")
+        # Not part of (b): verified records go on to card making; how long until every
+        # one of them is registered (or answered already_registered) too.
+        while states.get("verified", 0) > 0 and time.monotonic() - t0 < t_e2e + 1800:
+            time.sleep(2)
+            detail = http("GET", f"{gw}/api/v1/batches/{batch}", county)
+            states = {s["state"]: s["count"] for s in detail["states"]}
+        t_registered = time.monotonic() - t0
+        cpu_registered = cpu_delta(cpu0, cpu_seconds())
+        print(f"all registered: {t_registered:.1f} s, cpu {cpu_registered}", file=sys.stderr, flush=True)
+        if args.statements:
+            print_timeline(wall0)
         rss = system.peak_rss_mb()
         received = sum(r["received"] for r in reports)
         return {"run": run_no, "register_rows": imp["rows_total"], "import_s": round(t_import, 2),
                 "import_rows_per_s": round(imp["rows_total"] / t_import), "records": received,
                 "upload_s": round(t_upload, 2), "e2e_s": round(t_e2e, 2),
-                "e2e_records_per_s": round(received / t_e2e), "states": states, "peak_rss_mb": round(rss)}
+                # CPU seconds per phase: server, PostgreSQL, these clients (curl is a child, not counted).
+                "cpu_import_s": cpu_import, "cpu_upload_s": cpu_upload, "cpu_e2e_s": cpu_e2e,
+                "all_registered_s": round(t_registered, 2), "cpu_all_registered_s": cpu_registered,
+                "e2e_records_per_s": round(received / t_e2e), "states": states_e2e, "states_final": states,
+                "peak_rss_mb": round(rss)}
+
+
+def print_statements(phase):
+    """PostgreSQL's costliest statements since the last reset, in every database."""
+    print(f"-- costliest statements, {phase}:", file=sys.stderr)
+    print(psql("""SELECT round(total_exec_time::numeric / 1000, 1) AS s, calls, rows,
+        replace(d.datname, 'hc_bench_', '') AS db, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+        ORDER BY total_exec_time DESC LIMIT 20""", "hc_bench_collection"), file=sys.stderr, flush=True)
+    psql("SELECT pg_stat_statements_reset()", "hc_bench_collection")
+
+
+def print_timeline(wall0):
+    """When each service's messages were written and delivered, in seconds from the
+    first part uploaded: where the pipeline waits."""
+    print("-- messages per service and kind: count, first written, last written, last delivered, "
+          "median and max delivery delay (s)", file=sys.stderr)
+    for service in ["collection", "verification", "cardmaking"]:
+        print(psql(f"""SELECT '{service}' AS sender, kind, count(*),
+            round((extract(epoch FROM min(created_at)) - {wall0})::numeric, 1) AS first,
+            round((extract(epoch FROM max(created_at)) - {wall0})::numeric, 1) AS last,
+            round((extract(epoch FROM max(delivered_at)) - {wall0})::numeric, 1) AS delivered,
+            round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY delivered_at - created_at))::numeric, 2)
+                AS median_delay,
+            round(extract(epoch FROM max(delivered_at - created_at))::numeric, 2) AS max_delay
+            FROM outbox_messages GROUP BY kind ORDER BY kind""", f"hc_bench_{service}"), file=sys.stderr, flush=True)
 
 
 def raw_floor(batch, register):
@@ -132,14 +189,20 @@ def main():
     p.add_argument("--records", type=int, required=True)
     p.add_argument("--register-extra", type=int, required=True)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--statements", action="store_true",
+                   help="PostgreSQL only: print its costliest statements of the import and of the pipeline "
+                        "(needs pg_stat_statements in shared_preload_libraries)")
+    p.add_argument("--no-raw", action="store_true", help="skip the raw floor (PostgreSQL COPY and join)")
     args = p.parse_args()
+    if args.backend != "postgres":
+        args.statements = False
     bin_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release")
     workdir = f"/var/tmp/hc-bench/data-{args.records}-{args.register_extra}"
     batch, register, parts, register_rows = generate(bin_dir, workdir, args.records, args.register_extra)
     runs = []
     for i in range(args.runs):
         r = one_run(args, bin_dir, register, parts, i + 1)
-        if args.backend == "postgres":
+        if args.backend == "postgres" and not args.no_raw:
             r["raw"] = raw_floor(batch, register)
         print(json.dumps(r), flush=True)
         runs.append(r)
@@ -151,7 +214,7 @@ def main():
                "median_import_rows_per_s": med("import_rows_per_s"),
                "median_e2e_records_per_s": med("e2e_records_per_s"), "median_e2e_s": med("e2e_s"),
                "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
-    if args.backend == "postgres":
+    if args.backend == "postgres" and not args.no_raw:
         def raw(key):
             return statistics.median(r["raw"][key] for r in runs)
         raw_copy = register_rows / raw("register_copy_s")

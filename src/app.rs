@@ -185,6 +185,7 @@ fn start_upstream(
         Service::Gateway => return Err(StartError::Other("the gateway is not an upstream".into())),
     };
     let pii = web::Data::new(PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| other(&e))?);
+    let registration_keys = pii.get_ref().clone();
     let upload_limit = web::Data::new(UploadLimit(config.max_body_bytes));
     let lease_term = web::Data::new(crate::cardmaking::leases::LeaseTerm(config.card_lease));
     let waker = Arc::new(OutboxWaker::default());
@@ -202,6 +203,12 @@ fn start_upstream(
     .map_err(|e| other(&e))?;
     if service == Service::Collection {
         actix_web::rt::spawn(crate::collection::feeder::run(pool.clone(), feeder, waker.clone(), config.outbox_poll));
+        actix_web::rt::spawn(crate::collection::registration::run(
+            pool.clone(),
+            registration_keys,
+            waker.clone(),
+            config.outbox_poll,
+        ));
     }
     let source = match (keys, &config.service(service).client_credentials) {
         (Some(keys), _) => TokenSource::Local(keys),

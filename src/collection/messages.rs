@@ -3,23 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use super::{registration, repo};
-use crate::config::Service;
+use super::repo;
 use crate::contracts::messages::{
-    CardProgress, MismatchReason, RegistrationCompleted, RegistrationOutcome, RegistrationRequested,
-    VerificationCompleted, VerificationOutcome,
+    CardProgress, MismatchReason, RegistrationCompleted, RegistrationOutcome, VerificationCompleted,
+    VerificationOutcome,
 };
 use crate::contracts::{Envelope, Message};
 use crate::db::{DbConnection, now};
 use crate::domain::card::record_progress_rank;
 use crate::http::ApiError;
-use crate::outbox::{self, inbox};
+use crate::outbox::inbox;
 use crate::pii::PiiKeys;
 
 /// Applies a message inside the inbox transaction.
-pub fn apply(conn: &mut DbConnection, envelope: &Envelope, pii: &PiiKeys) -> Result<(), ApiError> {
+pub fn apply(conn: &mut DbConnection, envelope: &Envelope, _pii: &PiiKeys) -> Result<(), ApiError> {
     match envelope.kind.as_str() {
-        VerificationCompleted::KIND => verification_completed(conn, inbox::payload(envelope)?, pii),
+        VerificationCompleted::KIND => verification_completed(conn, inbox::payload(envelope)?),
         RegistrationCompleted::KIND => registration_completed(conn, inbox::payload(envelope)?),
         CardProgress::KIND => card_progress(conn, inbox::payload(envelope)?),
         _ => Err(inbox::unknown_kind(envelope)),
@@ -30,13 +29,9 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(ApiError::internal)
 }
 
-/// Applies outcomes, then asks card making to register the records that were verified
-/// now, in the same transaction.
-fn verification_completed(
-    conn: &mut DbConnection,
-    message: VerificationCompleted,
-    pii: &PiiKeys,
-) -> Result<(), ApiError> {
+/// Applies outcomes, and queues the records that were verified now for registration
+/// at card making, in the same transaction (the registration feeder sends them).
+fn verification_completed(conn: &mut DbConnection, message: VerificationCompleted) -> Result<(), ApiError> {
     let at = now();
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
@@ -59,13 +54,12 @@ fn verification_completed(
     if verified.is_empty() {
         return Ok(());
     }
-    let rows = repo::in_state(conn, &verified, "verified")?;
-    // The card fields make a registration several times the size of a verification
-    // request: smaller messages keep far from the receiver's body limit.
-    for chunk in rows.chunks(registration::PER_MESSAGE) {
-        let registrations = chunk.iter().map(|row| registration::of(row, pii)).collect::<Result<Vec<_>, _>>()?;
-        outbox::enqueue(conn, Service::Cardmaking, &RegistrationRequested { registrations })?;
-    }
+    let due: Vec<(String, i32)> = repo::states_of(conn, &verified)?
+        .into_iter()
+        .filter(|(_, _, state)| state == "verified")
+        .map(|(id, version, _)| (id, version))
+        .collect();
+    repo::queue_registrations(conn, &due, at)?;
     Ok(())
 }
 

@@ -318,8 +318,9 @@ fn receive(
         Ok(report) => report,
         Err(e) => {
             if !dry_run {
-                let discarded =
-                    pool.run_blocking(true, |conn| repo::discard_upload(conn, &upload_id).map_err(ApiError::from));
+                let discarded = pool.run_blocking(true, |conn| {
+                    repo::discard_upload(conn, &batch_id, part_no, &upload_id).map_err(ApiError::from)
+                });
                 if let Err(d) = discarded {
                     tracing::warn!(error = %d, "could not discard a failed upload's rows");
                 }
@@ -347,7 +348,9 @@ fn receive(
             }
         });
         if let Err(e) = completed {
-            let _ = pool.run_blocking(true, |conn| repo::discard_upload(conn, &part.upload_id).map_err(ApiError::from));
+            let _ = pool.run_blocking(true, |conn| {
+                repo::discard_upload(conn, &part.batch_id, part.part_no, &part.upload_id).map_err(ApiError::from)
+            });
             return Err(e);
         }
     }

@@ -1,11 +1,23 @@
 //! What a verified record sends to card making: the card's fields, normalised by the
-//! same domain rules that accepted the record, encrypted with the shared key.
+//! same domain rules that accepted the record, encrypted with the shared key; and the
+//! feeder that sends them. Applying a verification outcome queues the verified
+//! records (`registrations_due`, in the outcome's transaction); the feeder takes them
+//! off the queue a round at a time and writes the registration messages to the outbox
+//! in the same transaction, so none is lost or sent twice.
 
-use super::repo::RecordRow;
-use crate::contracts::messages::{CardFields, Registration};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::repo::{self, RecordRow};
+use crate::config::Service;
+use crate::contracts::Message;
+use crate::contracts::messages::{CardFields, Registration, RegistrationRequested};
+use crate::db::{DbConnection, DbPool};
 use crate::domain::CountyCode;
 use crate::domain::record::{self, RawRecord};
 use crate::http::ApiError;
+use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
 
 /// Registrations per message.
@@ -42,4 +54,86 @@ pub fn of(row: &RecordRow, pii: &PiiKeys) -> Result<Registration, ApiError> {
         id_hash,
         fields_enc: pii.encrypt(&fields_json).map_err(ApiError::internal)?,
     })
+}
+
+/// Queued registrations taken per round.
+const ROUND: i64 = 1000;
+/// Registration messages waiting in the outbox at most. Past that the feeder waits for
+/// card making to catch up: the outbox delivers in the order messages were written,
+/// and verification requests written meanwhile would otherwise wait behind all of them
+/// (measured: a median of 7 s behind a backlog of registrations).
+const MAX_WAITING_MESSAGES: i64 = 8;
+
+/// What one round did.
+enum Round {
+    /// Took entries off the queue.
+    Sent,
+    /// Nothing queued after the cursor.
+    Empty,
+    /// Card making has enough to do.
+    HeldBack,
+}
+
+/// Sends one round of queued registrations to card making, with the round's entries
+/// taken off the queue in the same transaction. `after` is the feeder's cursor; it
+/// moves past the round's entries even when the round fails, so that a record that
+/// cannot be registered does not hold up the others (its entry stays queued and is
+/// tried again on the next pass).
+fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String) -> Result<Round, ApiError> {
+    if outbox::waiting(conn, Service::Cardmaking, RegistrationRequested::KIND)? >= MAX_WAITING_MESSAGES {
+        return Ok(Round::HeldBack);
+    }
+    let due = repo::due_registrations(conn, after, ROUND)?;
+    let Some((last, _)) = due.last() else {
+        return Ok(Round::Empty);
+    };
+    *after = last.clone();
+    let versions: HashMap<&str, i32> = due.iter().map(|(id, version)| (id.as_str(), *version)).collect();
+    let ids: Vec<String> = due.iter().map(|(id, _)| id.clone()).collect();
+    let mut rows = repo::in_state(conn, &ids, "verified")?;
+    // A record that moved on meanwhile (or was corrected) is not due any more.
+    rows.retain(|row| versions.get(row.id.as_str()) == Some(&row.version));
+    rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    // The card fields make a registration several times the size of a verification
+    // request: smaller messages keep far from the receiver's body limit.
+    for chunk in rows.chunks(PER_MESSAGE) {
+        let registrations = chunk.iter().map(|row| of(row, pii)).collect::<Result<Vec<_>, _>>()?;
+        outbox::enqueue(conn, Service::Cardmaking, &RegistrationRequested { registrations })?;
+    }
+    repo::unqueue_registrations(conn, &ids)?;
+    Ok(Round::Sent)
+}
+
+/// The registration feeder: sends verified records to card making, a round at a time,
+/// until the process ends. Registration (decrypting, checking and encrypting each
+/// record's card fields) runs here rather than where verification outcomes are
+/// applied, so that outcomes reach the county at verification's pace.
+pub async fn run(pool: DbPool, pii: PiiKeys, outbox: Arc<OutboxWaker>, poll: Duration) {
+    let cursor = Arc::new(Mutex::new(String::new()));
+    loop {
+        let (round_cursor, keys) = (cursor.clone(), pii.clone());
+        let sent = pool
+            .write(move |conn| {
+                let mut after = round_cursor.lock().unwrap_or_else(|p| p.into_inner());
+                send_round(conn, &keys, &mut after)
+            })
+            .await;
+        let mut after = cursor.lock().unwrap_or_else(|p| p.into_inner());
+        match sent {
+            Ok(Round::Sent) => {
+                outbox.wake();
+                continue;
+            }
+            // Nothing after the cursor: look once more from the start, where records
+            // verified again after a correction sort.
+            Ok(Round::Empty) if !after.is_empty() => {
+                after.clear();
+                continue;
+            }
+            Ok(Round::Empty | Round::HeldBack) => {}
+            Err(e) => tracing::warn!(error = %e, "registration round failed"),
+        }
+        drop(after);
+        tokio::time::sleep(poll).await;
+    }
 }

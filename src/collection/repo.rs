@@ -347,9 +347,16 @@ pub fn complete_part(conn: &mut DbConnection, part: &PartRow) -> QueryResult<()>
     Ok(())
 }
 
-/// Removes what a failed upload staged.
-pub fn discard_upload(conn: &mut DbConnection, upload_id: &str) -> QueryResult<usize> {
-    diesel::delete(records::table.filter(records::upload_id.eq(upload_id))).execute(conn)
+/// Removes what a failed upload of part `part` of `batch` staged (found by the part:
+/// an index on the upload id alone would cost every stored record an entry for this).
+pub fn discard_upload(conn: &mut DbConnection, batch: &str, part: i32, upload_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        records::table
+            .filter(records::batch_id.eq(batch))
+            .filter(records::part_no.eq(part))
+            .filter(records::upload_id.eq(upload_id)),
+    )
+    .execute(conn)
 }
 
 pub fn set_batch_submitted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
@@ -443,10 +450,11 @@ pub struct ToVerify {
     pub live: bool,
 }
 
-/// The range is read from the index on `(batch_id, state, id)` first and liveness is
-/// checked per row afterwards: written as one join, PostgreSQL misjudged how many
-/// rows the join keeps and scanned the whole table, dead rows included, for every
-/// chunk (so a batch took time quadratic in its size).
+/// The range is read from an index first (`(batch_id, id)` on PostgreSQL, where no
+/// index holds `state` so that state changes are heap-only updates; `(batch_id, state,
+/// id)` on SQLite) and liveness is checked per row afterwards: written as one join,
+/// PostgreSQL misjudged how many rows the join keeps and scanned the whole table, dead
+/// rows included, for every chunk (so a batch took time quadratic in its size).
 const TO_VERIFY_COLUMNS: &str = "SELECT r.id, r.version, r.county_code, r.id_hash, r.name, r.sex, r.birth_date, \
      r.ethnicity, EXISTS (SELECT 1 FROM parts p WHERE p.batch_id = r.batch_id AND p.part_no = r.part_no \
                           AND p.upload_id = r.upload_id) AS live FROM";
@@ -459,8 +467,8 @@ const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash,
 
 /// Up to `limit` records of `batch` in state `received` after the record `after`, in
 /// id order, each with whether it is live (the current upload of its part), with only
-/// the columns the feeder sends: one ordered range of the index on `(batch_id, state,
-/// id)`, so the feeder never rescans what it has sent.
+/// the columns the feeder sends: one ordered range of the batch's index, so the feeder
+/// never rescans what it has sent.
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
     match conn {
@@ -657,4 +665,57 @@ pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(
         .select((record_cards::order_id, record_cards::card_state, record_cards::card_state_at))
         .first(conn)
         .optional()
+}
+
+// --- Registrations due: verified records waiting to be sent to card making. ---
+
+diesel::table! {
+    registrations_due (record_id) {
+        record_id -> Text,
+        version -> Integer,
+        due_at -> Timestamp,
+    }
+}
+
+/// Queues the verified records `(id, version)` for registration at card making, in
+/// the caller's transaction (an earlier entry of the same record is replaced).
+pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: NaiveDateTime) -> QueryResult<()> {
+    use registrations_due::dsl as d;
+    for chunk in due.chunks(1000) {
+        let ids: Vec<&String> = chunk.iter().map(|(id, _)| id).collect();
+        diesel::delete(d::registrations_due.filter(d::record_id.eq_any(&ids))).execute(conn)?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(id, version)| (d::record_id.eq(id), d::version.eq(*version), d::due_at.eq(at)))
+            .collect();
+        // Multi-row INSERT does not compile through the connection enum.
+        match conn {
+            DbConnection::Pg(c) => diesel::insert_into(d::registrations_due).values(&rows).execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(d::registrations_due).values(&rows).execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Up to `limit` queued registrations after the record `after`, by record id. Locked
+/// on PostgreSQL (`FOR UPDATE SKIP LOCKED`), so that replicas take different ones;
+/// SQLite has one writer. Reading from a cursor keeps clear of the entries already
+/// taken, which stay in the index as dead entries until VACUUM.
+pub fn due_registrations(conn: &mut DbConnection, after: &str, limit: i64) -> QueryResult<Vec<(String, i32)>> {
+    use registrations_due::dsl as d;
+    let query = d::registrations_due
+        .filter(d::record_id.gt(after.to_string()))
+        .order(d::record_id.asc())
+        .limit(limit)
+        .select((d::record_id, d::version));
+    match conn {
+        DbConnection::Pg(pg) => query.for_update().skip_locked().load(pg),
+        conn => query.load(conn),
+    }
+}
+
+/// Takes the records `ids` off the registration queue.
+pub fn unqueue_registrations(conn: &mut DbConnection, ids: &[String]) -> QueryResult<usize> {
+    use registrations_due::dsl as d;
+    diesel::delete(d::registrations_due.filter(d::record_id.eq_any(ids))).execute(conn)
 }

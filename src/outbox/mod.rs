@@ -63,6 +63,18 @@ pub fn enqueue<M: Message>(conn: &mut DbConnection, destination: Service, messag
     Ok(id)
 }
 
+/// Undelivered messages of `kind` for `destination`: lets a producer hold back while
+/// its receiver is behind, so that other messages are not queued behind a flood.
+pub fn waiting(conn: &mut DbConnection, destination: Service, kind: &str) -> QueryResult<i64> {
+    use outbox_messages::dsl as o;
+    o::outbox_messages
+        .filter(o::delivered_at.is_null())
+        .filter(o::destination.eq(destination.name()))
+        .filter(o::kind.eq(kind))
+        .count()
+        .get_result(conn)
+}
+
 /// Undelivered messages: how many, and how old the oldest is.
 #[derive(Debug, Clone, Copy)]
 pub struct Backlog {

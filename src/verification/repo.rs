@@ -367,10 +367,13 @@ struct LookupRow {
 /// The active snapshot's id and its entries by ID hash.
 pub type ActiveLookup = (String, HashMap<String, Vec<RegisterFact>>);
 
+/// The entries of an ID come in the order of the imports and rows they came from,
+/// as the SQLite lookup reads them from its primary key (PostgreSQL finds them by a
+/// hash index, in no particular order).
 const LOOKUP_PG: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, e.sex, e.birth_date, e.ethnicity, e.status \
      FROM register_active a LEFT JOIN register_entries e \
        ON e.snapshot_id = a.snapshot_id AND e.id_hash = ANY($1) \
-     WHERE a.singleton = 1";
+     WHERE a.singleton = 1 ORDER BY e.id_hash, e.import_id, e.row_no";
 
 const LOOKUP_SQLITE: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, e.sex, e.birth_date, e.ethnicity, e.status \
      FROM register_active a LEFT JOIN register_entries e \

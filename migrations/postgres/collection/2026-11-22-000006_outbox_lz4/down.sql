@@ -1,0 +1,2 @@
+ALTER TABLE outbox_messages ALTER COLUMN payload SET STORAGE EXTENDED;
+ALTER TABLE outbox_messages ALTER COLUMN payload SET COMPRESSION pglz;

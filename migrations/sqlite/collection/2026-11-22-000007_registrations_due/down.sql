@@ -1,0 +1,1 @@
+DROP TABLE registrations_due;
