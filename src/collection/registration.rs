@@ -118,22 +118,30 @@ pub async fn run(pool: DbPool, pii: PiiKeys, outbox: Arc<OutboxWaker>, poll: Dur
                 send_round(conn, &keys, &mut after)
             })
             .await;
-        let mut after = cursor.lock().unwrap_or_else(|p| p.into_inner());
-        match sent {
-            Ok(Round::Sent) => {
-                outbox.wake();
-                continue;
+        // The guard lives only in this block: it must not be held across the sleep.
+        let again = {
+            let mut after = cursor.lock().unwrap_or_else(|p| p.into_inner());
+            match sent {
+                Ok(Round::Sent) => {
+                    outbox.wake();
+                    true
+                }
+                // Nothing after the cursor: look once more from the start, where records
+                // verified again after a correction sort.
+                Ok(Round::Empty) if !after.is_empty() => {
+                    after.clear();
+                    true
+                }
+                Ok(Round::Empty | Round::HeldBack) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "registration round failed");
+                    false
+                }
             }
-            // Nothing after the cursor: look once more from the start, where records
-            // verified again after a correction sort.
-            Ok(Round::Empty) if !after.is_empty() => {
-                after.clear();
-                continue;
-            }
-            Ok(Round::Empty | Round::HeldBack) => {}
-            Err(e) => tracing::warn!(error = %e, "registration round failed"),
+        };
+        if again {
+            continue;
         }
-        drop(after);
         tokio::time::sleep(poll).await;
     }
 }
