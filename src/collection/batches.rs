@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::repo::{self, BatchRow};
+use super::tallies;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::region::CountyCode;
@@ -111,6 +112,9 @@ pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &str) -> Result<B
     }
 }
 
+/// Delta rows of a batch's tallies beyond which reading the batch compacts them.
+const COMPACT_AFTER_DELTAS: usize = 2000;
+
 /// Records of one state in a batch.
 #[derive(Debug, Serialize)]
 pub struct StateCount {
@@ -137,20 +141,32 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
     let id = batch.id.clone();
-    let (parts, counts) = pool
-        .read(move |conn| Ok::<_, ApiError>((repo::part_count(conn, &id)?, repo::state_counts(conn, &id)?)))
+    let (parts, (counts, deltas)) = pool
+        .read({
+            let id = id.clone();
+            move |conn| Ok::<_, ApiError>((repo::part_count(conn, &id)?, tallies::of_batch(conn, &id)?))
+        })
         .await?;
+    if deltas > COMPACT_AFTER_DELTAS {
+        // Keeps the next read of this batch short; the answer above is already exact.
+        if let Err(e) = pool.write(move |conn| tallies::compact(conn, &id).map_err(ApiError::from)).await {
+            tracing::warn!(error = %e, "compacting a batch's tallies failed");
+        }
+    }
     let now = now();
-    let records: i64 = counts.iter().map(|c| c.1).sum();
+    let records: i64 = counts.iter().map(|c| c.records).sum();
     // Every state after verification counts: verified records go on towards their card.
-    let decided: i64 =
-        counts.iter().filter(|c| !matches!(c.0.as_str(), "received" | "pending_verification")).map(|c| c.1).sum();
+    let decided: i64 = counts
+        .iter()
+        .filter(|c| !matches!(c.state.as_str(), "received" | "pending_verification"))
+        .map(|c| c.records)
+        .sum();
     let states = counts
         .into_iter()
-        .map(|(state, count, oldest)| StateCount {
-            state,
-            count,
-            oldest_age_seconds: oldest.map(|t| (now - t).num_seconds().max(0)).unwrap_or(0),
+        .map(|c| StateCount {
+            state: c.state,
+            count: c.records,
+            oldest_age_seconds: (now - c.oldest).num_seconds().max(0),
         })
         .collect();
     let progress_percent = if records == 0 { 0.0 } else { (decided as f64 * 1000.0 / records as f64).round() / 10.0 };

@@ -13,3 +13,4 @@ pub mod records;
 pub mod registration;
 pub mod repo;
 pub mod routes;
+pub mod tallies;

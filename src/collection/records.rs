@@ -440,7 +440,7 @@ pub async fn correct(
                     superseded_by: who,
                 },
             )?;
-            repo::replace_record(conn, &next)?;
+            repo::replace_record(conn, &next, &latest.state)?;
             if next.state == "pending_verification" {
                 let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
                 outbox::enqueue(conn, Service::Verification, &message)?;

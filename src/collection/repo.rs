@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::tallies::Deltas;
 use crate::db::DbConnection;
 use crate::http::pagination::PageRequest;
 
@@ -92,6 +93,9 @@ diesel::table! {
         reasons -> Text,
         created_at -> Timestamp,
         state_changed_at -> Timestamp,
+        /// When the record entered the state it left at its last change: what a moving
+        /// statement returns for the tallies (a statement cannot return old values).
+        previous_state_at -> Nullable<Timestamp>,
     }
 }
 
@@ -331,15 +335,31 @@ pub fn holders(
     Ok(found)
 }
 
-/// Makes `part` the part of its batch: drops the records of the upload it replaces.
+/// Makes `part` the part of its batch: drops the records of the upload it replaces,
+/// and the staged records of `part`'s upload count from now on.
 pub fn complete_part(conn: &mut DbConnection, part: &PartRow) -> QueryResult<()> {
-    diesel::delete(
+    let replaced: Vec<(String, NaiveDateTime)> = diesel::delete(
         records::table
             .filter(records::batch_id.eq(&part.batch_id))
             .filter(records::part_no.eq(part.part_no))
             .filter(records::upload_id.ne(&part.upload_id)),
     )
-    .execute(conn)?;
+    .returning((records::state, records::state_changed_at))
+    .get_results(conn)?;
+    let staged: Vec<(String, NaiveDateTime)> = records::table
+        .filter(records::batch_id.eq(&part.batch_id))
+        .filter(records::part_no.eq(part.part_no))
+        .filter(records::upload_id.eq(&part.upload_id))
+        .select((records::state, records::state_changed_at))
+        .load(conn)?;
+    let mut deltas = Deltas::default();
+    for (state, at) in &replaced {
+        deltas.add(&part.batch_id, state, *at, -1);
+    }
+    for (state, at) in &staged {
+        deltas.add(&part.batch_id, state, *at, 1);
+    }
+    deltas.save(conn)?;
     let updated = diesel::update(parts::table.find((&part.batch_id, part.part_no))).set(part).execute(conn)?;
     if updated == 0 {
         diesel::insert_into(parts::table).values(part).execute(conn)?;
@@ -367,16 +387,6 @@ pub fn set_batch_submitted(conn: &mut DbConnection, id: &str, at: NaiveDateTime)
 
 pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
     parts::table.filter(parts::batch_id.eq(batch)).count().get_result(conn)
-}
-
-/// Per state: how many live records, and when the oldest entered that state.
-pub fn state_counts(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<(String, i64, Option<NaiveDateTime>)>> {
-    use diesel::dsl::{count_star, min};
-    live()
-        .filter(records::batch_id.eq(batch))
-        .group_by(records::state)
-        .select((records::state, count_star(), min(records::state_changed_at)))
-        .load(conn)
 }
 
 /// Live records of a batch, optionally of one state and village, by id after the cursor.
@@ -505,6 +515,17 @@ pub fn move_batch(conn: &mut DbConnection, id: &str, from: &str, to: &str) -> Qu
     Ok(n == 1)
 }
 
+/// What a statement moving records returns: each record's batch and when it entered
+/// the state it left.
+type Moved = Vec<(String, Option<NaiveDateTime>)>;
+
+/// Counts the records a statement moved from `from` to `to` at `at` in the batches'
+/// tallies; returns how many moved.
+fn tally_moved(conn: &mut DbConnection, moved: Moved, from: &str, to: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    Deltas::default().moved(&moved, from, to, at).save(conn)?;
+    Ok(moved.len())
+}
+
 /// Moves records from `from` to `to`; returns how many moved.
 pub fn move_state(
     conn: &mut DbConnection,
@@ -513,9 +534,15 @@ pub fn move_state(
     to: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(records::table.filter(records::id.eq_any(ids)).filter(records::state.eq(from)))
-        .set((records::state.eq(to), records::state_changed_at.eq(at)))
-        .execute(conn)
+    let moved: Moved = diesel::update(records::table.filter(records::id.eq_any(ids)).filter(records::state.eq(from)))
+        .set((
+            records::state.eq(to),
+            records::previous_state_at.eq(records::state_changed_at.nullable()),
+            records::state_changed_at.eq(at),
+        ))
+        .returning((records::batch_id, records::previous_state_at))
+        .get_results(conn)?;
+    tally_moved(conn, moved, from, to, at)
 }
 
 /// Applies one verification outcome to the records `ids`, each at the version it was
@@ -528,23 +555,31 @@ pub fn apply_outcomes(
     reasons: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
+    let from = "pending_verification";
+    let moved: Moved = diesel::update(
         records::table
             .filter(records::id.eq_any(ids))
             .filter(records::version.eq(version))
-            .filter(records::state.eq("pending_verification")),
+            .filter(records::state.eq(from)),
     )
-    .set((records::state.eq(state), records::reasons.eq(reasons), records::state_changed_at.eq(at)))
-    .execute(conn)
+    .set((
+        records::state.eq(state),
+        records::reasons.eq(reasons),
+        records::previous_state_at.eq(records::state_changed_at.nullable()),
+        records::state_changed_at.eq(at),
+    ))
+    .returning((records::batch_id, records::previous_state_at))
+    .get_results(conn)?;
+    tally_moved(conn, moved, from, state, at)
 }
 
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
     diesel::insert_into(record_versions::table).values(version).execute(conn)
 }
 
-/// Replaces a record's current version (a correction).
-pub fn replace_record(conn: &mut DbConnection, row: &RecordRow) -> QueryResult<usize> {
-    diesel::update(records::table.find(&row.id))
+/// Replaces a record's current version (a correction), which was in state `from`.
+pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, from: &str) -> QueryResult<usize> {
+    let moved: Moved = diesel::update(records::table.find(&row.id))
         .set((
             records::version.eq(row.version),
             records::state.eq(&row.state),
@@ -562,9 +597,12 @@ pub fn replace_record(conn: &mut DbConnection, row: &RecordRow) -> QueryResult<u
             records::issues.eq(&row.issues),
             records::warnings.eq(&row.warnings),
             records::reasons.eq(&row.reasons),
+            records::previous_state_at.eq(records::state_changed_at.nullable()),
             records::state_changed_at.eq(row.state_changed_at),
         ))
-        .execute(conn)
+        .returning((records::batch_id, records::previous_state_at))
+        .get_results(conn)?;
+    tally_moved(conn, moved, from, &row.state, row.state_changed_at)
 }
 
 // --- The card pipeline: registration and card progress reported by card making. ---
@@ -602,12 +640,19 @@ pub fn advance(
         .filter(records::id.eq_any(ids))
         .filter(records::version.eq(version))
         .filter(records::state.eq(from));
-    match reasons {
+    let entered = records::previous_state_at.eq(records::state_changed_at.nullable());
+    let returned = (records::batch_id, records::previous_state_at);
+    let moved: Moved = match reasons {
         Some(reasons) => diesel::update(target)
-            .set((records::state.eq(to), records::reasons.eq(reasons), records::state_changed_at.eq(at)))
-            .execute(conn),
-        None => diesel::update(target).set((records::state.eq(to), records::state_changed_at.eq(at))).execute(conn),
-    }
+            .set((records::state.eq(to), records::reasons.eq(reasons), entered, records::state_changed_at.eq(at)))
+            .returning(returned)
+            .get_results(conn)?,
+        None => diesel::update(target)
+            .set((records::state.eq(to), entered, records::state_changed_at.eq(at)))
+            .returning(returned)
+            .get_results(conn)?,
+    };
+    tally_moved(conn, moved, from, to, at)
 }
 
 /// `(id, version, state)` of the records `ids`.

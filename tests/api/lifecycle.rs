@@ -186,6 +186,7 @@ async fn a_batch_with_every_defect_goes_round_the_correction_loop(backend: Backe
     );
     assert_eq!(codes(&by_row(12), "issues"), ["duplicate_in_batch"]);
     assert_eq!(detail["progress_percent"], 100.0, "{detail}");
+    assert_counts_match(&detail, &records);
     assert!(!records.iter().any(|r| r.to_string().contains(&clean.id)), "a full ID in a list");
 
     // The register adds the missing person; the county corrects the typo, the bad
@@ -245,4 +246,27 @@ async fn a_batch_with_every_defect_goes_round_the_correction_loop(backend: Backe
     let (_, record) =
         json_of(app.http.get(format!("{gw}/api/v1/records/{id}")).bearer_auth(&county).send().await.unwrap()).await;
     assert_eq!(record["state"], "rejected");
+
+    // After corrections, re-verification and registration, the batch's counts per
+    // state are still those of its records.
+    let (_, detail) =
+        json_of(app.http.get(format!("{gw}/api/v1/batches/{batch}")).bearer_auth(&county).send().await.unwrap()).await;
+    let r = app.http.get(format!("{gw}/api/v1/batches/{batch}/records?limit=1000")).bearer_auth(&county);
+    let records = json_of(r.send().await.unwrap()).await.1["items"].as_array().unwrap().clone();
+    assert_counts_match(&detail, &records);
+}
+
+/// The batch's counts per state are those of its listed records, and every state's
+/// oldest record has an age.
+fn assert_counts_match(detail: &Value, records: &[Value]) {
+    let mut listed = std::collections::BTreeMap::<String, i64>::new();
+    for r in records {
+        *listed.entry(r["state"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    let states = detail["states"].as_array().unwrap();
+    let counted: std::collections::BTreeMap<String, i64> =
+        states.iter().map(|s| (s["state"].as_str().unwrap().to_string(), s["count"].as_i64().unwrap())).collect();
+    assert_eq!(counted, listed, "{detail}");
+    assert_eq!(detail["records"].as_i64(), Some(records.len() as i64), "{detail}");
+    assert!(states.iter().all(|s| s["oldest_age_seconds"].as_i64().is_some_and(|a| (0..600).contains(&a))), "{detail}");
 }

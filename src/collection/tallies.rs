@@ -1,0 +1,195 @@
+//! How many live records of each batch are in each state, and since when: kept as
+//! insert-only deltas written in the transaction of every change, so that a batch's
+//! detail is read from a few thousand small rows instead of aggregating the batch's
+//! records (2.6 s for a 1,000,000-record batch, on every poll of a county's screen).
+//!
+//! A delta counts records by the second they entered their state. A record leaving a
+//! state takes one from the second it entered it (the statements that move records
+//! return that time, see `records.previous_state_at`), so each second's count is exact
+//! and the oldest second with records left is the age of the oldest record waiting.
+//! Deltas are inserted, never updated: concurrent writers never wait on one counter row.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDateTime, Timelike};
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+
+diesel::table! {
+    record_tallies (id) {
+        id -> BigInt,
+        batch_id -> Text,
+        state -> Text,
+        entered_at -> Timestamp,
+        records -> BigInt,
+    }
+}
+
+/// The second a record entered its state, as tallies count it.
+fn second_of(at: NaiveDateTime) -> NaiveDateTime {
+    at.with_nanosecond(0).unwrap_or(at)
+}
+
+/// Deltas gathered in one transaction: `(batch, state, second entered) -> records`.
+#[derive(Debug, Default)]
+pub struct Deltas(BTreeMap<(String, String, NaiveDateTime), i64>);
+
+impl Deltas {
+    /// Records of `batch` that entered `state` at `at` (negative: that left it).
+    pub fn add(&mut self, batch: &str, state: &str, at: NaiveDateTime, records: i64) {
+        *self.0.entry((batch.to_string(), state.to_string(), second_of(at))).or_default() += records;
+    }
+
+    /// Records moved from `from` to `to` at `at`, given as `(batch, when each entered
+    /// `from`)` as the moving statement returned them.
+    pub fn moved(mut self, rows: &[(String, Option<NaiveDateTime>)], from: &str, to: &str, at: NaiveDateTime) -> Self {
+        for (batch, entered) in rows {
+            // A moved record always has the time it entered `from`; a missing one
+            // counts as now, which is wrong by the age only, never by the count.
+            self.add(batch, from, entered.unwrap_or(at), -1);
+            self.add(batch, to, at, 1);
+        }
+        self
+    }
+
+    /// The deltas that change a count (moves within one second cancel out).
+    fn nonzero(self) -> impl Iterator<Item = ((String, String, NaiveDateTime), i64)> {
+        self.0.into_iter().filter(|(_, n)| *n != 0)
+    }
+
+    /// Writes the deltas in the caller's transaction.
+    pub fn save(self, conn: &mut DbConnection) -> QueryResult<()> {
+        use record_tallies::dsl as t;
+        let rows: Vec<_> = self
+            .nonzero()
+            .map(|((batch, state, at), n)| {
+                (t::batch_id.eq(batch), t::state.eq(state), t::entered_at.eq(at), t::records.eq(n))
+            })
+            .collect();
+        // Multi-row INSERT does not compile through the connection enum.
+        for chunk in rows.chunks(1000) {
+            match conn {
+                DbConnection::Pg(c) => diesel::insert_into(t::record_tallies).values(chunk).execute(c)?,
+                DbConnection::Sqlite(c) => diesel::insert_into(t::record_tallies).values(chunk).execute(c)?,
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Records of a batch in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateTally {
+    pub state: String,
+    pub records: i64,
+    /// When the record that has waited longest in the state entered it (to the second).
+    pub oldest: NaiveDateTime,
+}
+
+/// The states of `batch` that hold records, and how many delta rows the batch has (so
+/// that the caller can compact them).
+pub fn of_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<(Vec<StateTally>, usize)> {
+    use record_tallies::dsl as t;
+    let rows: Vec<(String, NaiveDateTime, i64)> =
+        t::record_tallies.filter(t::batch_id.eq(batch)).select((t::state, t::entered_at, t::records)).load(conn)?;
+    let deltas = rows.len();
+    Ok((summarise(rows), deltas))
+}
+
+/// Per state, from `(state, second, delta)` rows: the records in it and the oldest
+/// second that still holds some.
+fn summarise(rows: Vec<(String, NaiveDateTime, i64)>) -> Vec<StateTally> {
+    let mut seconds: BTreeMap<(String, NaiveDateTime), i64> = BTreeMap::new();
+    for (state, at, n) in rows {
+        *seconds.entry((state, at)).or_default() += n;
+    }
+    let mut states: BTreeMap<String, (i64, Option<NaiveDateTime>)> = BTreeMap::new();
+    for ((state, at), n) in seconds.into_iter().filter(|(_, n)| *n > 0) {
+        let entry = states.entry(state).or_default();
+        entry.0 += n;
+        // Seconds come in order: the first one with records left is the oldest.
+        entry.1.get_or_insert(at);
+    }
+    states
+        .into_iter()
+        .filter_map(|(state, (records, oldest))| Some(StateTally { state, records, oldest: oldest? }))
+        .collect()
+}
+
+/// Replaces the deltas of `batch` by one row per second that still holds records.
+/// Taking the rows with `DELETE ... RETURNING` keeps deltas that concurrent writers
+/// commit meanwhile: they are not deleted, so nothing is counted twice or lost.
+pub fn compact(conn: &mut DbConnection, batch: &str) -> QueryResult<()> {
+    use record_tallies::dsl as t;
+    let rows: Vec<(String, NaiveDateTime, i64)> = diesel::delete(t::record_tallies.filter(t::batch_id.eq(batch)))
+        .returning((t::state, t::entered_at, t::records))
+        .get_results(conn)?;
+    let mut deltas = Deltas::default();
+    for (state, at, n) in rows {
+        deltas.add(batch, &state, at, n);
+    }
+    deltas.save(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn a_move_takes_from_the_second_entered_and_adds_to_now() {
+        let rows = vec![
+            ("b1".to_string(), Some(at("2026-11-30 10:00:00.250"))),
+            ("b1".to_string(), Some(at("2026-11-30 10:00:00.750"))),
+            ("b2".to_string(), Some(at("2026-11-30 09:00:01.000"))),
+        ];
+        let deltas = Deltas::default().moved(&rows, "received", "pending_verification", at("2026-11-30 10:05:00.5"));
+        let got: Vec<_> = deltas.0.into_iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                (("b1".into(), "pending_verification".into(), at("2026-11-30 10:05:00")), 2),
+                (("b1".into(), "received".into(), at("2026-11-30 10:00:00")), -2),
+                (("b2".into(), "pending_verification".into(), at("2026-11-30 10:05:00")), 1),
+                (("b2".into(), "received".into(), at("2026-11-30 09:00:01")), -1),
+            ]
+        );
+    }
+
+    #[test]
+    fn deltas_that_cancel_out_are_not_written() {
+        let mut deltas = Deltas::default();
+        deltas.add("b", "received", at("2026-11-30 10:00:00.1"), 3);
+        deltas.add("b", "received", at("2026-11-30 10:00:00.9"), -3);
+        deltas.add("b", "verified", at("2026-11-30 10:00:00.9"), 1);
+        let kept: Vec<_> = deltas.nonzero().map(|((_, state, _), n)| (state, n)).collect();
+        assert_eq!(kept, vec![("verified".to_string(), 1)]);
+    }
+
+    #[test]
+    fn the_oldest_second_is_the_first_that_still_holds_records() {
+        let rows = vec![
+            ("received".to_string(), at("2026-11-30 10:00:00"), 5),
+            ("received".to_string(), at("2026-11-30 10:00:01"), 5),
+            // All of 10:00:00 left, in two statements.
+            ("received".to_string(), at("2026-11-30 10:00:00"), -2),
+            ("received".to_string(), at("2026-11-30 10:00:00"), -3),
+            ("received".to_string(), at("2026-11-30 10:00:01"), -1),
+            ("verified".to_string(), at("2026-11-30 10:00:07"), 6),
+            // A state every record has left is not shown.
+            ("pending_verification".to_string(), at("2026-11-30 10:00:03"), 6),
+            ("pending_verification".to_string(), at("2026-11-30 10:00:03"), -6),
+        ];
+        assert_eq!(
+            summarise(rows),
+            vec![
+                StateTally { state: "received".into(), records: 4, oldest: at("2026-11-30 10:00:01") },
+                StateTally { state: "verified".into(), records: 6, oldest: at("2026-11-30 10:00:07") },
+            ]
+        );
+    }
+}
