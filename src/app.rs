@@ -209,6 +209,7 @@ fn start_upstream(
             waker.clone(),
             config.outbox_poll,
         ));
+        actix_web::rt::spawn(crate::collection::tallies::run_compactor(pool.clone(), Duration::from_secs(10)));
     }
     let source = match (keys, &config.service(service).client_credentials) {
         (Some(keys), _) => TokenSource::Local(keys),

@@ -112,9 +112,6 @@ pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &str) -> Result<B
     }
 }
 
-/// Delta rows of a batch's tallies beyond which reading the batch compacts them.
-const COMPACT_AFTER_DELTAS: usize = 2000;
-
 /// Records of one state in a batch.
 #[derive(Debug, Serialize)]
 pub struct StateCount {
@@ -141,18 +138,8 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
     let id = batch.id.clone();
-    let (parts, (counts, deltas)) = pool
-        .read({
-            let id = id.clone();
-            move |conn| Ok::<_, ApiError>((repo::part_count(conn, &id)?, tallies::of_batch(conn, &id)?))
-        })
-        .await?;
-    if deltas > COMPACT_AFTER_DELTAS {
-        // Keeps the next read of this batch short; the answer above is already exact.
-        if let Err(e) = pool.write(move |conn| tallies::compact(conn, &id).map_err(ApiError::from)).await {
-            tracing::warn!(error = %e, "compacting a batch's tallies failed");
-        }
-    }
+    let (parts, counts) =
+        pool.read(move |conn| Ok::<_, ApiError>((repo::part_count(conn, &id)?, tallies::of_batch(conn, &id)?))).await?;
     let now = now();
     let records: i64 = counts.iter().map(|c| c.records).sum();
     // Every state after verification counts: verified records go on towards their card.

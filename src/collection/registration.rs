@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::repo::{self, RecordRow};
 use crate::config::Service;
@@ -64,6 +64,14 @@ const ROUND: i64 = 1000;
 /// (measured: a median of 7 s behind a backlog of registrations).
 const MAX_WAITING_MESSAGES: i64 = 8;
 
+/// Records waiting for verification past which registration waits (verification
+/// first: a county waits for its outcomes, and a registration is several times the
+/// work of a verification)...
+const VERIFICATION_FIRST_ABOVE: i64 = 2000;
+/// ...but never longer than this between two rounds, so that a steady stream of
+/// batches does not starve card making.
+const MAX_DEFERRAL: Duration = Duration::from_secs(30);
+
 /// What one round did.
 enum Round {
     /// Took entries off the queue.
@@ -79,8 +87,11 @@ enum Round {
 /// moves past the round's entries even when the round fails, so that a record that
 /// cannot be registered does not hold up the others (its entry stays queued and is
 /// tried again on the next pass).
-fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String) -> Result<Round, ApiError> {
+fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String, may_defer: bool) -> Result<Round, ApiError> {
     if outbox::waiting(conn, Service::Cardmaking, RegistrationRequested::KIND)? >= MAX_WAITING_MESSAGES {
+        return Ok(Round::HeldBack);
+    }
+    if may_defer && super::tallies::in_state(conn, "pending_verification")? > VERIFICATION_FIRST_ABOVE {
         return Ok(Round::HeldBack);
     }
     let due = repo::due_registrations(conn, after, ROUND)?;
@@ -110,14 +121,19 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String) -> Res
 /// applied, so that outcomes reach the county at verification's pace.
 pub async fn run(pool: DbPool, pii: PiiKeys, outbox: Arc<OutboxWaker>, poll: Duration) {
     let cursor = Arc::new(Mutex::new(String::new()));
+    let mut last_round = Instant::now();
     loop {
         let (round_cursor, keys) = (cursor.clone(), pii.clone());
+        let may_defer = last_round.elapsed() < MAX_DEFERRAL;
         let sent = pool
             .write(move |conn| {
                 let mut after = round_cursor.lock().unwrap_or_else(|p| p.into_inner());
-                send_round(conn, &keys, &mut after)
+                send_round(conn, &keys, &mut after, may_defer)
             })
             .await;
+        if !matches!(sent, Ok(Round::HeldBack)) {
+            last_round = Instant::now();
+        }
         // The guard lives only in this block: it must not be held across the sleep.
         let again = {
             let mut after = cursor.lock().unwrap_or_else(|p| p.into_inner());

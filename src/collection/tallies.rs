@@ -10,11 +10,12 @@
 //! Deltas are inserted, never updated: concurrent writers never wait on one counter row.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
-use crate::db::DbConnection;
+use crate::db::{DbConnection, DbPool};
 
 diesel::table! {
     record_tallies (id) {
@@ -87,14 +88,12 @@ pub struct StateTally {
     pub oldest: NaiveDateTime,
 }
 
-/// The states of `batch` that hold records, and how many delta rows the batch has (so
-/// that the caller can compact them).
-pub fn of_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<(Vec<StateTally>, usize)> {
+/// The states of `batch` that hold records.
+pub fn of_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<StateTally>> {
     use record_tallies::dsl as t;
     let rows: Vec<(String, NaiveDateTime, i64)> =
         t::record_tallies.filter(t::batch_id.eq(batch)).select((t::state, t::entered_at, t::records)).load(conn)?;
-    let deltas = rows.len();
-    Ok((summarise(rows), deltas))
+    Ok(summarise(rows))
 }
 
 /// Per state, from `(state, second, delta)` rows: the records in it and the oldest
@@ -117,6 +116,24 @@ fn summarise(rows: Vec<(String, NaiveDateTime, i64)>) -> Vec<StateTally> {
         .collect()
 }
 
+/// Records in `state` across all batches.
+pub fn in_state(conn: &mut DbConnection, state: &str) -> QueryResult<i64> {
+    use diesel::dsl::sql;
+    use record_tallies::dsl as t;
+    // SUM over BIGINT is NUMERIC on PostgreSQL: cast back.
+    t::record_tallies
+        .filter(t::state.eq(state))
+        .select(sql::<diesel::sql_types::BigInt>("CAST(COALESCE(SUM(records), 0) AS BIGINT)"))
+        .get_result(conn)
+}
+
+/// Batches with more than `deltas` delta rows, at most `limit` of them.
+pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryResult<Vec<String>> {
+    use diesel::dsl::count_star;
+    use record_tallies::dsl as t;
+    t::record_tallies.group_by(t::batch_id).having(count_star().gt(deltas)).select(t::batch_id).limit(limit).load(conn)
+}
+
 /// Replaces the deltas of `batch` by one row per second that still holds records.
 /// Taking the rows with `DELETE ... RETURNING` keeps deltas that concurrent writers
 /// commit meanwhile: they are not deleted, so nothing is counted twice or lost.
@@ -130,6 +147,29 @@ pub fn compact(conn: &mut DbConnection, batch: &str) -> QueryResult<()> {
         deltas.add(batch, &state, at, n);
     }
     deltas.save(conn)
+}
+
+/// Delta rows of a batch past which the compactor folds them.
+const COMPACT_AFTER_DELTAS: i64 = 1000;
+
+/// Folds the deltas of long batches every `every`, until the process ends: reading a
+/// batch, and the registration feeder's look at the whole table, stay short.
+pub async fn run_compactor(pool: DbPool, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let round = pool
+            .write(|conn| {
+                let batches = long_batches(conn, COMPACT_AFTER_DELTAS, 100)?;
+                for batch in &batches {
+                    compact(conn, batch)?;
+                }
+                Ok::<_, crate::db::DbError>(batches.len())
+            })
+            .await;
+        if let Err(e) = round {
+            tracing::warn!(error = %e, "compacting batch tallies failed");
+        }
+    }
 }
 
 #[cfg(test)]
