@@ -43,23 +43,17 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
         };
         groups.entry((result.version, state, json(&result.reasons)?)).or_default().push(result.record_id.clone());
     }
-    let mut verified = Vec::new();
+    let mut due: Vec<(String, i32)> = Vec::new();
     for ((version, state, reasons), ids) in groups {
         // An outcome for a version that has since been corrected changes nothing.
-        repo::apply_outcomes(conn, &ids, version, state, &reasons, at)?;
+        let applied = repo::apply_outcomes(conn, &ids, version, state, &reasons, at)?;
         if state == "verified" {
-            verified.extend(ids);
+            due.extend(applied.into_iter().map(|id| (id, version)));
         }
     }
-    if verified.is_empty() {
-        return Ok(());
+    if !due.is_empty() {
+        repo::queue_registrations(conn, &due, at)?;
     }
-    let due: Vec<(String, i32)> = repo::states_of(conn, &verified)?
-        .into_iter()
-        .filter(|(_, _, state)| state == "verified")
-        .map(|(id, version, _)| (id, version))
-        .collect();
-    repo::queue_registrations(conn, &due, at)?;
     Ok(())
 }
 

@@ -546,7 +546,8 @@ pub fn move_state(
 }
 
 /// Applies one verification outcome to the records `ids`, each at the version it was
-/// about (a later correction makes an old outcome moot).
+/// about (a later correction makes an old outcome moot); returns the ids of the
+/// records it applied to.
 pub fn apply_outcomes(
     conn: &mut DbConnection,
     ids: &[String],
@@ -554,9 +555,9 @@ pub fn apply_outcomes(
     state: &str,
     reasons: &str,
     at: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<String>> {
     let from = "pending_verification";
-    let moved: Moved = diesel::update(
+    let applied: Vec<(String, String, Option<NaiveDateTime>)> = diesel::update(
         records::table
             .filter(records::id.eq_any(ids))
             .filter(records::version.eq(version))
@@ -568,9 +569,11 @@ pub fn apply_outcomes(
         records::previous_state_at.eq(records::state_changed_at.nullable()),
         records::state_changed_at.eq(at),
     ))
-    .returning((records::batch_id, records::previous_state_at))
+    .returning((records::id, records::batch_id, records::previous_state_at))
     .get_results(conn)?;
-    tally_moved(conn, moved, from, state, at)
+    let (ids, moved): (Vec<String>, Moved) = applied.into_iter().map(|(id, batch, entered)| (id, (batch, entered))).unzip();
+    tally_moved(conn, moved, from, state, at)?;
+    Ok(ids)
 }
 
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
@@ -725,18 +728,22 @@ diesel::table! {
 /// Queues the verified records `(id, version)` for registration at card making, in
 /// the caller's transaction (an earlier entry of the same record is replaced).
 pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: NaiveDateTime) -> QueryResult<()> {
+    use diesel::upsert::excluded;
     use registrations_due::dsl as d;
     for chunk in due.chunks(1000) {
-        let ids: Vec<&String> = chunk.iter().map(|(id, _)| id).collect();
-        diesel::delete(d::registrations_due.filter(d::record_id.eq_any(&ids))).execute(conn)?;
         let rows: Vec<_> = chunk
             .iter()
             .map(|(id, version)| (d::record_id.eq(id), d::version.eq(*version), d::due_at.eq(at)))
             .collect();
-        // Multi-row INSERT does not compile through the connection enum.
+        let insert = diesel::insert_into(d::registrations_due)
+            .values(&rows)
+            .on_conflict(d::record_id)
+            .do_update()
+            .set((d::version.eq(excluded(d::version)), d::due_at.eq(excluded(d::due_at))));
+        // Multi-row INSERT and ON CONFLICT do not compile through the connection enum.
         match conn {
-            DbConnection::Pg(c) => diesel::insert_into(d::registrations_due).values(&rows).execute(c)?,
-            DbConnection::Sqlite(c) => diesel::insert_into(d::registrations_due).values(&rows).execute(c)?,
+            DbConnection::Pg(c) => insert.execute(c)?,
+            DbConnection::Sqlite(c) => insert.execute(c)?,
         };
     }
     Ok(())
