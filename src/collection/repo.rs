@@ -571,7 +571,8 @@ pub fn apply_outcomes(
     ))
     .returning((records::id, records::batch_id, records::previous_state_at))
     .get_results(conn)?;
-    let (ids, moved): (Vec<String>, Moved) = applied.into_iter().map(|(id, batch, entered)| (id, (batch, entered))).unzip();
+    let (ids, moved): (Vec<String>, Moved) =
+        applied.into_iter().map(|(id, batch, entered)| (id, (batch, entered))).unzip();
     tally_moved(conn, moved, from, state, at)?;
     Ok(ids)
 }
