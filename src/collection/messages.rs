@@ -107,33 +107,52 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
 fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), ApiError> {
     let at = message.at.naive_utc();
     let ids: Vec<String> = message.updates.iter().map(|u| u.record_id.clone()).collect();
-    let current: BTreeMap<String, (i32, String)> =
+    let known: BTreeMap<String, (i32, String)> =
         repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
-    // Grouped by the state each record was read in: a concurrent message that moved it
-    // meanwhile makes this move a no-op instead of a step back.
-    let mut moves: BTreeMap<(i32, String, String, Option<String>), Vec<String>> = BTreeMap::new();
     let mut cards: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for update in message.updates {
-        if !current.contains_key(&update.record_id) {
-            continue;
-        }
+    for update in message.updates.iter().filter(|u| known.contains_key(&u.record_id)) {
         cards.entry(update.card_state.clone()).or_default().push((update.record_id.clone(), update.order_id.clone()));
-        let Some(target) = update.record_state else { continue };
-        let Some((version, state)) = current.get(&update.record_id) else { continue };
-        let forward = match (record_progress_rank(state), record_progress_rank(&target)) {
-            (Some(from), Some(to)) => to > from,
-            _ => false,
-        };
-        if *version == update.version && forward {
-            let reasons = update.reason.map(|r| json(&[r])).transpose()?;
-            moves.entry((*version, state.clone(), target, reasons)).or_default().push(update.record_id);
-        }
     }
-    for ((version, from, target, reasons), ids) in moves {
-        repo::advance(conn, &ids, version, &from, &target, reasons.as_deref(), at)?;
+    let mut current = known;
+    // Each move applies only from the state its record was read in. A record that a
+    // concurrent message moved meanwhile is read again and moved from where it is
+    // now, if that is still a step forward (on PostgreSQL the second writer waits for
+    // the first and then finds the state changed).
+    for _ in 0..MOVE_ATTEMPTS {
+        let mut moves: BTreeMap<(i32, String, String, Option<String>), Vec<String>> = BTreeMap::new();
+        for update in &message.updates {
+            let (Some(target), Some((version, state))) = (&update.record_state, current.get(&update.record_id)) else {
+                continue;
+            };
+            let forward = match (record_progress_rank(state), record_progress_rank(target)) {
+                (Some(from), Some(to)) => to > from,
+                _ => false,
+            };
+            if *version == update.version && forward {
+                let reasons = update.reason.as_ref().map(|r| json(&[r])).transpose()?;
+                moves
+                    .entry((*version, state.clone(), target.clone(), reasons))
+                    .or_default()
+                    .push(update.record_id.clone());
+            }
+        }
+        let mut missed = Vec::new();
+        for ((version, from, target, reasons), ids) in moves {
+            let moved: std::collections::HashSet<String> =
+                repo::advance(conn, &ids, version, &from, &target, reasons.as_deref(), at)?.into_iter().collect();
+            missed.extend(ids.into_iter().filter(|id| !moved.contains(id)));
+        }
+        if missed.is_empty() {
+            break;
+        }
+        current =
+            repo::states_of(conn, &missed)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
     }
     for (card_state, records) in cards {
         repo::upsert_cards(conn, &records, &card_state, at)?;
     }
     Ok(())
 }
+
+/// Times a card message reads a record's state again after a concurrent move.
+const MOVE_ATTEMPTS: usize = 3;

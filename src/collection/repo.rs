@@ -515,15 +515,27 @@ pub fn move_batch(conn: &mut DbConnection, id: &str, from: &str, to: &str) -> Qu
     Ok(n == 1)
 }
 
-/// What a statement moving records returns: each record's batch and when it entered
-/// the state it left.
-type Moved = Vec<(String, Option<NaiveDateTime>)>;
+/// What a statement moving records returns: each record's id, its batch and when it
+/// entered the state it left.
+type Moved = Vec<(String, String, Option<NaiveDateTime>)>;
+
+/// The columns that make a [`Moved`] row.
+const MOVED: (records::id, records::batch_id, records::previous_state_at) =
+    (records::id, records::batch_id, records::previous_state_at);
 
 /// Counts the records a statement moved from `from` to `to` at `at` in the batches'
-/// tallies; returns how many moved.
-fn tally_moved(conn: &mut DbConnection, moved: Moved, from: &str, to: &str, at: NaiveDateTime) -> QueryResult<usize> {
-    Deltas::default().moved(&moved, from, to, at).save(conn)?;
-    Ok(moved.len())
+/// tallies; returns their ids.
+fn tally_moved(
+    conn: &mut DbConnection,
+    moved: Moved,
+    from: &str,
+    to: &str,
+    at: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    let (ids, entered): (Vec<String>, Vec<(String, Option<NaiveDateTime>)>) =
+        moved.into_iter().map(|(id, batch, at)| (id, (batch, at))).unzip();
+    Deltas::default().moved(&entered, from, to, at).save(conn)?;
+    Ok(ids)
 }
 
 /// Moves records from `from` to `to`; returns how many moved.
@@ -540,9 +552,9 @@ pub fn move_state(
             records::previous_state_at.eq(records::state_changed_at.nullable()),
             records::state_changed_at.eq(at),
         ))
-        .returning((records::batch_id, records::previous_state_at))
+        .returning(MOVED)
         .get_results(conn)?;
-    tally_moved(conn, moved, from, to, at)
+    Ok(tally_moved(conn, moved, from, to, at)?.len())
 }
 
 /// Applies one verification outcome to the records `ids`, each at the version it was
@@ -557,7 +569,7 @@ pub fn apply_outcomes(
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     let from = "pending_verification";
-    let applied: Vec<(String, String, Option<NaiveDateTime>)> = diesel::update(
+    let moved: Moved = diesel::update(
         records::table
             .filter(records::id.eq_any(ids))
             .filter(records::version.eq(version))
@@ -569,12 +581,9 @@ pub fn apply_outcomes(
         records::previous_state_at.eq(records::state_changed_at.nullable()),
         records::state_changed_at.eq(at),
     ))
-    .returning((records::id, records::batch_id, records::previous_state_at))
+    .returning(MOVED)
     .get_results(conn)?;
-    let (ids, moved): (Vec<String>, Moved) =
-        applied.into_iter().map(|(id, batch, entered)| (id, (batch, entered))).unzip();
-    tally_moved(conn, moved, from, state, at)?;
-    Ok(ids)
+    tally_moved(conn, moved, from, state, at)
 }
 
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
@@ -604,9 +613,9 @@ pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, from: &str) -> Q
             records::previous_state_at.eq(records::state_changed_at.nullable()),
             records::state_changed_at.eq(row.state_changed_at),
         ))
-        .returning((records::batch_id, records::previous_state_at))
+        .returning(MOVED)
         .get_results(conn)?;
-    tally_moved(conn, moved, from, &row.state, row.state_changed_at)
+    Ok(tally_moved(conn, moved, from, &row.state, row.state_changed_at)?.len())
 }
 
 // --- The card pipeline: registration and card progress reported by card making. ---
@@ -630,7 +639,8 @@ pub fn in_state(conn: &mut DbConnection, ids: &[String], state: &str) -> QueryRe
 }
 
 /// Moves the records `ids` at `version` from `from` to `to` (with new reasons when
-/// given); records elsewhere or at another version stay as they are.
+/// given); records elsewhere or at another version stay as they are. Returns the ids
+/// of the records moved.
 pub fn advance(
     conn: &mut DbConnection,
     ids: &[String],
@@ -639,21 +649,20 @@ pub fn advance(
     to: &str,
     reasons: Option<&str>,
     at: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<String>> {
     let target = records::table
         .filter(records::id.eq_any(ids))
         .filter(records::version.eq(version))
         .filter(records::state.eq(from));
     let entered = records::previous_state_at.eq(records::state_changed_at.nullable());
-    let returned = (records::batch_id, records::previous_state_at);
     let moved: Moved = match reasons {
         Some(reasons) => diesel::update(target)
             .set((records::state.eq(to), records::reasons.eq(reasons), entered, records::state_changed_at.eq(at)))
-            .returning(returned)
+            .returning(MOVED)
             .get_results(conn)?,
         None => diesel::update(target)
             .set((records::state.eq(to), entered, records::state_changed_at.eq(at)))
-            .returning(returned)
+            .returning(MOVED)
             .get_results(conn)?,
     };
     tally_moved(conn, moved, from, to, at)
