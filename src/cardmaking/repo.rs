@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::DbConnection;
+use crate::db::{DbConnection, insert_many};
 
 diesel::table! {
     card_assignments (county_code) {
@@ -248,21 +248,6 @@ pub struct AccessRow {
     pub action: String,
     pub subject: String,
     pub detail: String,
-}
-
-/// Multi-row inserts do not compile through the connection enum: run them on the inner
-/// connection, in chunks that stay under PostgreSQL's limit of bind parameters.
-macro_rules! insert_many {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        let mut n = 0;
-        for chunk in $rows.chunks(1000) {
-            n += match $conn {
-                DbConnection::Pg(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-                DbConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
-            };
-        }
-        Ok::<usize, diesel::result::Error>(n)
-    }};
 }
 
 /// Keeps PostgreSQL's statistics of `tables` in step while orders and cards arrive by

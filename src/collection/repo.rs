@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::tallies::Deltas;
-use crate::db::DbConnection;
+use crate::db::{DbConnection, insert_many};
 use crate::http::pagination::PageRequest;
 
 diesel::table! {
@@ -707,12 +707,7 @@ pub fn upsert_cards(
             )
         })
         .collect();
-    for chunk in rows.chunks(1000) {
-        match conn {
-            DbConnection::Pg(c) => diesel::insert_into(record_cards::table).values(chunk).execute(c)?,
-            DbConnection::Sqlite(c) => diesel::insert_into(record_cards::table).values(chunk).execute(c)?,
-        };
-    }
+    insert_many!(conn, record_cards::table, rows)?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
-use crate::db::{DbConnection, DbPool};
+use crate::db::{DbConnection, DbPool, insert_many};
 
 diesel::table! {
     record_tallies (id) {
@@ -68,13 +68,7 @@ impl Deltas {
                 (t::batch_id.eq(batch), t::state.eq(state), t::entered_at.eq(at), t::records.eq(n))
             })
             .collect();
-        // Multi-row INSERT does not compile through the connection enum.
-        for chunk in rows.chunks(1000) {
-            match conn {
-                DbConnection::Pg(c) => diesel::insert_into(t::record_tallies).values(chunk).execute(c)?,
-                DbConnection::Sqlite(c) => diesel::insert_into(t::record_tallies).values(chunk).execute(c)?,
-            };
-        }
+        insert_many!(conn, t::record_tallies, rows)?;
         Ok(())
     }
 }
