@@ -16,6 +16,10 @@
 //! any reason (malformed input, body over the limit, the client going away) leaves the
 //! active register untouched and the import `failed` with a code and a reason.
 //!
+//! On PostgreSQL the rows of each import are a partition of their own: loaded with no
+//! index, indexed in one bulk build when the body has been read (before the switch), and
+//! dropped as a table when dead (see migration `register_partitions`).
+//!
 //! A delta that holds an ID twice adds both rows, like a snapshot does: the register
 //! then holds that ID twice and matching reports `register_duplicate`.
 
@@ -366,10 +370,17 @@ impl Job {
         Ok(())
     }
 
-    /// Activates a snapshot or applies a delta, in one transaction.
+    /// Activates a snapshot or applies a delta, in one transaction. Returns the snapshot
+    /// whose rows are now dead: the superseded one, or the delta's emptied partition.
     fn apply(&self, stats: Stats) -> Result<Option<String>, Failure> {
         let id = self.import_id.as_str();
         let kind = self.kind;
+        if kind == Kind::Snapshot {
+            // Seconds at millions of rows: done before the switch, not inside it.
+            self.pool
+                .run_blocking(true, |conn| repo::index_partition(conn, id).map_err(ApiError::from))
+                .map_err(Failure::internal)?;
+        }
         let applied = self.pool.run_blocking(true, |conn| {
             if repo::lock_import_state(conn, id)?.as_deref() != Some(repo::RECEIVING) {
                 return Ok(Err(InputError::new("import_not_receiving", "the import was ended elsewhere")));
@@ -385,7 +396,10 @@ impl Job {
                 (Kind::Delta, Some(active)) => {
                     let (inserted, updated) = repo::apply_delta(conn, &active, id)?;
                     repo::mark_applied(conn, id, (stats.total, inserted, updated, stats.invalid), at)?;
-                    None
+                    // The planner must know the active snapshot changed before the next
+                    // match query runs against it.
+                    repo::refresh_statistics(conn, &active)?;
+                    Some(id.to_string())
                 }
                 (Kind::Delta, None) => {
                     return Ok(Err(InputError::new(
@@ -396,14 +410,6 @@ impl Job {
             };
             Ok::<_, ApiError>(Ok(dead))
         });
-        if matches!(applied, Ok(Ok(_))) {
-            // The planner must know the register grew by millions of rows before the
-            // next match query runs against it.
-            let analysed = self.pool.run_blocking(false, |conn| repo::refresh_statistics(conn).map_err(ApiError::from));
-            if let Err(e) = analysed {
-                tracing::warn!(error = %e, "could not refresh register statistics");
-            }
-        }
         match applied {
             Ok(Ok(dead)) => Ok(dead),
             Ok(Err(input)) => Err(self.input(input)),
@@ -420,7 +426,7 @@ fn upload_limit(req: &HttpRequest) -> usize {
 /// its own after the import has been answered.
 fn delete_dead_rows(pool: &DbPool, snapshot_id: &str) {
     match pool.run_blocking(true, |conn| repo::delete_snapshot_rows(conn, snapshot_id).map_err(ApiError::from)) {
-        Ok(n) => tracing::info!(snapshot_id, rows = n, "register rows deleted"),
+        Ok(()) => tracing::info!(snapshot_id, "register rows removed"),
         Err(e) => tracing::warn!(snapshot_id, error = %e, "could not delete register rows"),
     }
 }
@@ -464,7 +470,11 @@ pub async fn create(
     };
     let import_id = import.id.clone();
     tracing::Span::current().record("import_id", import_id.as_str());
-    pool.write(move |conn| repo::insert_import(conn, &import).map_err(ApiError::from)).await?;
+    pool.write(move |conn| {
+        repo::insert_import(conn, &import)?;
+        repo::open_partition(conn, &import.id).map_err(ApiError::from)
+    })
+    .await?;
 
     let (sender, body) = body_channel(limit);
     let job = Job {
