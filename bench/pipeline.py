@@ -13,6 +13,7 @@ Data comes from the seeded generator (healthcard-datagen), so every run sees the
 bytes. Usage:
   bench/pipeline.py --backend postgres --records 1000000 --register-extra 4000000 --runs 3
   bench/pipeline.py --backend sqlite --records 100000 --register-extra 400000 --runs 3
+  bench/pipeline.py --backend postgres --records 1000000 --register-extra 4000000 --runs 5 --import-only
 The binaries are taken from $CARGO_TARGET_DIR/release (build them with
 `cargo build --release --bins`).
 """
@@ -83,6 +84,10 @@ def one_run(args, bin_dir, register, parts, run_no):
         print(f"import: {imp['rows_total']} rows in {t_import:.1f} s, cpu {cpu_import}", file=sys.stderr, flush=True)
         if args.statements:
             print_statements("import")
+        if args.import_only:
+            return {"run": run_no, "register_rows": imp["rows_total"], "import_s": round(t_import, 2),
+                    "import_rows_per_s": round(imp["rows_total"] / t_import), "cpu_import_s": cpu_import,
+                    "peak_rss_mb": round(system.peak_rss_mb())}
 
         batch = http("POST", f"{gw}/api/v1/batches", county, {"county_code": "210804", "title": "bench"})["id"]
         cpu0 = cpu_seconds()
@@ -158,7 +163,7 @@ def print_timeline(wall0):
             FROM outbox_messages GROUP BY kind ORDER BY kind""", f"hc_bench_{service}"), file=sys.stderr, flush=True)
 
 
-def raw_floor(batch, register):
+def raw_floor(batch, register, register_only=False):
     """PostgreSQL's own speed on the same files: COPY and one join."""
     psql("DROP DATABASE IF EXISTS hc_bench_raw WITH (FORCE)")
     psql("CREATE DATABASE hc_bench_raw")
@@ -175,7 +180,7 @@ def raw_floor(batch, register):
         ("join_s", "CREATE TABLE outcome AS SELECT b.id_number, (r.id_number IS NULL) AS missing, "
                    "(r.name IS DISTINCT FROM b.name) AS name_differs, r.status FROM batch b "
                    "LEFT JOIN reg r ON r.id_number = b.id_number"),
-    ]:
+    ][:2 if register_only else 4]:
         t0 = time.monotonic()
         psql(sql, "hc_bench_raw")
         timings[key] = round(time.monotonic() - t0, 2)
@@ -193,6 +198,8 @@ def main():
                    help="PostgreSQL only: print its costliest statements of the import and of the pipeline "
                         "(needs pg_stat_statements in shared_preload_libraries)")
     p.add_argument("--no-raw", action="store_true", help="skip the raw floor (PostgreSQL COPY and join)")
+    p.add_argument("--import-only", action="store_true",
+                   help="measure (a) only: the register import, and of the raw floor the register COPY")
     args = p.parse_args()
     if args.backend != "postgres":
         args.statements = False
@@ -203,7 +210,7 @@ def main():
     for i in range(args.runs):
         r = one_run(args, bin_dir, register, parts, i + 1)
         if args.backend == "postgres" and not args.no_raw:
-            r["raw"] = raw_floor(batch, register)
+            r["raw"] = raw_floor(batch, register, register_only=args.import_only)
         print(json.dumps(r), flush=True)
         runs.append(r)
 
@@ -212,19 +219,23 @@ def main():
 
     summary = {"backend": args.backend, "records": args.records, "register_rows": register_rows, "runs": len(runs),
                "median_import_rows_per_s": med("import_rows_per_s"),
-               "median_e2e_records_per_s": med("e2e_records_per_s"), "median_e2e_s": med("e2e_s"),
                "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+    if not args.import_only:
+        summary.update({"median_e2e_records_per_s": med("e2e_records_per_s"), "median_e2e_s": med("e2e_s")})
     if args.backend == "postgres" and not args.no_raw:
         def raw(key):
             return statistics.median(r["raw"][key] for r in runs)
         raw_copy = register_rows / raw("register_copy_s")
-        raw_batch = args.records / (raw("batch_copy_s") + raw("join_s"))
         summary.update({
             "median_raw_register_copy_rows_per_s": round(raw_copy),
-            "median_raw_batch_copy_plus_join_records_per_s": round(raw_batch),
             "import_fraction_of_raw_copy": round(summary["median_import_rows_per_s"] / raw_copy, 3),
-            "e2e_fraction_of_raw": round(summary["median_e2e_records_per_s"] / raw_batch, 3),
         })
+        if not args.import_only:
+            raw_batch = args.records / (raw("batch_copy_s") + raw("join_s"))
+            summary.update({
+                "median_raw_batch_copy_plus_join_records_per_s": round(raw_batch),
+                "e2e_fraction_of_raw": round(summary["median_e2e_records_per_s"] / raw_batch, 3),
+            })
     print(json.dumps({"summary": summary}, indent=2))
 
 

@@ -44,42 +44,64 @@ impl<R: Read> CsvGuard<R> {
         InputError::new(UNCLOSED_QUOTE, format!("line {}: a quoted field is never closed", self.quote_line)).into_io()
     }
 
+    fn too_long(&self) -> io::Error {
+        InputError::new("line_too_long", format!("line {}: a record longer than {MAX_RECORD_BYTES} bytes", self.line))
+            .into_io()
+    }
+
     fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
-        for &b in bytes {
-            self.record_bytes += 1;
-            let end_of_record =
-                matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted | QuoteState::AfterQuoted)
-                    && (b == b'\n' || b == b'\r');
-            if b == b'\n' {
-                self.line += 1;
-            }
-            self.state = match (self.state, b) {
-                (QuoteState::FieldStart, b'"') => {
-                    self.quote_line = self.line;
-                    self.quoted_bytes = 0;
-                    QuoteState::Quoted
-                }
-                (QuoteState::Quoted, b'"') => QuoteState::AfterQuoted,
-                (QuoteState::Quoted, _) => {
-                    self.quoted_bytes += 1;
-                    if self.quoted_bytes > MAX_QUOTED_FIELD_BYTES {
-                        return Err(self.unclosed());
+        let mut rest = bytes;
+        while let Some((&first, tail)) = rest.split_first() {
+            // Outside quotes only a quote or a line break does more than count: skip to
+            // the next one at once (most of a body is such runs).
+            if matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted) {
+                let run = memchr::memchr3(b'"', b'\n', b'\r', rest).unwrap_or(rest.len());
+                if let Some((&last, _)) = rest.get(..run).and_then(|span| span.split_last()) {
+                    self.record_bytes += run;
+                    if self.record_bytes > MAX_RECORD_BYTES {
+                        return Err(self.too_long());
                     }
-                    QuoteState::Quoted
+                    self.state = if last == b',' { QuoteState::FieldStart } else { QuoteState::Unquoted };
+                    rest = rest.get(run..).unwrap_or_default();
+                    continue;
                 }
-                (QuoteState::AfterQuoted, b'"') => QuoteState::Quoted,
-                (_, b',' | b'\n' | b'\r') => QuoteState::FieldStart,
-                _ => QuoteState::Unquoted,
-            };
-            if end_of_record {
-                self.record_bytes = 0;
-            } else if self.record_bytes > MAX_RECORD_BYTES {
-                return Err(InputError::new(
-                    "line_too_long",
-                    format!("line {}: a record longer than {MAX_RECORD_BYTES} bytes", self.line),
-                )
-                .into_io());
             }
+            self.step(first)?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, b: u8) -> io::Result<()> {
+        self.record_bytes += 1;
+        let end_of_record =
+            matches!(self.state, QuoteState::FieldStart | QuoteState::Unquoted | QuoteState::AfterQuoted)
+                && (b == b'\n' || b == b'\r');
+        if b == b'\n' {
+            self.line += 1;
+        }
+        self.state = match (self.state, b) {
+            (QuoteState::FieldStart, b'"') => {
+                self.quote_line = self.line;
+                self.quoted_bytes = 0;
+                QuoteState::Quoted
+            }
+            (QuoteState::Quoted, b'"') => QuoteState::AfterQuoted,
+            (QuoteState::Quoted, _) => {
+                self.quoted_bytes += 1;
+                if self.quoted_bytes > MAX_QUOTED_FIELD_BYTES {
+                    return Err(self.unclosed());
+                }
+                QuoteState::Quoted
+            }
+            (QuoteState::AfterQuoted, b'"') => QuoteState::Quoted,
+            (_, b',' | b'\n' | b'\r') => QuoteState::FieldStart,
+            _ => QuoteState::Unquoted,
+        };
+        if end_of_record {
+            self.record_bytes = 0;
+        } else if self.record_bytes > MAX_RECORD_BYTES {
+            return Err(self.too_long());
         }
         Ok(())
     }
@@ -150,6 +172,27 @@ pub fn map_header<C: Copy + PartialEq>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// What the guard reports after `bytes`: the state, the counts, and the error if any.
+    fn outcome(guard: &mut CsvGuard<&[u8]>, result: io::Result<()>) -> (QuoteState, u64, u64, usize, usize, String) {
+        let error = result.err().map(|e| InputError::from_io(e).message).unwrap_or_default();
+        (guard.state, guard.line, guard.quote_line, guard.quoted_bytes, guard.record_bytes, error)
+    }
+
+    proptest! {
+        /// Skipping runs outside quotes ends in the very state, counts and error that
+        /// stepping byte by byte does.
+        #[test]
+        fn skipping_runs_is_stepping_byte_by_byte(bytes in proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b','), Just(b'"'), Just(b'\n'), Just(b'\r'), Just(0xe4u8)], 0..300)) {
+            let mut fast = CsvGuard::new(&b""[..]);
+            let scanned = fast.scan(&bytes);
+            let mut slow = CsvGuard::new(&b""[..]);
+            let stepped = bytes.iter().try_for_each(|b| slow.step(*b));
+            prop_assert_eq!(outcome(&mut fast, scanned), outcome(&mut slow, stepped));
+        }
+    }
 
     fn guarded(text: &str) -> Result<String, InputError> {
         let mut out = String::new();

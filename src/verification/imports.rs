@@ -23,6 +23,7 @@
 //! A delta that holds an ID twice adds both rows, like a snapshot does: the register
 //! then holds that ID twice and matching reports `register_duplicate`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use actix_web::http::header;
@@ -43,8 +44,11 @@ use crate::pii::PiiKeys;
 
 /// Valid rows written per transaction.
 pub const CHUNK_ROWS: usize = 5000;
-/// Chunks parsed ahead of the writer: enough to keep both threads busy, little memory.
+/// Chunks parsed ahead of the writers: enough to keep every thread busy, little memory.
 const WRITE_QUEUE: usize = 2;
+/// Writers storing chunks at once, each on its own connection: with one, the COPY of a
+/// chunk and the preparing and committing around it took turns instead of overlapping.
+const WRITERS: usize = 2;
 /// Row errors shown in an import's view (the first 1,000 are kept).
 pub const SHOWN_ERRORS: i64 = 100;
 
@@ -244,24 +248,47 @@ impl Job {
         }
     }
 
-    /// Parses on this thread and writes on another, so that decoding, checking,
-    /// encrypting and hashing the next chunk overlap with storing the last one. The
-    /// writer takes chunks in order through a small bounded channel; if it fails, the
-    /// parser stops at its next chunk and the writer's error is the import's.
+    /// Parses on this thread and writes on [`WRITERS`] others, so that decoding,
+    /// checking, encrypting and hashing the next chunk overlap with storing the last
+    /// ones, and one writer's COPY runs while another prepares its rows or commits.
+    /// Chunks may be stored in any order (each row carries its row number). If a writer
+    /// fails, the others and the parser stop at their next chunk and that writer's error
+    /// is the import's.
     fn load(&self, body: BodyReader, stats: &mut Stats) -> Result<(), Failure> {
         let (chunks, inbox) = std::sync::mpsc::sync_channel::<Chunk>(WRITE_QUEUE);
+        let inbox = std::sync::Mutex::new(inbox);
+        let stopped = AtomicBool::new(false);
         let (parsed, written) = std::thread::scope(|scope| {
-            let writer = scope.spawn(move || {
-                for mut chunk in inbox {
-                    self.flush(&mut chunk.entries, &mut chunk.errors, chunk.stats)?;
-                }
-                Ok::<(), Failure>(())
-            });
-            let parsed = self.parse(body, stats, &chunks);
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        loop {
+                            // The lock is held only while waiting for the next chunk.
+                            let next = match inbox.lock() {
+                                Ok(inbox) => inbox.recv(),
+                                Err(_) => {
+                                    return Err(Failure::internal(ApiError::internal("an import writer panicked")));
+                                }
+                            };
+                            let Ok(mut chunk) = next else { return Ok(()) };
+                            if stopped.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
+                            if let Err(failure) = self.flush(&mut chunk.entries, &mut chunk.errors, chunk.stats) {
+                                stopped.store(true, Ordering::Relaxed);
+                                return Err(failure);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let parsed = self.parse(body, stats, &chunks, &stopped);
             drop(chunks);
-            let written = writer
-                .join()
-                .unwrap_or_else(|_| Err(Failure::internal(ApiError::internal("the import writer panicked"))));
+            let written = writers.into_iter().try_for_each(|writer| {
+                writer
+                    .join()
+                    .unwrap_or_else(|_| Err(Failure::internal(ApiError::internal("an import writer panicked"))))
+            });
             (parsed, written)
         });
         // A writer failure is the cause when both failed (the parser then only saw the
@@ -280,7 +307,13 @@ impl Job {
 
     /// Reads and checks every row, handing chunks of [`CHUNK_ROWS`] valid rows (and
     /// the row errors met meanwhile) to the writer.
-    fn parse(&self, body: BodyReader, stats: &mut Stats, chunks: &SyncSender<Chunk>) -> Result<(), Failure> {
+    fn parse(
+        &self,
+        body: BodyReader,
+        stats: &mut Stats,
+        chunks: &SyncSender<Chunk>,
+        stopped: &AtomicBool,
+    ) -> Result<(), Failure> {
         let mut source = RowSource::open(body, self.format).map_err(|e| self.input(e))?;
         let mut entries: Vec<NewEntry> = Vec::with_capacity(CHUNK_ROWS);
         let mut errors: Vec<ImportErrorRow> = Vec::new();
@@ -293,8 +326,11 @@ impl Job {
                 errors: std::mem::take(errors),
                 stats,
             };
-            // Closed only when the writer failed; its error is reported instead.
-            chunks.send(chunk).map_err(|_| Failure::internal(ApiError::internal("the import writer stopped")))
+            // A writer failed: its error is reported instead.
+            if stopped.load(Ordering::Relaxed) {
+                return Err(Failure::internal(ApiError::internal("the import writers stopped")));
+            }
+            chunks.send(chunk).map_err(|_| Failure::internal(ApiError::internal("the import writers stopped")))
         };
         while let Some(raw) = source.next_row().map_err(|e| self.input(e))? {
             stats.total += 1;

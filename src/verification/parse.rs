@@ -313,6 +313,15 @@ pub struct ValidRow {
 /// `YYYY-MM-DD` or `YYYYMMDD`.
 pub fn parse_birth_date(input: &str) -> Option<NaiveDate> {
     let text = normalize_text(input);
+    // The register's own form, read without a format string (chrono's parser was a
+    // visible share of an import); every other spelling goes through chrono.
+    if let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *text.as_bytes() {
+        let digits =
+            |ds: &[u8]| ds.iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')));
+        if let (Some(y), Some(m), Some(d)) = (digits(&[y1, y2, y3, y4]), digits(&[m1, m2]), digits(&[d1, d2])) {
+            return i32::try_from(y).ok().and_then(|y| NaiveDate::from_ymd_opt(y, m, d));
+        }
+    }
     NaiveDate::parse_from_str(&text, "%Y-%m-%d")
         .ok()
         .or_else(|| (text.len() == 8).then(|| NaiveDate::parse_from_str(&text, "%Y%m%d").ok()).flatten())
@@ -388,6 +397,15 @@ mod tests {
     use encoding_rs::GB18030;
 
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The direct reading of YYYY-MM-DD gives what chrono's format parser gives.
+        #[test]
+        fn dashed_dates_read_as_chrono_reads_them(text in "[0-9]{4}-[0-9]{2}-[0-9]{2}") {
+            prop_assert_eq!(parse_birth_date(&text), NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok());
+        }
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
@@ -505,5 +523,8 @@ mod tests {
         assert_eq!(parse_birth_date("19800102"), NaiveDate::from_ymd_opt(1980, 1, 2));
         assert_eq!(parse_birth_date("1980-02-30"), None);
         assert_eq!(parse_birth_date("1980/01/02"), None);
+        assert_eq!(parse_birth_date("1980-1-2"), NaiveDate::from_ymd_opt(1980, 1, 2), "chrono's reading stays");
+        assert_eq!(parse_birth_date("1980-0a-02"), None);
+        assert_eq!(parse_birth_date("１９８０-０１-０２"), NaiveDate::from_ymd_opt(1980, 1, 2));
     }
 }
