@@ -45,10 +45,10 @@ use crate::pii::PiiKeys;
 /// Valid rows written per transaction.
 pub const CHUNK_ROWS: usize = 5000;
 /// Chunks parsed ahead of the writers: enough to keep every thread busy, little memory.
-const WRITE_QUEUE: usize = 2;
+const WRITE_QUEUE: usize = 4;
 /// Writers storing chunks at once, each on its own connection: with one, the COPY of a
 /// chunk and the preparing and committing around it took turns instead of overlapping.
-const WRITERS: usize = 2;
+const WRITERS: usize = 3;
 /// Row errors shown in an import's view (the first 1,000 are kept).
 pub const SHOWN_ERRORS: i64 = 100;
 
@@ -204,7 +204,9 @@ struct Stats {
 
 /// Rows handed from the parser to the writer, with the counts as of their last row.
 struct Chunk {
-    entries: Vec<NewEntry>,
+    /// Checked rows; the writer encrypts and hashes them (that work is spread over the
+    /// writers instead of lengthening the parser's).
+    rows: Vec<ValidRow>,
     errors: Vec<ImportErrorRow>,
     stats: Stats,
 }
@@ -270,11 +272,11 @@ impl Job {
                                     return Err(Failure::internal(ApiError::internal("an import writer panicked")));
                                 }
                             };
-                            let Ok(mut chunk) = next else { return Ok(()) };
+                            let Ok(chunk) = next else { return Ok(()) };
                             if stopped.load(Ordering::Relaxed) {
                                 return Ok(());
                             }
-                            if let Err(failure) = self.flush(&mut chunk.entries, &mut chunk.errors, chunk.stats) {
+                            if let Err(failure) = self.flush(chunk) {
                                 stopped.store(true, Ordering::Relaxed);
                                 return Err(failure);
                             }
@@ -315,14 +317,14 @@ impl Job {
         stopped: &AtomicBool,
     ) -> Result<(), Failure> {
         let mut source = RowSource::open(body, self.format).map_err(|e| self.input(e))?;
-        let mut entries: Vec<NewEntry> = Vec::with_capacity(CHUNK_ROWS);
+        let mut entries: Vec<ValidRow> = Vec::with_capacity(CHUNK_ROWS);
         let mut errors: Vec<ImportErrorRow> = Vec::new();
-        let send = |entries: &mut Vec<NewEntry>, errors: &mut Vec<ImportErrorRow>, stats: Stats| {
+        let send = |entries: &mut Vec<ValidRow>, errors: &mut Vec<ImportErrorRow>, stats: Stats| {
             if entries.is_empty() && errors.is_empty() {
                 return Ok(());
             }
             let chunk = Chunk {
-                entries: std::mem::replace(entries, Vec::with_capacity(CHUNK_ROWS)),
+                rows: std::mem::replace(entries, Vec::with_capacity(CHUNK_ROWS)),
                 errors: std::mem::take(errors),
                 stats,
             };
@@ -337,7 +339,7 @@ impl Job {
             match parse::validate(&raw, self.today) {
                 Ok(valid) => {
                     stats.valid += 1;
-                    entries.push(self.entry(valid)?);
+                    entries.push(valid);
                 }
                 Err(row_errors) => {
                     stats.invalid += 1;
@@ -384,26 +386,20 @@ impl Job {
     }
 
     /// Writes one chunk of rows and errors, with the progress, in one transaction.
-    fn flush(
-        &self,
-        entries: &mut Vec<NewEntry>,
-        errors: &mut Vec<ImportErrorRow>,
-        stats: Stats,
-    ) -> Result<(), Failure> {
-        if entries.is_empty() && errors.is_empty() {
+    fn flush(&self, chunk: Chunk) -> Result<(), Failure> {
+        if chunk.rows.is_empty() && chunk.errors.is_empty() {
             return Ok(());
         }
+        let entries = chunk.rows.into_iter().map(|row| self.entry(row)).collect::<Result<Vec<NewEntry>, _>>()?;
+        let (errors, stats) = (chunk.errors, chunk.stats);
         self.pool
             .run_blocking(true, |conn| {
-                repo::insert_entries(conn, entries)?;
-                repo::insert_errors(conn, errors)?;
+                repo::insert_entries(conn, &entries)?;
+                repo::insert_errors(conn, &errors)?;
                 repo::record_progress(conn, &self.import_id, stats.total, stats.invalid)?;
                 Ok::<_, ApiError>(())
             })
-            .map_err(Failure::internal)?;
-        entries.clear();
-        errors.clear();
-        Ok(())
+            .map_err(Failure::internal)
     }
 
     /// Activates a snapshot or applies a delta, in one transaction. Returns the snapshot
