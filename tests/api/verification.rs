@@ -12,6 +12,7 @@ use crate::on_both_backends;
 on_both_backends!(
     snapshots_and_deltas_are_imported_and_read_back,
     bad_uploads_fail_precisely_and_leave_the_register_unchanged,
+    a_snapshot_failing_after_many_stored_rows_leaves_the_register_unchanged,
     matching_reports_every_reason,
 );
 
@@ -427,6 +428,62 @@ async fn bad_uploads_fail_precisely_and_leave_the_register_unchanged(backend: Ba
     let m = reg.verify(vec![reg.record("r1", &wang, "王小明", "1", "1980-01-02", "01")]).await;
     assert_eq!(m[0]["outcome"], "verified", "{}", m[0]);
     assert_eq!(m[0]["snapshot_id"].as_str(), Some(first_id.as_str()));
+}
+
+/// An upload that breaks after several chunks were already stored by the writers (more
+/// than one chunk of rows, so every writer has stored some): the import fails with the
+/// parser's code, the stored rows never become the register, and a later snapshot
+/// still imports and is matched.
+async fn a_snapshot_failing_after_many_stored_rows_leaves_the_register_unchanged(backend: Backend) {
+    let reg = Register::start(TestEnv::new(backend)).await;
+    let wang = cid("19800102", 11);
+    let first = reg
+        .accepted("snapshot", "text/csv", format!("{HEADER_EN}\n{wang},王小明,1,1980-01-02,01,某村,,active\n"))
+        .await;
+    let first_id = first["id"].as_str().unwrap().to_string();
+
+    // 12,096 valid rows (odd sequence numbers: men), then a quote never closed.
+    let mut big = format!("{HEADER_EN}\n");
+    for month in 1..=12 {
+        for day in 1..=28 {
+            for seq in (1..72).step_by(2) {
+                let id = cid(&format!("1990{month:02}{day:02}"), seq);
+                big += &format!("{id},李四,1,1990-{month:02}-{day:02},01,某村,,active\n");
+            }
+        }
+    }
+    big += &format!("{},\"李四,1,1990-01-01,01,某村,,active\n", cid("19900101", 99));
+    let problem =
+        assert_problem(reg.import(&reg.registry, "snapshot", "text/csv", big).await, 422, "csv_unclosed_quote").await;
+    assert!(problem["detail"].as_str().unwrap().contains("line 12098"), "{problem}");
+
+    let imports = reg.imports().await;
+    let failed: Vec<&Value> = imports.iter().filter(|i| i["state"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{imports:?}");
+    assert_eq!(failed[0]["failure"]["code"], "csv_unclosed_quote");
+    assert!(failed[0]["rows_total"].as_i64().unwrap() >= 12_096, "{}", failed[0]);
+    let (_, now) = json_of(reg.get_import(&reg.registry, &first_id).await).await;
+    assert_eq!(now["state"], "applied");
+
+    // Matching reads the first snapshot only: none of the failed import's people is there.
+    let li = cid("19900101", 1);
+    let m = reg
+        .verify(vec![
+            reg.record("r1", &wang, "王小明", "1", "1980-01-02", "01"),
+            reg.record("r2", &li, "李四", "1", "1990-01-01", "01"),
+        ])
+        .await;
+    assert_eq!(m[0]["outcome"], "verified", "{}", m[0]);
+    assert_eq!(m[0]["snapshot_id"].as_str(), Some(first_id.as_str()));
+    assert_eq!(m[1]["outcome"], "rejected", "{}", m[1]);
+    assert_eq!(codes(&m[1]), ["not_in_register"]);
+
+    // The register still takes a new snapshot, which replaces the first.
+    let second =
+        reg.accepted("snapshot", "text/csv", format!("{HEADER_EN}\n{li},李四,1,1990-01-01,01,某村,,active\n")).await;
+    let m = reg.verify(vec![reg.record("r3", &li, "李四", "1", "1990-01-01", "01")]).await;
+    assert_eq!(m[0]["outcome"], "verified", "{}", m[0]);
+    assert_eq!(m[0]["snapshot_id"], second["id"]);
 }
 
 async fn matching_reports_every_reason(backend: Backend) {
