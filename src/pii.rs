@@ -47,11 +47,12 @@ fn fresh_nonce() -> Result<[u8; 12], PiiError> {
             getrandom::fill(&mut pool.bytes).map_err(|e| PiiError::Random(e.to_string()))?;
             pool.used = 0;
         }
-        let mut nonce = [0u8; 12];
         let start = pool.used;
-        if let Some(drawn) = pool.bytes.get(start..start + 12) {
-            nonce.copy_from_slice(drawn);
-        }
+        let nonce: [u8; 12] = pool
+            .bytes
+            .get(start..start + 12)
+            .and_then(|drawn| drawn.try_into().ok())
+            .ok_or_else(|| PiiError::Random("nonce pool out of step".into()))?;
         // Each byte is handed out once.
         pool.used += 12;
         Ok(nonce)

@@ -202,7 +202,7 @@ struct Stats {
     kept_errors: i64,
 }
 
-/// Rows handed from the parser to the writer, with the counts as of their last row.
+/// Rows handed from the parser to a writer, with the counts as of their last row.
 struct Chunk {
     /// Checked rows; the writer encrypts and hashes them (that work is spread over the
     /// writers instead of lengthening the parser's).
@@ -308,7 +308,7 @@ impl Job {
     }
 
     /// Reads and checks every row, handing chunks of [`CHUNK_ROWS`] valid rows (and
-    /// the row errors met meanwhile) to the writer.
+    /// the row errors met meanwhile) to the writers.
     fn parse(
         &self,
         body: BodyReader,
@@ -317,14 +317,14 @@ impl Job {
         stopped: &AtomicBool,
     ) -> Result<(), Failure> {
         let mut source = RowSource::open(body, self.format).map_err(|e| self.input(e))?;
-        let mut entries: Vec<ValidRow> = Vec::with_capacity(CHUNK_ROWS);
+        let mut rows: Vec<ValidRow> = Vec::with_capacity(CHUNK_ROWS);
         let mut errors: Vec<ImportErrorRow> = Vec::new();
-        let send = |entries: &mut Vec<ValidRow>, errors: &mut Vec<ImportErrorRow>, stats: Stats| {
-            if entries.is_empty() && errors.is_empty() {
+        let send = |rows: &mut Vec<ValidRow>, errors: &mut Vec<ImportErrorRow>, stats: Stats| {
+            if rows.is_empty() && errors.is_empty() {
                 return Ok(());
             }
             let chunk = Chunk {
-                rows: std::mem::replace(entries, Vec::with_capacity(CHUNK_ROWS)),
+                rows: std::mem::replace(rows, Vec::with_capacity(CHUNK_ROWS)),
                 errors: std::mem::take(errors),
                 stats,
             };
@@ -339,7 +339,7 @@ impl Job {
             match parse::validate(&raw, self.today) {
                 Ok(valid) => {
                     stats.valid += 1;
-                    entries.push(valid);
+                    rows.push(valid);
                 }
                 Err(row_errors) => {
                     stats.invalid += 1;
@@ -359,11 +359,11 @@ impl Job {
                     }
                 }
             }
-            if entries.len() >= CHUNK_ROWS {
-                send(&mut entries, &mut errors, *stats)?;
+            if rows.len() >= CHUNK_ROWS {
+                send(&mut rows, &mut errors, *stats)?;
             }
         }
-        send(&mut entries, &mut errors, *stats)
+        send(&mut rows, &mut errors, *stats)
     }
 
     fn entry(&self, row: ValidRow) -> Result<NewEntry, Failure> {

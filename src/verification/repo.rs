@@ -183,7 +183,6 @@ pub fn import_errors(conn: &mut DbConnection, import_id: &str, limit: i64) -> Qu
         .load(conn)
 }
 
-/// Progress of an import still receiving.
 /// Records the counts as of a chunk's last row. Chunks are written by several writers,
 /// so a chunk may land after a later one: the counts only ever grow.
 pub fn record_progress(conn: &mut DbConnection, id: &str, total: i64, invalid: i64) -> QueryResult<usize> {
