@@ -96,26 +96,30 @@ impl PiiKeys {
 
     /// The keyed hash of a value (hex), stable across processes sharing the key.
     pub fn hash(&self, value: &str) -> String {
+        hex(&self.hash_bytes(value))
+    }
+
+    /// The keyed hash of a value, as bytes.
+    pub fn hash_bytes(&self, value: &str) -> [u8; 32] {
         let mut mac = self.mac.clone();
         mac.update(value.as_bytes());
-        // Hex by table: this runs for every row of every upload, and a `format!` per
-        // byte was a measurable share of it.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in mac.finalize().into_bytes() {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-        out
+        mac.finalize().into_bytes().into()
     }
 
     /// Encrypts `value`: base64 of a random 96-bit nonce followed by the ciphertext.
     pub fn encrypt(&self, value: &str) -> Result<String, PiiError> {
+        Ok(STANDARD.encode(self.seal(value)?))
+    }
+
+    /// Encrypts `value`: a random 96-bit nonce followed by the ciphertext, as bytes (what
+    /// [`PiiKeys::encrypt`] gives in base64).
+    pub fn seal(&self, value: &str) -> Result<Vec<u8>, PiiError> {
         let nonce = fresh_nonce()?;
         let sealed = self.cipher.encrypt(&Nonce::from(nonce), value.as_bytes()).map_err(|_| PiiError::Decrypt)?;
-        let mut out = nonce.to_vec();
+        let mut out = Vec::with_capacity(nonce.len() + sealed.len());
+        out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        Ok(STANDARD.encode(out))
+        Ok(out)
     }
 
     pub fn decrypt(&self, stored: &str) -> Result<String, PiiError> {
@@ -128,6 +132,35 @@ impl PiiKeys {
         let plain = self.cipher.decrypt(&Nonce::from(nonce), sealed).map_err(|_| PiiError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| PiiError::Decrypt)
     }
+}
+
+/// Lower-case hex of `bytes`, as keyed hashes are written.
+pub fn hex(bytes: &[u8]) -> String {
+    // By table: this runs for every row of every upload, and a `format!` per byte was a
+    // measurable share of it.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// A keyed hash written as hex (either case) back as bytes; `None` if it is not 64 hex
+/// digits.
+pub fn hash_from_hex(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let high = char::from(pair[0]).to_digit(16)?;
+        let low = char::from(pair[1]).to_digit(16)?;
+        *byte = u8::try_from(high << 4 | low).ok()?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -170,6 +203,34 @@ mod tests {
         mac.update("11010519491231002X".as_bytes());
         let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(keys().hash("11010519491231002X"), expected);
+    }
+
+    #[test]
+    fn sealed_bytes_are_what_encrypt_writes_in_base64() {
+        let k = keys();
+        let sealed = k.seal("11010519491231002X").unwrap();
+        assert_eq!(sealed.len(), 12 + 18 + 16, "nonce, ciphertext, tag");
+        assert_eq!(k.decrypt(&STANDARD.encode(&sealed)).unwrap(), "11010519491231002X");
+        assert_eq!(k.hash("x"), hex(&k.hash_bytes("x")));
+    }
+
+    #[test]
+    fn hashes_read_back_from_hex() {
+        let k = keys();
+        let bytes = k.hash_bytes("11010519491231002X");
+        assert_eq!(hash_from_hex(&k.hash("11010519491231002X")), Some(bytes));
+        assert_eq!(hash_from_hex(&k.hash("11010519491231002X").to_uppercase()), Some(bytes));
+        assert_eq!(hash_from_hex("abc"), None);
+        assert_eq!(hash_from_hex(&"g".repeat(64)), None);
+        assert_eq!(hash_from_hex(&"é".repeat(32)), None);
+        assert_eq!(hash_from_hex(&"0".repeat(64)), Some([0; 32]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hex_round_trips(bytes in proptest::array::uniform32(proptest::num::u8::ANY)) {
+            proptest::prop_assert_eq!(hash_from_hex(&hex(&bytes)), Some(bytes));
+        }
     }
 
     #[test]

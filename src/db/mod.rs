@@ -2,6 +2,7 @@
 //! the backend its URL names, and the one place where use cases get a connection and a
 //! transaction (off the async workers).
 
+pub mod binary_copy;
 mod connection;
 mod error;
 pub mod migrations;

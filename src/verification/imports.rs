@@ -32,7 +32,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::parse::{self, Format, RowSource, ValidRow};
-use super::repo::{self, ImportErrorRow, ImportRow, NewEntry};
+use super::repo::{self, EntryToStore, ImportErrorRow, ImportRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
 use crate::http::extract::UploadLimit;
@@ -366,39 +366,46 @@ impl Job {
         send(&mut rows, &mut errors, *stats)
     }
 
-    fn entry(&self, row: ValidRow) -> Result<NewEntry, Failure> {
+    /// The row as it is stored: the citizen ID only hashed and encrypted.
+    fn entry<'r>(&self, row: &'r ValidRow) -> Result<EntryToStore<'r>, Failure> {
         let id = row.id.as_str();
-        let id_enc = self.pii.encrypt(id).map_err(|e| Failure::internal(ApiError::internal(e)))?;
-        Ok(NewEntry {
-            snapshot_id: self.import_id.clone(),
-            id_hash: self.pii.hash(id),
-            import_id: self.import_id.clone(),
+        Ok(EntryToStore {
             row_no: i64::try_from(row.row).unwrap_or(i64::MAX),
-            id_enc,
-            name: row.name.as_str().to_string(),
-            sex: row.sex.code().to_string(),
+            id_hash: self.pii.hash_bytes(id),
+            id_enc: self.pii.seal(id).map_err(|e| Failure::internal(ApiError::internal(e)))?,
+            name: row.name.as_str(),
+            sex: row.sex.code(),
             birth_date: row.birth_date,
-            ethnicity: row.ethnicity.code().to_string(),
-            address: row.address,
-            household_number: row.household_number,
-            status: row.status.as_str().to_string(),
+            ethnicity: row.ethnicity.code(),
+            address: &row.address,
+            household_number: row.household_number.as_deref(),
+            status: row.status.as_str(),
         })
     }
 
-    /// Writes one chunk of rows and errors, with the progress, in one transaction.
+    /// Writes one chunk of rows and errors in one transaction, then the progress.
+    ///
+    /// The progress is its own statement: every writer updates the import's one row, and
+    /// inside the chunk's transaction that row stayed locked until the commit, so the
+    /// writers waited on each other's commits.
     fn flush(&self, chunk: Chunk) -> Result<(), Failure> {
         if chunk.rows.is_empty() && chunk.errors.is_empty() {
             return Ok(());
         }
-        let entries = chunk.rows.into_iter().map(|row| self.entry(row)).collect::<Result<Vec<NewEntry>, _>>()?;
+        let entries = chunk.rows.iter().map(|row| self.entry(row)).collect::<Result<Vec<EntryToStore<'_>>, _>>()?;
         let (errors, stats) = (chunk.errors, chunk.stats);
         self.pool
             .run_blocking(true, |conn| {
-                repo::insert_entries(conn, &entries)?;
+                repo::insert_entries(conn, &self.import_id, &entries)?;
                 repo::insert_errors(conn, &errors)?;
-                repo::record_progress(conn, &self.import_id, stats.total, stats.invalid)?;
                 Ok::<_, ApiError>(())
             })
+            .map_err(Failure::internal)?;
+        self.pool
+            .run_blocking(true, |conn| {
+                repo::record_progress(conn, &self.import_id, stats.total, stats.invalid).map_err(ApiError::from)
+            })
+            .map(|_| ())
             .map_err(Failure::internal)
     }
 

@@ -4,15 +4,25 @@
 //! Where a backend has a faster path it is taken behind one function with a `match` on
 //! the connection: `COPY` for register rows on PostgreSQL, `= ANY($1)` for the lookup;
 //! SQLite takes multi-row inserts inside the caller's transaction and `json_each`.
+//!
+//! The register's rows are stored in each backend's own form: on PostgreSQL the ids are
+//! UUIDs and the citizen ID's hash and ciphertext bytes (migration
+//! `register_narrow_rows`), on SQLite all are text (hex and base64). The `table!` below
+//! names the columns; PostgreSQL's are only ever written and read through the
+//! statements here that know their types.
 
 use std::collections::HashMap;
 
+use base64::Engine;
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::pg::CopyFormat;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Date, Nullable, Text};
+use diesel::result::Error;
+use diesel::sql_types::{Array, BigInt, Binary, Date, Nullable, Text};
 
 use super::matching::RegisterFact;
 use crate::db::DbConnection;
+use crate::db::binary_copy::BinaryCopy;
 use crate::http::pagination::PageRequest;
 
 diesel::table! {
@@ -58,6 +68,8 @@ diesel::table! {
         id_hash -> Text,
         import_id -> Text,
         row_no -> BigInt,
+        /// PostgreSQL only: the first eight bytes of the hash, which its index holds.
+        id_key -> BigInt,
         id_enc -> Text,
         name -> Text,
         sex -> Text,
@@ -122,22 +134,88 @@ pub struct ImportErrorRow {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Insertable)]
+/// A checked register row as an import stores it: the citizen ID only as its keyed
+/// hash and its ciphertext (nonce and sealed bytes).
+#[derive(Debug, Clone)]
+pub struct EntryToStore<'a> {
+    pub row_no: i64,
+    pub id_hash: [u8; 32],
+    pub id_enc: Vec<u8>,
+    pub name: &'a str,
+    pub sex: &'a str,
+    pub birth_date: NaiveDate,
+    pub ethnicity: &'a str,
+    pub address: &'a str,
+    pub household_number: Option<&'a str>,
+    pub status: &'a str,
+}
+
+/// A register row in SQLite's form.
+#[derive(Insertable)]
 #[diesel(table_name = register_entries)]
 #[diesel(treat_none_as_default_value = false)]
-pub struct NewEntry {
-    pub snapshot_id: String,
-    pub id_hash: String,
-    pub import_id: String,
-    pub row_no: i64,
-    pub id_enc: String,
-    pub name: String,
-    pub sex: String,
-    pub birth_date: NaiveDate,
-    pub ethnicity: String,
-    pub address: String,
-    pub household_number: Option<String>,
-    pub status: String,
+struct SqliteEntry<'a> {
+    snapshot_id: &'a str,
+    id_hash: String,
+    import_id: &'a str,
+    row_no: i64,
+    id_enc: String,
+    name: &'a str,
+    sex: &'a str,
+    birth_date: NaiveDate,
+    ethnicity: &'a str,
+    address: &'a str,
+    household_number: Option<&'a str>,
+    status: &'a str,
+}
+
+impl<'a> SqliteEntry<'a> {
+    fn new(import_id: &'a str, e: &'a EntryToStore<'a>) -> SqliteEntry<'a> {
+        SqliteEntry {
+            snapshot_id: import_id,
+            id_hash: crate::pii::hex(&e.id_hash),
+            import_id,
+            row_no: e.row_no,
+            id_enc: base64::engine::general_purpose::STANDARD.encode(&e.id_enc),
+            name: e.name,
+            sex: e.sex,
+            birth_date: e.birth_date,
+            ethnicity: e.ethnicity,
+            address: e.address,
+            household_number: e.household_number,
+            status: e.status,
+        }
+    }
+}
+
+/// The register's index key on PostgreSQL: the hash's first eight bytes, big-endian and
+/// signed (as `('x' || left(hex, 16))::bit(64)::bigint` reads them).
+fn id_key(hash: &[u8; 32]) -> i64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// Writes `rows` as the body of a binary `COPY` of [`COPY_COLUMNS`].
+fn write_entries(out: &mut dyn std::io::Write, import: &uuid::Uuid, rows: &[EntryToStore<'_>]) -> std::io::Result<()> {
+    let mut copy = BinaryCopy::start(out);
+    for e in rows {
+        copy.row(13)?;
+        copy.uuid(import)?;
+        copy.uuid(import)?;
+        copy.int8(e.row_no)?;
+        copy.int8(id_key(&e.id_hash))?;
+        copy.date(e.birth_date)?;
+        copy.bytes(&e.id_hash)?;
+        copy.bytes(&e.id_enc)?;
+        copy.text(e.name)?;
+        copy.text(e.sex)?;
+        copy.text(e.ethnicity)?;
+        copy.text(e.address)?;
+        copy.opt_text(e.household_number)?;
+        copy.text(e.status)?;
+    }
+    copy.finish()
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -295,6 +373,47 @@ pub fn activate(
 /// snapshot with an ID the delta holds are replaced, new IDs are added. Returns
 /// `(inserted, updated)` counted in delta rows.
 pub fn apply_delta(conn: &mut DbConnection, active: &str, delta_id: &str) -> QueryResult<(i64, i64)> {
+    match conn {
+        DbConnection::Pg(pg) => apply_delta_pg(pg, active, delta_id),
+        conn => apply_delta_sqlite(conn, active, delta_id),
+    }
+}
+
+#[derive(QueryableByName)]
+struct DeltaCounts {
+    #[diesel(sql_type = BigInt)]
+    staged: i64,
+    #[diesel(sql_type = BigInt)]
+    updated: i64,
+}
+
+/// [`apply_delta`] on PostgreSQL, whose ids are UUIDs and hashes bytes: the same steps as
+/// on SQLite, written out with their types. Moving the delta's rows into the active
+/// snapshot moves them into its partition.
+fn apply_delta_pg(pg: &mut diesel::PgConnection, active: &str, delta_id: &str) -> QueryResult<(i64, i64)> {
+    let counts: DeltaCounts = diesel::sql_query(
+        "SELECT count(*) AS staged, count(*) FILTER (WHERE d.id_hash IN \
+             (SELECT a.id_hash FROM register_entries a WHERE a.snapshot_id = $1::uuid)) AS updated \
+         FROM register_entries d WHERE d.snapshot_id = $2::uuid",
+    )
+    .bind::<Text, _>(active)
+    .bind::<Text, _>(delta_id)
+    .get_result(pg)?;
+    diesel::sql_query(
+        "DELETE FROM register_entries WHERE snapshot_id = $1::uuid AND id_hash IN \
+             (SELECT id_hash FROM register_entries WHERE snapshot_id = $2::uuid)",
+    )
+    .bind::<Text, _>(active)
+    .bind::<Text, _>(delta_id)
+    .execute(pg)?;
+    diesel::sql_query("UPDATE register_entries SET snapshot_id = $1::uuid WHERE snapshot_id = $2::uuid")
+        .bind::<Text, _>(active)
+        .bind::<Text, _>(delta_id)
+        .execute(pg)?;
+    Ok((counts.staged - counts.updated, counts.updated))
+}
+
+fn apply_delta_sqlite(conn: &mut DbConnection, active: &str, delta_id: &str) -> QueryResult<(i64, i64)> {
     use register_entries::dsl as e;
     let other = diesel::alias!(register_entries as other);
     let staged: i64 = e::register_entries.filter(e::snapshot_id.eq(delta_id)).count().get_result(conn)?;
@@ -316,15 +435,41 @@ pub fn apply_delta(conn: &mut DbConnection, active: &str, delta_id: &str) -> Que
 /// Rows per multi-row INSERT on SQLite (13 binds a row, under SQLite's 32,766).
 const SQLITE_ROWS_PER_STATEMENT: usize = 2000;
 
-/// Inserts register rows: `COPY` on PostgreSQL, multi-row INSERTs on SQLite, all in
-/// the caller's transaction.
-pub fn insert_entries(conn: &mut DbConnection, rows: &[NewEntry]) -> QueryResult<usize> {
+/// Inserts the rows of import `import_id` (stored under it as their snapshot too):
+/// a binary `COPY` on PostgreSQL, multi-row INSERTs on SQLite, all in the caller's
+/// transaction.
+pub fn insert_entries(conn: &mut DbConnection, import_id: &str, rows: &[EntryToStore<'_>]) -> QueryResult<usize> {
     match conn {
-        DbConnection::Pg(pg) => diesel::copy_from(register_entries::table).from_insertable(rows).execute(pg),
+        DbConnection::Pg(pg) => {
+            use register_entries::dsl as e;
+            let import = uuid::Uuid::parse_str(import_id).map_err(|e| Error::QueryBuilderError(Box::new(e)))?;
+            let columns = (
+                e::snapshot_id,
+                e::import_id,
+                e::row_no,
+                e::id_key,
+                e::birth_date,
+                e::id_hash,
+                e::id_enc,
+                e::name,
+                e::sex,
+                e::ethnicity,
+                e::address,
+                e::household_number,
+                e::status,
+            );
+            diesel::copy_from(register_entries::table)
+                .from_raw_data(columns, |out| {
+                    write_entries(out, &import, rows).map_err(|e| Error::SerializationError(Box::new(e)))
+                })
+                .with_format(CopyFormat::Binary)
+                .execute(pg)
+        }
         DbConnection::Sqlite(sqlite) => {
             let mut n = 0;
             for part in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                n += diesel::insert_into(register_entries::table).values(part).execute(sqlite)?;
+                let part: Vec<SqliteEntry<'_>> = part.iter().map(|e| SqliteEntry::new(import_id, e)).collect();
+                n += diesel::insert_into(register_entries::table).values(&part).execute(sqlite)?;
             }
             Ok(n)
         }
@@ -345,7 +490,7 @@ pub fn insert_errors(conn: &mut DbConnection, rows: &[ImportErrorRow]) -> QueryR
 /// `register_part_` and the import id's 32 hex digits. The id is read as a UUID first,
 /// so that nothing but hex digits reaches the statement text.
 fn partition_of(import_id: &str) -> QueryResult<(String, String)> {
-    let id = uuid::Uuid::parse_str(import_id).map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+    let id = uuid::Uuid::parse_str(import_id).map_err(|e| Error::QueryBuilderError(Box::new(e)))?;
     Ok((format!("register_part_{}", id.simple()), id.hyphenated().to_string()))
 }
 
@@ -363,18 +508,18 @@ pub fn open_partition(conn: &mut DbConnection, import_id: &str) -> QueryResult<(
 /// Indexes a snapshot's partition once it holds every row, in one bulk build, and gives
 /// the planner its statistics before matching reads it.
 ///
-/// The index is a B-tree on a 64-bit hash of `id_hash` rather than on `id_hash` itself:
-/// half the size of a B-tree on the 64 hex digits, smaller than a hash index, and built
-/// in 2.7 s for five million rows where a hash index took 7.1 s and a B-tree on the text
-/// 6.6 s (measured on one partition, same machine). Look-ups compare `id_hash` too, so a
-/// collision of the 64-bit hashes costs a row read, never a wrong match.
+/// The index is a B-tree on `id_key`, the first 64 bits of `id_hash`, rather than on
+/// `id_hash` itself: a B-tree on a 64-bit hash of the hex hash was built in 2.7 s for
+/// five million rows where a hash index on it took 7.1 s and a B-tree on the text 6.6 s
+/// (measured on one partition, same machine), and `id_key` needs no function evaluated
+/// per row. Look-ups compare `id_hash` too, so two IDs sharing their first 64 bits cost
+/// a row read, never a wrong match.
 pub fn index_partition(conn: &mut DbConnection, import_id: &str) -> QueryResult<()> {
     if let DbConnection::Pg(pg) = conn {
         let (part, _) = partition_of(import_id)?;
         // Enough to sort five million keys in memory, for this statement only.
         diesel::sql_query("SET LOCAL maintenance_work_mem = '256MB'").execute(pg)?;
-        diesel::sql_query(format!("CREATE INDEX {part}_id_key ON {part} ((hashtextextended(id_hash, 0)))"))
-            .execute(pg)?;
+        diesel::sql_query(format!("CREATE INDEX {part}_id_key ON {part} (id_key)")).execute(pg)?;
         diesel::sql_query(format!("ANALYZE {part}")).execute(pg)?;
     }
     Ok(())
@@ -426,13 +571,13 @@ pub type ActiveLookup = (String, HashMap<String, Vec<RegisterFact>>);
 /// data, so both agree): once for the answer, once as an init-plan parameter on which
 /// PostgreSQL prunes the partitions at run time, so that only the active snapshot's
 /// partition is searched and a partition still loading, with no index yet, never is.
-/// The 64-bit hashes of the IDs are what the partition's index holds (see
+/// `$1` are the hashes as bytes, `$2` their keys, which the partition's index holds (see
 /// [`index_partition`]).
-const LOOKUP_PG: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, e.sex, e.birth_date, e.ethnicity, e.status \
+const LOOKUP_PG: &str = "SELECT a.snapshot_id AS active, encode(e.id_hash, 'hex') AS id_hash, e.name, e.sex, \
+       e.birth_date, e.ethnicity, e.status \
      FROM register_active a LEFT JOIN register_entries e \
-       ON e.snapshot_id = (SELECT snapshot_id FROM register_active WHERE singleton = 1) \
-       AND hashtextextended(e.id_hash, 0) = ANY(ARRAY(SELECT hashtextextended(h, 0) FROM unnest($1) AS h)) \
-       AND e.id_hash = ANY($1) \
+       ON e.snapshot_id = (SELECT snapshot_id::uuid FROM register_active WHERE singleton = 1) \
+       AND e.id_key = ANY($2) AND e.id_hash = ANY($1) \
      WHERE a.singleton = 1 ORDER BY e.id_hash, e.import_id, e.row_no";
 
 const LOOKUP_SQLITE: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, e.sex, e.birth_date, e.ethnicity, e.status \
@@ -445,10 +590,15 @@ const LOOKUP_SQLITE: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, 
 /// snapshot has been imported yet.
 pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Option<ActiveLookup>> {
     let rows: Vec<LookupRow> = match conn {
-        DbConnection::Pg(pg) => diesel::sql_query(LOOKUP_PG).bind::<Array<Text>, _>(hashes).load(pg)?,
+        DbConnection::Pg(pg) => {
+            // A hash that is not 64 hex digits names no one in the register.
+            let bytes: Vec<[u8; 32]> = hashes.iter().filter_map(|h| crate::pii::hash_from_hex(h)).collect();
+            let keys: Vec<i64> = bytes.iter().map(id_key).collect();
+            let bytes: Vec<&[u8]> = bytes.iter().map(|b| b.as_slice()).collect();
+            diesel::sql_query(LOOKUP_PG).bind::<Array<Binary>, _>(bytes).bind::<Array<BigInt>, _>(keys).load(pg)?
+        }
         DbConnection::Sqlite(sqlite) => {
-            let json =
-                serde_json::to_string(hashes).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            let json = serde_json::to_string(hashes).map_err(|e| Error::SerializationError(Box::new(e)))?;
             diesel::sql_query(LOOKUP_SQLITE).bind::<Text, _>(json).load(sqlite)?
         }
     };
