@@ -10,7 +10,7 @@
 
 use std::io::{self, Write};
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 
 /// The file header: signature, flags (no OIDs), no header extension.
 const HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -75,6 +75,19 @@ impl<'w> BinaryCopy<'w> {
     /// A `bigint` value.
     pub fn int8(&mut self, value: i64) -> io::Result<()> {
         self.bytes(&value.to_be_bytes())
+    }
+
+    /// An `integer` value.
+    pub fn int4(&mut self, value: i32) -> io::Result<()> {
+        self.bytes(&value.to_be_bytes())
+    }
+
+    /// A `timestamp` (without time zone) value: microseconds from 2000-01-01 00:00.
+    pub fn timestamp(&mut self, value: NaiveDateTime) -> io::Result<()> {
+        let micros = (value - POSTGRES_EPOCH.and_time(chrono::NaiveTime::MIN))
+            .num_microseconds()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "timestamp out of range"))?;
+        self.bytes(&micros.to_be_bytes())
     }
 
     /// A `date` value.
@@ -152,6 +165,24 @@ mod tests {
         let all = writes.0.concat();
         assert_eq!(&all[21..29], &[0, 0, 0, 4, 0, 0, 0, 0]);
         assert_eq!(&all[29..37], &[0, 0, 0, 4, 0, 0, 0x22, 0x79]); // 8,825 days
+    }
+
+    #[test]
+    fn timestamps_count_microseconds_from_2000_and_integers_are_four_bytes() {
+        let mut writes = Writes::default();
+        let mut copy = BinaryCopy::start(&mut writes);
+        copy.row(3).unwrap();
+        let at = NaiveDate::from_ymd_opt(2000, 1, 2).unwrap().and_hms_micro_opt(0, 0, 1, 5).unwrap();
+        copy.timestamp(at).unwrap();
+        copy.timestamp(NaiveDate::from_ymd_opt(1999, 12, 31).unwrap().and_hms_opt(23, 59, 59).unwrap()).unwrap();
+        copy.int4(-3).unwrap();
+        copy.finish().unwrap();
+        let all = writes.0.concat();
+        let micros = 86_400_000_000i64 + 1_000_005;
+        assert_eq!(&all[21..25], &[0, 0, 0, 8]);
+        assert_eq!(&all[25..33], &micros.to_be_bytes());
+        assert_eq!(&all[37..45], &(-1_000_000i64).to_be_bytes());
+        assert_eq!(&all[45..53], &[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfd]);
     }
 
     #[test]

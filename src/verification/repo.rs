@@ -619,14 +619,33 @@ pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<
 /// Rows per multi-row INSERT of match results on SQLite (9 binds a row).
 const MATCH_ROWS_PER_STATEMENT: usize = 1000;
 
-/// Inserts match results in the caller's transaction: `COPY` on PostgreSQL, multi-row
-/// INSERTs on SQLite.
+/// Inserts match results in the caller's transaction: a binary `COPY` on PostgreSQL,
+/// multi-row INSERTs on SQLite.
 pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
     match conn {
-        DbConnection::Pg(pg) => diesel::copy_from(match_results::table).from_insertable(rows).execute(pg),
+        DbConnection::Pg(pg) => {
+            use match_results::dsl as m;
+            let columns = (
+                m::id,
+                m::record_id,
+                m::version,
+                m::batch_id,
+                m::message_id,
+                m::outcome,
+                m::reasons,
+                m::snapshot_id,
+                m::matched_at,
+            );
+            diesel::copy_from(match_results::table)
+                .from_raw_data(columns, |out| {
+                    write_matches(out, rows).map_err(|e| Error::SerializationError(Box::new(e)))
+                })
+                .with_format(CopyFormat::Binary)
+                .execute(pg)
+        }
         DbConnection::Sqlite(sqlite) => {
             let mut n = 0;
             for part in rows.chunks(MATCH_ROWS_PER_STATEMENT) {
@@ -635,6 +654,24 @@ pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult
             Ok(n)
         }
     }
+}
+
+/// Writes `rows` as the body of a binary `COPY` of every column of `match_results`.
+fn write_matches(out: &mut dyn std::io::Write, rows: &[MatchRow]) -> std::io::Result<()> {
+    let mut copy = BinaryCopy::start(out);
+    for r in rows {
+        copy.row(9)?;
+        copy.text(&r.id)?;
+        copy.text(&r.record_id)?;
+        copy.int4(r.version)?;
+        copy.text(&r.batch_id)?;
+        copy.text(&r.message_id)?;
+        copy.text(&r.outcome)?;
+        copy.text(&r.reasons)?;
+        copy.text(&r.snapshot_id)?;
+        copy.timestamp(r.matched_at)?;
+    }
+    copy.finish()
 }
 
 /// Match results, of one record when `record_id` is given, oldest first.

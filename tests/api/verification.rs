@@ -158,7 +158,13 @@ impl Register {
     async fn latest_match(&self, record_id: &str) -> Value {
         let (status, page) = json_of(self.matches_as(&self.registry, record_id).await).await;
         assert_eq!(status, 200, "{page}");
-        page["items"].as_array().unwrap().last().cloned().unwrap_or_else(|| panic!("no match for {record_id}"))
+        let latest =
+            page["items"].as_array().unwrap().last().cloned().unwrap_or_else(|| panic!("no match for {record_id}"));
+        // Stored as it was written (PostgreSQL takes match results in binary form).
+        let matched_at = chrono::DateTime::parse_from_rfc3339(latest["matched_at"].as_str().unwrap()).unwrap();
+        let age = chrono::Utc::now().signed_duration_since(matched_at);
+        assert!(age >= chrono::Duration::seconds(-5) && age < chrono::Duration::minutes(10), "{latest}");
+        latest
     }
 
     /// Sends one request with `records` and returns each record's latest match.
