@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::tallies::Deltas;
+use crate::db::binary_copy::BinaryCopy;
 use crate::db::{DbConnection, insert_many};
 use crate::http::pagination::PageRequest;
 
@@ -176,18 +177,47 @@ pub struct PartRow {
 /// Rows per multi-row INSERT on SQLite (23 binds a row, under SQLite's 32,766).
 const SQLITE_RECORDS_PER_STATEMENT: usize = 1000;
 
-/// Inserts many records in the caller's transaction: `COPY` on PostgreSQL (about twice
-/// the rate of a multi-row INSERT, which has to bind and plan 23 parameters a row),
-/// multi-row INSERTs on SQLite. Both run on the inner connection: neither compiles
-/// through the connection enum.
+/// Inserts many records in the caller's transaction: a binary `COPY` on PostgreSQL
+/// (about twice the rate of a multi-row INSERT, which has to bind and plan 23
+/// parameters a row), multi-row INSERTs on SQLite.
 pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResult<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
     match conn {
         DbConnection::Pg(c) => {
-            let copied: Vec<CopiedRecord<'_>> = rows.iter().map(CopiedRecord::from).collect();
-            diesel::copy_from(records::table).from_insertable(&copied).execute(c)
+            use records::dsl as r;
+            let columns = (
+                r::id,
+                r::batch_id,
+                r::part_no,
+                r::upload_id,
+                r::row_no,
+                r::county_code,
+                r::village,
+                r::version,
+                r::state,
+                r::id_hash,
+                r::id_enc,
+                r::id_masked,
+                r::name,
+                r::sex,
+                r::birth_date,
+                r::ethnicity,
+                r::ncms_number,
+                r::submitted_enc,
+                r::issues,
+                r::warnings,
+                r::reasons,
+                r::created_at,
+                r::state_changed_at,
+            );
+            diesel::copy_from(records::table)
+                .from_raw_data(columns, |out| {
+                    write_records(out, rows).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+                })
+                .with_format(diesel::pg::CopyFormat::Binary)
+                .execute(c)
         }
         DbConnection::Sqlite(c) => {
             let mut n = 0;
@@ -199,65 +229,40 @@ pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResul
     }
 }
 
-/// A record as `COPY` writes it: every column has a value, NULL included (`COPY` has no
-/// DEFAULT, which is what an insert form writes for `None` unless told otherwise).
-#[derive(Insertable)]
-#[diesel(table_name = records)]
-#[diesel(treat_none_as_default_value = false)]
-struct CopiedRecord<'a> {
-    id: &'a str,
-    batch_id: &'a str,
-    part_no: i32,
-    upload_id: &'a str,
-    row_no: i64,
-    county_code: &'a str,
-    village: &'a str,
-    version: i32,
-    state: &'a str,
-    id_hash: Option<&'a str>,
-    id_enc: Option<&'a str>,
-    id_masked: Option<&'a str>,
-    name: &'a str,
-    sex: Option<&'a str>,
-    birth_date: Option<chrono::NaiveDate>,
-    ethnicity: Option<&'a str>,
-    ncms_number: Option<&'a str>,
-    submitted_enc: &'a str,
-    issues: &'a str,
-    warnings: &'a str,
-    reasons: &'a str,
-    created_at: NaiveDateTime,
-    state_changed_at: NaiveDateTime,
-}
-
-impl<'a> From<&'a RecordRow> for CopiedRecord<'a> {
-    fn from(r: &'a RecordRow) -> Self {
-        CopiedRecord {
-            id: &r.id,
-            batch_id: &r.batch_id,
-            part_no: r.part_no,
-            upload_id: &r.upload_id,
-            row_no: r.row_no,
-            county_code: &r.county_code,
-            village: &r.village,
-            version: r.version,
-            state: &r.state,
-            id_hash: r.id_hash.as_deref(),
-            id_enc: r.id_enc.as_deref(),
-            id_masked: r.id_masked.as_deref(),
-            name: &r.name,
-            sex: r.sex.as_deref(),
-            birth_date: r.birth_date,
-            ethnicity: r.ethnicity.as_deref(),
-            ncms_number: r.ncms_number.as_deref(),
-            submitted_enc: &r.submitted_enc,
-            issues: &r.issues,
-            warnings: &r.warnings,
-            reasons: &r.reasons,
-            created_at: r.created_at,
-            state_changed_at: r.state_changed_at,
+/// Writes `rows` as the body of a binary `COPY` of the columns [`insert_records`] names
+/// (every column but `previous_state_at`, which a new record does not have).
+fn write_records(out: &mut dyn std::io::Write, rows: &[RecordRow]) -> std::io::Result<()> {
+    let mut copy = BinaryCopy::start(out);
+    for r in rows {
+        copy.row(23)?;
+        copy.text(&r.id)?;
+        copy.text(&r.batch_id)?;
+        copy.int4(r.part_no)?;
+        copy.text(&r.upload_id)?;
+        copy.int8(r.row_no)?;
+        copy.text(&r.county_code)?;
+        copy.text(&r.village)?;
+        copy.int4(r.version)?;
+        copy.text(&r.state)?;
+        copy.opt_text(r.id_hash.as_deref())?;
+        copy.opt_text(r.id_enc.as_deref())?;
+        copy.opt_text(r.id_masked.as_deref())?;
+        copy.text(&r.name)?;
+        copy.opt_text(r.sex.as_deref())?;
+        match r.birth_date {
+            Some(date) => copy.date(date)?,
+            None => copy.null()?,
         }
+        copy.opt_text(r.ethnicity.as_deref())?;
+        copy.opt_text(r.ncms_number.as_deref())?;
+        copy.text(&r.submitted_enc)?;
+        copy.text(&r.issues)?;
+        copy.text(&r.warnings)?;
+        copy.text(&r.reasons)?;
+        copy.timestamp(r.created_at)?;
+        copy.timestamp(r.state_changed_at)?;
     }
+    copy.finish()
 }
 
 /// Records that are the current upload of their part. Rows an upload is still staging,

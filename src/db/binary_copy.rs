@@ -61,14 +61,17 @@ impl<'w> BinaryCopy<'w> {
         self.bytes(value.as_bytes())
     }
 
+    /// A NULL of any type.
+    pub fn null(&mut self) -> io::Result<()> {
+        self.buf.extend_from_slice(&(-1i32).to_be_bytes());
+        Ok(())
+    }
+
     /// A nullable `text` value.
     pub fn opt_text(&mut self, value: Option<&str>) -> io::Result<()> {
         match value {
             Some(value) => self.text(value),
-            None => {
-                self.buf.extend_from_slice(&(-1i32).to_be_bytes());
-                Ok(())
-            }
+            None => self.null(),
         }
     }
 
