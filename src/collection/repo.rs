@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::tallies::Deltas;
-use crate::db::binary_copy::BinaryCopy;
+use crate::db::binary_copy::{BinaryCopy, copy_in};
 use crate::db::{DbConnection, insert_many};
 use crate::http::pagination::PageRequest;
 
@@ -212,12 +212,7 @@ pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResul
                 r::created_at,
                 r::state_changed_at,
             );
-            diesel::copy_from(records::table)
-                .from_raw_data(columns, |out| {
-                    write_records(out, rows).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
-                })
-                .with_format(diesel::pg::CopyFormat::Binary)
-                .execute(c)
+            copy_in(c, records::table, columns, |copy| write_records(copy, rows))
         }
         DbConnection::Sqlite(c) => {
             let mut n = 0;
@@ -229,10 +224,9 @@ pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResul
     }
 }
 
-/// Writes `rows` as the body of a binary `COPY` of the columns [`insert_records`] names
-/// (every column but `previous_state_at`, which a new record does not have).
-fn write_records(out: &mut dyn std::io::Write, rows: &[RecordRow]) -> std::io::Result<()> {
-    let mut copy = BinaryCopy::start(out);
+/// Writes `rows` as the rows of the `COPY` in [`insert_records`] (every column but
+/// `previous_state_at`, which a new record does not have).
+fn write_records(copy: &mut BinaryCopy<'_>, rows: &[RecordRow]) -> std::io::Result<()> {
     for r in rows {
         copy.row(23)?;
         copy.text(&r.id)?;
@@ -262,7 +256,7 @@ fn write_records(out: &mut dyn std::io::Write, rows: &[RecordRow]) -> std::io::R
         copy.timestamp(r.created_at)?;
         copy.timestamp(r.state_changed_at)?;
     }
-    copy.finish()
+    Ok(())
 }
 
 /// Records that are the current upload of their part. Rows an upload is still staging,

@@ -11,6 +11,9 @@
 use std::io::{self, Write};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::pg::{CopyFormat, CopyTarget};
+use diesel::result::Error;
+use diesel::{ExecuteCopyFromDsl, PgConnection, QueryResult, Table};
 
 /// The file header: signature, flags (no OIDs), no header extension.
 const HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -23,6 +26,24 @@ const POSTGRES_EPOCH: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
     Some(date) => date,
     None => panic!("2000-01-01 is a date"),
 };
+
+/// Runs `COPY table (columns) FROM STDIN (FORMAT binary)` in the caller's transaction
+/// with the rows `write` writes, one [`BinaryCopy::row`] each, with the fields of
+/// `columns` in their order. Returns the rows PostgreSQL stored.
+pub fn copy_in<T, C, W>(pg: &mut PgConnection, table: T, columns: C, write: W) -> QueryResult<usize>
+where
+    T: Table,
+    C: CopyTarget<Table = T>,
+    W: Fn(&mut BinaryCopy<'_>) -> io::Result<()>,
+{
+    diesel::copy_from(table)
+        .from_raw_data(columns, |out: &mut dyn Write| {
+            let mut copy = BinaryCopy::start(out);
+            write(&mut copy).and_then(|()| copy.finish()).map_err(|e| Error::SerializationError(Box::new(e)))
+        })
+        .with_format(CopyFormat::Binary)
+        .execute(pg)
+}
 
 /// One `COPY ... FROM STDIN (FORMAT binary)` body being written.
 pub struct BinaryCopy<'w> {

@@ -15,14 +15,13 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::pg::CopyFormat;
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel::sql_types::{Array, BigInt, Binary, Date, Nullable, Text};
 
 use super::matching::RegisterFact;
 use crate::db::DbConnection;
-use crate::db::binary_copy::BinaryCopy;
+use crate::db::binary_copy::{BinaryCopy, copy_in};
 use crate::http::pagination::PageRequest;
 
 diesel::table! {
@@ -196,9 +195,8 @@ fn id_key(hash: &[u8; 32]) -> i64 {
     i64::from_be_bytes(first)
 }
 
-/// Writes `rows` as the body of a binary `COPY` of [`COPY_COLUMNS`].
-fn write_entries(out: &mut dyn std::io::Write, import: &uuid::Uuid, rows: &[EntryToStore<'_>]) -> std::io::Result<()> {
-    let mut copy = BinaryCopy::start(out);
+/// Writes `rows` as the rows of the `COPY` in [`insert_entries`].
+fn write_entries(copy: &mut BinaryCopy<'_>, import: &uuid::Uuid, rows: &[EntryToStore<'_>]) -> std::io::Result<()> {
     for e in rows {
         copy.row(13)?;
         copy.uuid(import)?;
@@ -215,7 +213,7 @@ fn write_entries(out: &mut dyn std::io::Write, import: &uuid::Uuid, rows: &[Entr
         copy.opt_text(e.household_number)?;
         copy.text(e.status)?;
     }
-    copy.finish()
+    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -458,12 +456,7 @@ pub fn insert_entries(conn: &mut DbConnection, import_id: &str, rows: &[EntryToS
                 e::household_number,
                 e::status,
             );
-            diesel::copy_from(register_entries::table)
-                .from_raw_data(columns, |out| {
-                    write_entries(out, &import, rows).map_err(|e| Error::SerializationError(Box::new(e)))
-                })
-                .with_format(CopyFormat::Binary)
-                .execute(pg)
+            copy_in(pg, register_entries::table, columns, |copy| write_entries(copy, &import, rows))
         }
         DbConnection::Sqlite(sqlite) => {
             let mut n = 0;
@@ -639,12 +632,7 @@ pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult
                 m::snapshot_id,
                 m::matched_at,
             );
-            diesel::copy_from(match_results::table)
-                .from_raw_data(columns, |out| {
-                    write_matches(out, rows).map_err(|e| Error::SerializationError(Box::new(e)))
-                })
-                .with_format(CopyFormat::Binary)
-                .execute(pg)
+            copy_in(pg, match_results::table, columns, |copy| write_matches(copy, rows))
         }
         DbConnection::Sqlite(sqlite) => {
             let mut n = 0;
@@ -656,9 +644,8 @@ pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult
     }
 }
 
-/// Writes `rows` as the body of a binary `COPY` of every column of `match_results`.
-fn write_matches(out: &mut dyn std::io::Write, rows: &[MatchRow]) -> std::io::Result<()> {
-    let mut copy = BinaryCopy::start(out);
+/// Writes `rows` as the rows of a `COPY` of every column of `match_results`.
+fn write_matches(copy: &mut BinaryCopy<'_>, rows: &[MatchRow]) -> std::io::Result<()> {
     for r in rows {
         copy.row(9)?;
         copy.text(&r.id)?;
@@ -671,7 +658,7 @@ fn write_matches(out: &mut dyn std::io::Write, rows: &[MatchRow]) -> std::io::Re
         copy.text(&r.snapshot_id)?;
         copy.timestamp(r.matched_at)?;
     }
-    copy.finish()
+    Ok(())
 }
 
 /// Match results, of one record when `record_id` is given, oldest first.
