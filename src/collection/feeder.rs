@@ -72,12 +72,14 @@ fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize,
         let started = progress.get(&batch).cloned().unwrap_or_default();
         let mut after = started.clone();
         let rows = loop {
-            let Some(taken) = repo::take_to_verify(conn, &batch, &after, CHUNK, now())? else {
-                break Vec::new();
+            let rows = repo::to_verify_in_batch(conn, &batch, &after, CHUNK)?;
+            let Some(last) = rows.last().map(|r| r.id.clone()) else {
+                break rows;
             };
-            after = taken.last;
-            if !taken.records.is_empty() {
-                break taken.records;
+            let live: Vec<repo::ToVerify> = rows.into_iter().filter(|r| r.live).collect();
+            after = last;
+            if !live.is_empty() {
+                break live;
             }
             // Only rows of replaced or unfinished uploads here: read on.
         };
@@ -90,9 +92,12 @@ fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize,
             progress.remove(&batch);
             continue;
         }
-        // Only the records this round moved are sent: one another replica took
-        // meanwhile is no longer `received` and is not among them.
-        let moved = rows.len();
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let moved = repo::move_state(conn, &ids, "received", "pending_verification", now())?;
+        if moved != rows.len() {
+            // Another replica took some of them meanwhile: leave this round to it.
+            return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
+        }
         let message = VerificationRequested {
             county_code: rows[0].county_code.clone(),
             records: rows.into_iter().filter_map(to_verify).collect(),

@@ -494,117 +494,6 @@ pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, lim
     }
 }
 
-/// A range of a batch's `received` records taken for verification.
-#[derive(Debug)]
-pub struct Taken {
-    /// The last record of the range, live or not: where the next range starts.
-    pub last: String,
-    /// The range's live records, now `pending_verification`, in id order.
-    pub records: Vec<ToVerify>,
-}
-
-/// What [`TAKE_PG`] returns: the range's last id on every row, and a moved record on
-/// each (none when no record of the range moved).
-#[derive(QueryableByName)]
-struct TakenRow {
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    last: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    id: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
-    version: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    county_code: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    id_hash: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    name: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    sex: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
-    birth_date: Option<chrono::NaiveDate>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    ethnicity: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    batch_id: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
-    previous_state_at: Option<NaiveDateTime>,
-}
-
-/// One statement on PostgreSQL: the range (as [`to_verify_in_batch`] reads it), and the
-/// move of its live records to `pending_verification` returning what the feeder sends.
-/// Reading and then updating by id looked every record up twice.
-const TAKE_PG: &str = "WITH picked AS ( \
-         SELECT id, batch_id, part_no, upload_id FROM records \
-         WHERE batch_id = $1 AND state = 'received' AND id > $2 ORDER BY id LIMIT $3), \
-     moved AS ( \
-         UPDATE records t SET state = 'pending_verification', previous_state_at = t.state_changed_at, \
-             state_changed_at = $4 \
-         FROM picked p WHERE t.id = p.id AND t.state = 'received' \
-           AND EXISTS (SELECT 1 FROM parts pt WHERE pt.batch_id = p.batch_id AND pt.part_no = p.part_no \
-                       AND pt.upload_id = p.upload_id) \
-         RETURNING t.id, t.version, t.county_code, t.id_hash, t.name, t.sex, t.birth_date, t.ethnicity, \
-             t.batch_id, t.previous_state_at) \
-     SELECT l.last, m.* FROM (SELECT max(id) AS last FROM picked) l LEFT JOIN moved m ON true ORDER BY m.id";
-
-/// Takes up to `limit` `received` records of `batch` after the record `after` for
-/// verification: the live ones (current upload of their part) move to
-/// `pending_verification` and are counted in the tallies, in the caller's transaction.
-/// `None` when no record is left after `after`.
-pub fn take_to_verify(
-    conn: &mut DbConnection,
-    batch: &str,
-    after: &str,
-    limit: i64,
-    at: NaiveDateTime,
-) -> QueryResult<Option<Taken>> {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
-    let (from, to) = ("received", "pending_verification");
-    if let DbConnection::Pg(pg) = conn {
-        let rows: Vec<TakenRow> = diesel::sql_query(TAKE_PG)
-            .bind::<Text, _>(batch)
-            .bind::<Text, _>(after)
-            .bind::<BigInt, _>(limit)
-            .bind::<Timestamp, _>(at)
-            .load(pg)?;
-        let Some(last) = rows.first().and_then(|r| r.last.clone()) else {
-            return Ok(None);
-        };
-        let mut records = Vec::with_capacity(rows.len());
-        let mut moved: Moved = Vec::with_capacity(rows.len());
-        for r in rows {
-            if let (Some(id), Some(version), Some(county_code), Some(name), Some(batch_id)) =
-                (r.id, r.version, r.county_code, r.name, r.batch_id)
-            {
-                moved.push((id.clone(), batch_id, r.previous_state_at));
-                records.push(ToVerify {
-                    id,
-                    version,
-                    county_code,
-                    id_hash: r.id_hash,
-                    name,
-                    sex: r.sex,
-                    birth_date: r.birth_date,
-                    ethnicity: r.ethnicity,
-                    live: true,
-                });
-            }
-        }
-        tally_moved(conn, moved, from, to, at)?;
-        return Ok(Some(Taken { last, records }));
-    }
-    let rows = to_verify_in_batch(conn, batch, after, limit)?;
-    let Some(last) = rows.last().map(|r| r.id.clone()) else {
-        return Ok(None);
-    };
-    let live: Vec<ToVerify> = rows.into_iter().filter(|r| r.live).collect();
-    let ids: Vec<String> = live.iter().map(|r| r.id.clone()).collect();
-    let moved: std::collections::HashSet<String> =
-        move_state_returning(conn, &ids, from, to, at)?.into_iter().collect();
-    let records = live.into_iter().filter(|r| moved.contains(&r.id)).collect();
-    Ok(Some(Taken { last, records }))
-}
-
 /// The columns the upload's duplicate queries and the liveness join filter on: their
 /// statistics are what the planner needs; sampling the long encrypted columns too
 /// made each ANALYZE cost half as much again.
@@ -656,17 +545,6 @@ pub fn move_state(
     to: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    Ok(move_state_returning(conn, ids, from, to, at)?.len())
-}
-
-/// Moves records from `from` to `to`; returns the ids of those that moved.
-fn move_state_returning(
-    conn: &mut DbConnection,
-    ids: &[String],
-    from: &str,
-    to: &str,
-    at: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
     let moved: Moved = diesel::update(records::table.filter(records::id.eq_any(ids)).filter(records::state.eq(from)))
         .set((
             records::state.eq(to),
@@ -675,7 +553,7 @@ fn move_state_returning(
         ))
         .returning(MOVED)
         .get_results(conn)?;
-    tally_moved(conn, moved, from, to, at)
+    Ok(tally_moved(conn, moved, from, to, at)?.len())
 }
 
 /// Applies one verification outcome to the records `ids`, each at the version it was
