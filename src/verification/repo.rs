@@ -440,7 +440,7 @@ pub fn insert_entries(conn: &mut DbConnection, import_id: &str, rows: &[EntryToS
     match conn {
         DbConnection::Pg(pg) => {
             use register_entries::dsl as e;
-            let import = uuid::Uuid::parse_str(import_id).map_err(|e| Error::QueryBuilderError(Box::new(e)))?;
+            let import = import_uuid(import_id)?;
             let columns = (
                 e::snapshot_id,
                 e::import_id,
@@ -479,11 +479,16 @@ pub fn insert_errors(conn: &mut DbConnection, rows: &[ImportErrorRow]) -> QueryR
     }
 }
 
+/// An import's id as the UUID PostgreSQL stores.
+fn import_uuid(import_id: &str) -> QueryResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(import_id).map_err(|e| Error::QueryBuilderError(Box::new(e)))
+}
+
 /// The partition of the register that holds an import's rows on PostgreSQL:
 /// `register_part_` and the import id's 32 hex digits. The id is read as a UUID first,
 /// so that nothing but hex digits reaches the statement text.
 fn partition_of(import_id: &str) -> QueryResult<(String, String)> {
-    let id = uuid::Uuid::parse_str(import_id).map_err(|e| Error::QueryBuilderError(Box::new(e)))?;
+    let id = import_uuid(import_id)?;
     Ok((format!("register_part_{}", id.simple()), id.hyphenated().to_string()))
 }
 
@@ -557,9 +562,10 @@ struct LookupRow {
 /// The active snapshot's id and its entries by ID hash.
 pub type ActiveLookup = (String, HashMap<String, Vec<RegisterFact>>);
 
-/// The entries of an ID come in the order of the imports and rows they came from,
-/// as the SQLite lookup reads them from its primary key (PostgreSQL finds them by a
-/// hash index, in no particular order).
+/// The entries of an ID come in the order of the imports and rows they came from, as
+/// the SQLite lookup reads them from its primary key (PostgreSQL finds them through the
+/// partition's index on `id_key`, so the statement orders them).
+///
 /// The active snapshot's id is read twice in the one statement (one snapshot of the
 /// data, so both agree): once for the answer, once as an init-plan parameter on which
 /// PostgreSQL prunes the partitions at run time, so that only the active snapshot's
