@@ -13,7 +13,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::normalized;
 use crate::domain::region::is_plausible_id_region;
 use crate::domain::sex::Sex;
 use crate::domain::warning::Warning;
@@ -173,7 +173,7 @@ impl std::fmt::Debug for CitizenId {
 /// The whole check. `today == None` skips the "not in the future" test; that
 /// is only for values read back from storage, where the check ran on entry.
 fn parse_inner(input: &str, today: Option<NaiveDate>) -> Result<ParsedCitizenId, CitizenIdError> {
-    let text = normalize_text(input).to_ascii_uppercase();
+    let text = normalized(input).to_ascii_uppercase();
     let chars = text.chars().count();
     if chars != 18 && chars != 15 {
         return Err(CitizenIdError::InvalidLength);

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::normalized;
 
 /// The GB 3304 table: numeric code and current name, in the standard's order.
 const TABLE: [(u8, &str); 58] = [
@@ -126,13 +126,13 @@ impl Ethnicity {
     /// Parses a code (`1`, `01`, `97`) or a name (汉族, 汉, 崩龙族) after
     /// normalisation.
     pub fn parse(input: &str) -> Result<Ethnicity, EthnicityError> {
-        let text = normalize_text(input);
+        let text = normalized(input);
         if !text.is_empty() && text.len() <= 2 && text.bytes().all(|b| b.is_ascii_digit()) {
             return text.parse::<u8>().ok().and_then(Ethnicity::from_number).ok_or(EthnicityError::Unknown);
         }
         let by_name = TABLE
             .iter()
-            .find(|(_, name)| *name == text || (name.strip_suffix('族') == Some(text.as_str()) && !text.is_empty()));
+            .find(|(_, name)| *name == text || (name.strip_suffix('族') == Some(&*text) && !text.is_empty()));
         let number = match by_name {
             Some((number, _)) => Some(*number),
             None => ALIASES.iter().find(|(alias, _)| *alias == text).map(|(_, n)| *n),

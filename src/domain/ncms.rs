@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::normalized;
 
 /// Most characters of a certificate number.
 pub const MAX_NCMS_NUMBER_CHARS: usize = 30;
@@ -39,7 +39,7 @@ impl NcmsNumber {
     /// Parses a certificate number after normalisation (full-width forms,
     /// white space at the ends). Inner white space is refused.
     pub fn parse(input: &str) -> Result<NcmsNumber, NcmsNumberError> {
-        let text = normalize_text(input).to_ascii_uppercase();
+        let text = normalized(input).to_ascii_uppercase();
         let valid =
             !text.is_empty() && text.len() <= MAX_NCMS_NUMBER_CHARS && text.bytes().all(|b| b.is_ascii_alphanumeric());
         if valid { Ok(NcmsNumber(text)) } else { Err(NcmsNumberError::Invalid) }

@@ -16,6 +16,8 @@
 //! U+FF65 into U+30FB and U+0387 into U+00B7; the dot mapping runs after NFKC
 //! so that all of them end up as U+00B7 (the tests pin each case).
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// The middle dot (U+00B7) that separates the parts of a transliterated
@@ -60,21 +62,27 @@ fn is_plain(c: char) -> bool {
 /// leading and trailing white space removed and inner runs of white space
 /// (including U+3000, tabs and line breaks) collapsed into one ASCII space.
 pub fn normalize_text(input: &str) -> String {
+    normalized(input).into_owned()
+}
+
+/// [`normalize_text`], borrowing the input when it is already normal (most fields are):
+/// for fields that are only checked or mapped to a code, which then cost no copy.
+pub fn normalized(input: &str) -> Cow<'_, str> {
     // The commonest cases by far (codes, numbers, dates, Chinese names and addresses):
     // printable ASCII and CJK ideographs, with single inner spaces, are their own normal
     // form. Every one of these characters is NFKC-stable and combines with nothing.
     if input.chars().all(is_plain) && !input.starts_with(' ') && !input.ends_with(' ') && !input.contains("  ") {
-        return input.to_string();
+        return Cow::Borrowed(input);
     }
     // Most fields (ASCII codes, common Chinese characters) are already NFKC with no
     // zero-width character: the quick check says so without building a copy, and
     // this runs several times for every field of every uploaded row.
     let already = !input.chars().any(is_zero_width)
         && unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes;
-    let nfkc: std::borrow::Cow<'_, str> = if already {
-        std::borrow::Cow::Borrowed(input)
+    let nfkc: Cow<'_, str> = if already {
+        Cow::Borrowed(input)
     } else {
-        std::borrow::Cow::Owned(input.chars().filter(|c| !is_zero_width(*c)).nfkc().collect())
+        Cow::Owned(input.chars().filter(|c| !is_zero_width(*c)).nfkc().collect())
     };
     // NFKC never produces a zero-width character from a visible one, so one
     // filtering pass before it is enough; `split_whitespace` follows the
@@ -86,7 +94,7 @@ pub fn normalize_text(input: &str) -> String {
         }
         out.push_str(word);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Normalises a person's name: [`normalize_text`], then every middle-dot
@@ -182,6 +190,17 @@ mod tests {
     fn cjk_compatibility_ideographs_become_unified_ideographs() {
         // U+F900 is a compatibility form of U+8C48; NFKC (and NFC) unify it.
         assert_eq!(normalize_text("\u{F900}"), "\u{8C48}");
+    }
+
+    #[test]
+    fn normal_input_is_borrowed_and_anything_else_copied() {
+        for normal in ["", "王明", "210804199001011234", "辽宁省营口市 站前区", "2026-01-02"] {
+            assert!(matches!(normalized(normal), Cow::Borrowed(s) if s == normal), "{normal:?}");
+        }
+        for (input, expected) in [("１２３", "123"), (" 王明", "王明"), ("王\u{200B}明", "王明"), ("a  b", "a b")]
+        {
+            assert!(matches!(normalized(input), Cow::Owned(ref s) if s == expected), "{input:?}");
+        }
     }
 
     proptest! {

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::normalized;
 
 /// Why a phone number was refused: `phone_invalid` (HTTP 422, per row and field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -51,7 +51,7 @@ pub struct PhoneNumber {
 impl PhoneNumber {
     /// Parses a phone number after normalisation (full-width digits, spaces).
     pub fn parse(input: &str) -> Result<PhoneNumber, PhoneError> {
-        let text = normalize_text(input);
+        let text = normalized(input);
         let compact: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
         let (rest, international) = if let Some(rest) = compact.strip_prefix("+86") {
             (rest, true)
@@ -76,7 +76,7 @@ impl PhoneNumber {
     /// Like [`PhoneNumber::parse`], but an input that is empty after
     /// normalisation is `Ok(None)`: the field is optional.
     pub fn parse_optional(input: &str) -> Result<Option<PhoneNumber>, PhoneError> {
-        if normalize_text(input).is_empty() { Ok(None) } else { PhoneNumber::parse(input).map(Some) }
+        if normalized(input).is_empty() { Ok(None) } else { PhoneNumber::parse(input).map(Some) }
     }
 
     /// The canonical form: `13812345678` or `0371-65234567`.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::normalize::normalize_text;
+use super::normalize::{normalize_text, normalized};
 use super::{CitizenId, CountyCode, Ethnicity, NcmsNumber, PersonName, PhoneNumber, Sex, Warning};
 
 /// The record fields, by their canonical (English) names.
@@ -106,7 +106,7 @@ pub fn check(raw: &RawRecord, default_county: &CountyCode, today: NaiveDate) -> 
     let mut issues = Vec::new();
     let mut warnings = Vec::new();
     for field in REQUIRED {
-        if normalize_text(raw.get(field)).is_empty() {
+        if normalized(raw.get(field)).is_empty() {
             let code = match field {
                 "name" => "name_empty",
                 "address" => "address_empty",
@@ -119,7 +119,7 @@ pub fn check(raw: &RawRecord, default_county: &CountyCode, today: NaiveDate) -> 
             issues.push(FieldIssue::new(field, code, "required"));
         }
     }
-    let filled = |field: &str| !normalize_text(raw.get(field)).is_empty();
+    let filled = |field: &str| !normalized(raw.get(field)).is_empty();
 
     let name = filled("name")
         .then(|| match PersonName::parse(raw.get("name")) {

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::normalized;
 
 /// Whether `code` is a province-level code of GB/T 2260 (the first two digits
 /// of a six-digit code): 11..=15, 21..=23, 31..=37, 41..=46, 50..=54, 61..=65,
@@ -90,7 +90,7 @@ pub struct CountyCode(String);
 impl CountyCode {
     /// Parses a county code after normalisation (full-width digits, spaces).
     pub fn parse(input: &str) -> Result<CountyCode, CountyCodeError> {
-        let text = normalize_text(input);
+        let text = normalized(input);
         let bytes = text.as_bytes();
         if bytes.len() != 6 || !bytes.iter().all(u8::is_ascii_digit) {
             return Err(CountyCodeError::InvalidFormat);
@@ -101,10 +101,10 @@ impl CountyCode {
         }
         let prefecture_is_zero = bytes.get(2..4) == Some(b"00");
         let county_is_zero = bytes.get(4..6) == Some(b"00");
-        if prefecture_is_zero || (county_is_zero && !CITIES_WITHOUT_COUNTIES.contains(&text.as_str())) {
+        if prefecture_is_zero || (county_is_zero && !CITIES_WITHOUT_COUNTIES.contains(&&*text)) {
             return Err(CountyCodeError::NotCountyLevel);
         }
-        Ok(CountyCode(text))
+        Ok(CountyCode(text.into_owned()))
     }
 
     /// The six digits.

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::citizen_id::CitizenId;
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::normalized;
 
 /// The sex of a card holder. Serialised as `"male"` / `"female"`; reading also
 /// accepts the GB/T 2261.1 codes `"1"` / `"2"`.
@@ -50,7 +50,7 @@ impl Sex {
     /// Parses `1`/`2`, `男`/`女` (also `男性`/`女性`) and, ignoring case,
     /// `male`/`female`/`m`/`f`, after normalisation (full-width `１` is `1`).
     pub fn parse(input: &str) -> Result<Sex, SexError> {
-        let text = normalize_text(input).to_ascii_lowercase();
+        let text = normalized(input).to_ascii_lowercase();
         match text.as_str() {
             "1" | "男" | "男性" | "male" | "m" => Ok(Sex::Male),
             "2" | "女" | "女性" | "female" | "f" => Ok(Sex::Female),

@@ -13,11 +13,12 @@
 //! Failures of the whole upload are an [`InputError`] with a stable code; a bad row is
 //! a list of [`FieldError`]s and the import goes on.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use chrono::NaiveDate;
 
-use crate::domain::normalize::normalize_text;
+use crate::domain::normalize::{normalize_text, normalized};
 use crate::domain::{CitizenId, Ethnicity, PersonName, Sex};
 use crate::http::FieldError;
 use crate::http::charset::{self, Charset, Decoding};
@@ -129,16 +130,17 @@ impl Column {
     }
 }
 
-/// One row as read, before validation. `row` counts data rows from 1.
+/// One row as read, before validation. `row` counts data rows from 1. A CSV row's
+/// values are borrowed from the reader's record: no copy of a field that is only checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawRow {
+pub struct RawRow<'a> {
     pub row: u64,
-    pub values: [Option<String>; 8],
+    pub values: [Option<Cow<'a, str>>; 8],
     /// The row could not be split into fields (wrong field count, not a JSON object).
     pub malformed: Option<String>,
 }
 
-impl RawRow {
+impl RawRow<'_> {
     fn get(&self, column: Column) -> &str {
         self.values[column.index()].as_deref().unwrap_or("")
     }
@@ -193,7 +195,7 @@ impl<R: Read> RowSource<R> {
     }
 
     /// The next row, `None` at the end of the body.
-    pub fn next_row(&mut self) -> Result<Option<RawRow>, InputError> {
+    pub fn next_row(&mut self) -> Result<Option<RawRow<'_>>, InputError> {
         match self {
             RowSource::Csv { reader, columns, record, row } => {
                 if !reader.read_record(record).map_err(csv_error)? {
@@ -207,7 +209,7 @@ impl<R: Read> RowSource<R> {
                 }
                 for (value, column) in record.iter().zip(columns.iter()) {
                     if let Some(column) = column {
-                        raw.values[column.index()] = Some(value.to_string());
+                        raw.values[column.index()] = Some(Cow::Borrowed(value));
                     }
                 }
                 Ok(Some(raw))
@@ -243,7 +245,7 @@ fn header_columns(header: &csv::StringRecord) -> Result<Vec<Option<Column>>, Inp
     }
 }
 
-fn ndjson_row(row: u64, text: &str) -> RawRow {
+fn ndjson_row(row: u64, text: &str) -> RawRow<'static> {
     let mut raw = RawRow { row, ..RawRow::default() };
     let object = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(object)) => object,
@@ -259,8 +261,8 @@ fn ndjson_row(row: u64, text: &str) -> RawRow {
     for column in Column::ALL {
         raw.values[column.index()] = match object.get(column.english()) {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
+            Some(serde_json::Value::String(s)) => Some(Cow::Owned(s.clone())),
+            Some(other) => Some(Cow::Owned(other.to_string())),
         };
     }
     raw
@@ -277,7 +279,7 @@ pub enum Status {
 
 impl Status {
     pub fn parse(input: &str) -> Option<Status> {
-        match normalize_text(input).to_ascii_lowercase().as_str() {
+        match normalized(input).to_ascii_lowercase().as_str() {
             "active" | "正常" => Some(Status::Active),
             "deceased" | "死亡" => Some(Status::Deceased),
             "migrated_out" | "迁出" | "遷出" => Some(Status::MigratedOut),
@@ -312,7 +314,7 @@ pub struct ValidRow {
 
 /// `YYYY-MM-DD` or `YYYYMMDD`.
 pub fn parse_birth_date(input: &str) -> Option<NaiveDate> {
-    let text = normalize_text(input);
+    let text = normalized(input);
     // The register's own form, read without a format string (chrono's parser was a
     // visible share of an import); every other spelling goes through chrono.
     if let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *text.as_bytes() {
@@ -411,11 +413,15 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()
     }
 
-    fn rows(bytes: &[u8], format: Format) -> Result<Vec<RawRow>, InputError> {
+    fn rows(bytes: &[u8], format: Format) -> Result<Vec<RawRow<'static>>, InputError> {
         let mut source = RowSource::open(bytes, format)?;
         let mut out = Vec::new();
         while let Some(row) = source.next_row()? {
-            out.push(row);
+            out.push(RawRow {
+                row: row.row,
+                values: row.values.map(|v| v.map(|v| Cow::Owned(v.into_owned()))),
+                malformed: row.malformed,
+            });
         }
         Ok(out)
     }

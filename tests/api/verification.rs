@@ -448,26 +448,29 @@ async fn a_snapshot_failing_after_many_stored_rows_leaves_the_register_unchanged
         .await;
     let first_id = first["id"].as_str().unwrap().to_string();
 
-    // 12,096 valid rows (odd sequence numbers: men), then a quote never closed.
+    // 72,576 valid rows (odd sequence numbers: men), more than a chunk for each writer,
+    // then a quote never closed.
     let mut big = format!("{HEADER_EN}\n");
-    for month in 1..=12 {
-        for day in 1..=28 {
-            for seq in (1..72).step_by(2) {
-                let id = cid(&format!("1990{month:02}{day:02}"), seq);
-                big += &format!("{id},李四,1,1990-{month:02}-{day:02},01,某村,,active\n");
+    for year in 1990..=1995 {
+        for month in 1..=12 {
+            for day in 1..=28 {
+                for seq in (1..72).step_by(2) {
+                    let id = cid(&format!("{year}{month:02}{day:02}"), seq);
+                    big += &format!("{id},李四,1,{year}-{month:02}-{day:02},01,某村,,active\n");
+                }
             }
         }
     }
     big += &format!("{},\"李四,1,1990-01-01,01,某村,,active\n", cid("19900101", 99));
     let problem =
         assert_problem(reg.import(&reg.registry, "snapshot", "text/csv", big).await, 422, "csv_unclosed_quote").await;
-    assert!(problem["detail"].as_str().unwrap().contains("line 12098"), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("line 72578"), "{problem}");
 
     let imports = reg.imports().await;
     let failed: Vec<&Value> = imports.iter().filter(|i| i["state"] == "failed").collect();
     assert_eq!(failed.len(), 1, "{imports:?}");
     assert_eq!(failed[0]["failure"]["code"], "csv_unclosed_quote");
-    assert!(failed[0]["rows_total"].as_i64().unwrap() >= 12_096, "{}", failed[0]);
+    assert!(failed[0]["rows_total"].as_i64().unwrap() >= 72_576, "{}", failed[0]);
     let (_, now) = json_of(reg.get_import(&reg.registry, &first_id).await).await;
     assert_eq!(now["state"], "applied");
 
