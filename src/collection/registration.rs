@@ -1,9 +1,10 @@
 //! What a verified record sends to card making: the card's fields, normalised by the
 //! same domain rules that accepted the record, encrypted with the shared key; and the
 //! feeder that sends them. Applying a verification outcome queues the verified
-//! records (`registrations_due`, in the outcome's transaction); the feeder takes them
-//! off the queue a round at a time and writes the registration messages to the outbox
-//! in the same transaction, so none is lost or sent twice.
+//! records (one `registration_queue` entry per outcome, in the outcome's transaction);
+//! the feeder takes an entry off the queue a round at a time and writes the
+//! registration messages to the outbox in the same transaction, so none is lost or
+//! sent twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,8 +57,6 @@ pub fn of(row: &RecordRow, pii: &PiiKeys) -> Result<Registration, ApiError> {
     })
 }
 
-/// Queued registrations taken per round.
-const ROUND: i64 = 1000;
 /// Registration messages waiting in the outbox at most. Past that the feeder waits for
 /// card making to catch up: the outbox delivers in the order messages were written,
 /// and verification requests written meanwhile would otherwise wait behind all of them
@@ -74,7 +73,7 @@ const MAX_DEFERRAL: Duration = Duration::from_secs(30);
 
 /// What one round did.
 enum Round {
-    /// Took entries off the queue.
+    /// Took an entry off the queue.
     Sent,
     /// Nothing queued after the cursor.
     Empty,
@@ -82,25 +81,24 @@ enum Round {
     HeldBack,
 }
 
-/// Sends one round of queued registrations to card making, with the round's entries
-/// taken off the queue in the same transaction. `after` is the feeder's cursor; it
-/// moves past the round's entries even when the round fails, so that a record that
-/// cannot be registered does not hold up the others (its entry stays queued and is
-/// tried again on the next pass).
-fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String, may_defer: bool) -> Result<Round, ApiError> {
+/// Sends one round of queued registrations to card making (the records of one queue
+/// entry), with the entry taken off the queue in the same transaction. `after` is the
+/// feeder's cursor (an entry id); it moves past the round's entry even when the round
+/// fails, so that a record that cannot be registered does not hold up the others (its
+/// entry stays queued and is tried again on the next pass).
+fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut i64, may_defer: bool) -> Result<Round, ApiError> {
     if outbox::waiting(conn, Service::Cardmaking, RegistrationRequested::KIND)? >= MAX_WAITING_MESSAGES {
         return Ok(Round::HeldBack);
     }
     if may_defer && super::tallies::in_state(conn, "pending_verification")? > VERIFICATION_FIRST_ABOVE {
         return Ok(Round::HeldBack);
     }
-    let due = repo::due_registrations(conn, after, ROUND)?;
-    let Some((last, _)) = due.last() else {
+    let Some(entry) = repo::next_queued_registrations(conn, *after)? else {
         return Ok(Round::Empty);
     };
-    *after = last.clone();
-    let versions: HashMap<&str, i32> = due.iter().map(|(id, version)| (id.as_str(), *version)).collect();
-    let ids: Vec<String> = due.iter().map(|(id, _)| id.clone()).collect();
+    *after = entry.id;
+    let versions: HashMap<&str, i32> = entry.records.iter().map(|(id, version)| (id.as_str(), *version)).collect();
+    let ids: Vec<String> = entry.records.iter().map(|(id, _)| id.clone()).collect();
     let mut rows = repo::in_state(conn, &ids, "verified")?;
     // A record that moved on meanwhile (or was corrected) is not due any more.
     rows.retain(|row| versions.get(row.id.as_str()) == Some(&row.version));
@@ -111,7 +109,7 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String, may_de
         let registrations = chunk.iter().map(|row| of(row, pii)).collect::<Result<Vec<_>, _>>()?;
         outbox::enqueue(conn, Service::Cardmaking, &RegistrationRequested { registrations })?;
     }
-    repo::unqueue_registrations(conn, &ids)?;
+    repo::unqueue_registrations(conn, entry.id)?;
     Ok(Round::Sent)
 }
 
@@ -120,7 +118,7 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut String, may_de
 /// record's card fields) runs here rather than where verification outcomes are
 /// applied, so that outcomes reach the county at verification's pace.
 pub async fn run(pool: DbPool, pii: PiiKeys, outbox: Arc<OutboxWaker>, poll: Duration) {
-    let cursor = Arc::new(Mutex::new(String::new()));
+    let cursor = Arc::new(Mutex::new(0_i64));
     let mut last_round = Instant::now();
     loop {
         let (round_cursor, keys) = (cursor.clone(), pii.clone());
@@ -142,10 +140,10 @@ pub async fn run(pool: DbPool, pii: PiiKeys, outbox: Arc<OutboxWaker>, poll: Dur
                     outbox.wake();
                     true
                 }
-                // Nothing after the cursor: look once more from the start, where records
-                // verified again after a correction sort.
-                Ok(Round::Empty) if !after.is_empty() => {
-                    after.clear();
+                // Nothing after the cursor: look once more from the start, where entries
+                // of failed rounds stay.
+                Ok(Round::Empty) if *after != 0 => {
+                    *after = 0;
                     true
                 }
                 Ok(Round::Empty | Round::HeldBack) => false,

@@ -746,79 +746,55 @@ pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(
         .optional()
 }
 
-// --- Registrations due: verified records waiting to be sent to card making. ---
+// --- The registration queue: verified records waiting to be sent to card making. ---
 
 diesel::table! {
-    registrations_due (record_id) {
-        record_id -> Text,
-        version -> Integer,
+    registration_queue (id) {
+        id -> BigInt,
+        records -> Text,
         due_at -> Timestamp,
     }
 }
 
-/// Queues the verified records `(id, version)` for registration at card making, in
-/// the caller's transaction (an earlier entry of the same record is replaced).
-///
-/// PostgreSQL takes the entries as two arrays in one statement: a multi-row INSERT of
-/// 1,000 rows is a new statement of 3,000 parameters for every count of rows, parsed and
-/// planned each time, and that was most of its cost.
+/// One entry of the registration queue: the records one verification outcome verified,
+/// each with the version it was verified at.
+pub struct QueuedRegistrations {
+    pub id: i64,
+    pub records: Vec<(String, i32)>,
+}
+
+/// Queues the verified records `(id, version)` for registration at card making as one
+/// entry, in the caller's transaction.
 pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: NaiveDateTime) -> QueryResult<()> {
-    use diesel::upsert::excluded;
-    use registrations_due::dsl as d;
+    use registration_queue::dsl as q;
     if due.is_empty() {
         return Ok(());
     }
-    match conn {
-        DbConnection::Pg(pg) => {
-            use diesel::sql_types::{Array, Integer, Text, Timestamp};
-            let (ids, versions): (Vec<&str>, Vec<i32>) = due.iter().map(|(id, v)| (id.as_str(), *v)).unzip();
-            diesel::sql_query(
-                "INSERT INTO registrations_due (record_id, version, due_at) \
-                 SELECT u.record_id, u.version, $3 FROM unnest($1, $2) AS u (record_id, version) \
-                 ON CONFLICT (record_id) DO UPDATE SET version = excluded.version, due_at = excluded.due_at",
-            )
-            .bind::<Array<Text>, _>(ids)
-            .bind::<Array<Integer>, _>(versions)
-            .bind::<Timestamp, _>(at)
-            .execute(pg)?;
-        }
-        DbConnection::Sqlite(sqlite) => {
-            for chunk in due.chunks(1000) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|(id, version)| (d::record_id.eq(id), d::version.eq(*version), d::due_at.eq(at)))
-                    .collect();
-                diesel::insert_into(d::registrations_due)
-                    .values(&rows)
-                    .on_conflict(d::record_id)
-                    .do_update()
-                    .set((d::version.eq(excluded(d::version)), d::due_at.eq(excluded(d::due_at))))
-                    .execute(sqlite)?;
-            }
-        }
-    }
+    let records = serde_json::to_string(due).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    diesel::insert_into(q::registration_queue).values((q::records.eq(records), q::due_at.eq(at))).execute(conn)?;
     Ok(())
 }
 
-/// Up to `limit` queued registrations after the record `after`, by record id. Locked
-/// on PostgreSQL (`FOR UPDATE SKIP LOCKED`), so that replicas take different ones;
-/// SQLite has one writer. Reading from a cursor keeps clear of the entries already
-/// taken, which stay in the index as dead entries until VACUUM.
-pub fn due_registrations(conn: &mut DbConnection, after: &str, limit: i64) -> QueryResult<Vec<(String, i32)>> {
-    use registrations_due::dsl as d;
-    let query = d::registrations_due
-        .filter(d::record_id.gt(after.to_string()))
-        .order(d::record_id.asc())
-        .limit(limit)
-        .select((d::record_id, d::version));
-    match conn {
-        DbConnection::Pg(pg) => query.for_update().skip_locked().load(pg),
-        conn => query.load(conn),
-    }
+/// The first queue entry after the entry `after`. Locked on PostgreSQL (`FOR UPDATE
+/// SKIP LOCKED`), so that replicas take different ones; SQLite has one writer.
+pub fn next_queued_registrations(conn: &mut DbConnection, after: i64) -> QueryResult<Option<QueuedRegistrations>> {
+    use registration_queue::dsl as q;
+    let query = q::registration_queue.filter(q::id.gt(after)).order(q::id.asc()).limit(1).select((q::id, q::records));
+    let entry: Option<(i64, String)> = match conn {
+        DbConnection::Pg(pg) => query.for_update().skip_locked().first(pg).optional()?,
+        conn => query.first(conn).optional()?,
+    };
+    entry
+        .map(|(id, records)| {
+            let records =
+                serde_json::from_str(&records).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            Ok(QueuedRegistrations { id, records })
+        })
+        .transpose()
 }
 
-/// Takes the records `ids` off the registration queue.
-pub fn unqueue_registrations(conn: &mut DbConnection, ids: &[String]) -> QueryResult<usize> {
-    use registrations_due::dsl as d;
-    diesel::delete(d::registrations_due.filter(d::record_id.eq_any(ids))).execute(conn)
+/// Takes the queue entry `id` off the registration queue.
+pub fn unqueue_registrations(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    use registration_queue::dsl as q;
+    diesel::delete(q::registration_queue.find(id)).execute(conn)
 }
