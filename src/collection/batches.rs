@@ -94,6 +94,7 @@ pub async fn open(
             created_by,
             created_at: now(),
             submitted_at: None,
+            fed_through: None,
         };
         repo::insert_batch(conn, &row)?;
         Ok(BatchView::from(row))
@@ -175,9 +176,12 @@ pub async fn submit(
             if repo::part_count(conn, &id)? == 0 {
                 return Err(ApiError::conflict("batch_empty", "upload at least one part before submitting"));
             }
-            if repo::set_batch_submitted(conn, &id, now())? == 0 {
+            let at = now();
+            if repo::set_batch_submitted(conn, &id, at)? == 0 {
                 return Err(ApiError::conflict("batch_already_submitted", "the batch has been submitted already"));
             }
+            // Every received record now waits for verification (see repo::as_seen).
+            super::tallies::move_whole_batch(conn, &id, "received", "pending_verification", at)?;
             repo::find_batch(conn, &id)?.ok_or_else(|| ApiError::not_found("batch"))
         })
         .await?;

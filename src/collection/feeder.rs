@@ -1,6 +1,6 @@
-//! Sends the records of submitted batches to verification, a chunk at a time: each
-//! chunk moves from `received` to `pending_verification` and its message is written
-//! to the outbox in the same transaction. No request waits for a whole batch.
+//! Sends the records of submitted batches to verification, a chunk at a time: the
+//! chunk's message is written to the outbox and the batch's place moved past the chunk
+//! in the same transaction. No request waits for a whole batch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use super::repo;
 use crate::config::Service;
 use crate::contracts::messages::{RecordToVerify, VerificationRequested};
-use crate::db::{DbConnection, DbPool, now};
+use crate::db::{DbConnection, DbPool};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 
@@ -61,16 +61,16 @@ fn to_verify(r: repo::ToVerify) -> Option<RecordToVerify> {
     })
 }
 
-/// Where the feeder has got to in each batch it is feeding (records are sent in id
-/// order). Lost on restart, which only costs one scan from the start of the batch.
-type Progress = std::collections::HashMap<String, String>;
-
-/// Moves one chunk to verification; returns how many records went. A submitted batch
-/// with nothing left to send becomes `verifying`.
-fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize, ApiError> {
-    for batch in repo::batches_to_feed(conn)? {
-        let started = progress.get(&batch).cloned().unwrap_or_default();
-        let mut after = started.clone();
+/// Moves one chunk to verification; returns how many records went. The records stay
+/// `received` (they are seen as `pending_verification` since their batch was
+/// submitted, see [`repo::as_seen`]); the batch keeps the feeder's place, moved in the
+/// same transaction as the chunk's message is written, so that a chunk is sent once
+/// even with several replicas or after a restart. A submitted batch with nothing left
+/// to send becomes `verifying`: after submission no record enters `received` (uploads
+/// are refused, corrections are sent as they are made).
+fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    for (batch, fed_through) in repo::batches_to_feed(conn)? {
+        let mut after = fed_through.clone().unwrap_or_default();
         let rows = loop {
             let rows = repo::to_verify_in_batch(conn, &batch, &after, CHUNK)?;
             let Some(last) = rows.last().map(|r| r.id.clone()) else {
@@ -84,18 +84,11 @@ fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize,
             // Only rows of replaced or unfinished uploads here: read on.
         };
         if rows.is_empty() {
-            if started.is_empty() {
-                repo::move_batch(conn, &batch, "submitted", "verifying")?;
-            }
-            // Else look once more from the start (a record may have been re-staged
-            // behind the cursor) before calling the batch done.
-            progress.remove(&batch);
+            repo::move_batch(conn, &batch, "submitted", "verifying")?;
             continue;
         }
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let moved = repo::move_state(conn, &ids, "received", "pending_verification", now())?;
-        if moved != rows.len() {
-            // Another replica took some of them meanwhile: leave this round to it.
+        if !repo::advance_feeder(conn, &batch, fed_through.as_deref(), &after)? {
+            // Another replica sent this chunk meanwhile.
             return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
         }
         let message = VerificationRequested {
@@ -103,30 +96,17 @@ fn feed_chunk(conn: &mut DbConnection, progress: &mut Progress) -> Result<usize,
             records: rows.into_iter().filter_map(to_verify).collect(),
             batch_id: batch.clone(),
         };
+        let sent = message.records.len();
         outbox::enqueue(conn, Service::Verification, &message)?;
-        progress.insert(batch, after);
-        return Ok(moved);
+        return Ok(sent.max(1));
     }
     Ok(0)
 }
 
 /// Runs until the process ends.
 pub async fn run(pool: DbPool, waker: Arc<FeederWaker>, outbox: Arc<OutboxWaker>, poll: Duration) {
-    let progress = Arc::new(std::sync::Mutex::new(Progress::new()));
     loop {
-        let progress = progress.clone();
-        let fed = pool
-            .write(move |conn| {
-                let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
-                // A failed round must not skip records: its transaction rolled back.
-                let before = progress.clone();
-                let result = feed_chunk(conn, &mut progress);
-                if result.is_err() {
-                    *progress = before;
-                }
-                result
-            })
-            .await;
+        let fed = pool.write(feed_chunk).await;
         match fed {
             Ok(n) if n > 0 => {
                 outbox.wake();

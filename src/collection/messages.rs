@@ -33,6 +33,11 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
 /// at card making, in the same transaction (the registration feeder sends them).
 fn verification_completed(conn: &mut DbConnection, message: VerificationCompleted) -> Result<(), ApiError> {
     let at = now();
+    // Outcomes are only asked for records of submitted batches.
+    let Some(submitted_at) = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at) else {
+        tracing::warn!(batch_id = %message.batch_id, "verification outcome for a batch not submitted: ignored");
+        return Ok(());
+    };
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
     let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();
@@ -46,7 +51,7 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
     let mut due: Vec<(String, i32)> = Vec::new();
     for ((version, state, reasons), ids) in groups {
         // An outcome for a version that has since been corrected changes nothing.
-        let applied = repo::apply_outcomes(conn, &ids, version, state, &reasons, at)?;
+        let applied = repo::apply_outcomes(conn, &ids, version, state, &reasons, submitted_at, at)?;
         if state == "verified" {
             due.extend(applied.into_iter().map(|id| (id, version)));
         }

@@ -341,10 +341,12 @@ fn receive(
             uploaded_at: now(),
         };
         let completed = pool.run_blocking(true, |conn| {
-            // The batch may have been submitted while this part was uploading.
-            match repo::find_batch(conn, &part.batch_id)? {
-                Some(b) if b.state == "open" => Ok(repo::complete_part(conn, &part)?),
-                _ => Err(ApiError::conflict("batch_not_open", "the batch was submitted during the upload")),
+            // The batch may have been submitted while this part was uploading; held
+            // open until this transaction ends, so that a submission counts the part.
+            if repo::lock_open_batch(conn, &part.batch_id)? {
+                Ok(repo::complete_part(conn, &part)?)
+            } else {
+                Err(ApiError::conflict("batch_not_open", "the batch was submitted during the upload"))
             }
         });
         if let Err(e) = completed {

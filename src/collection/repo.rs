@@ -17,6 +17,8 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         submitted_at -> Nullable<Timestamp>,
+        /// The last record the verification feeder has sent (records go in id order).
+        fed_through -> Nullable<Text>,
     }
 }
 
@@ -30,6 +32,7 @@ pub struct BatchRow {
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
+    pub fed_through: Option<String>,
 }
 
 pub fn insert_batch(conn: &mut DbConnection, row: &BatchRow) -> QueryResult<()> {
@@ -415,7 +418,32 @@ pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
     parts::table.filter(parts::batch_id.eq(batch)).count().get_result(conn)
 }
 
-/// Live records of a batch, optionally of one state and village, by id after the cursor.
+/// A record as everyone but the verification feeder sees it. The feeder does not
+/// rewrite the records it sends (see the migration `feeder_cursor`): a record still
+/// `received` in a submitted batch has been waiting for verification since the batch
+/// was submitted.
+pub fn as_seen(mut row: RecordRow, submitted_at: Option<NaiveDateTime>) -> RecordRow {
+    if let Some(at) = submitted_at
+        && row.state == "received"
+    {
+        row.state = "pending_verification".into();
+        row.state_changed_at = at;
+    }
+    row
+}
+
+/// The states stored for records seen in `state` (see [`as_seen`]), in a batch
+/// submitted or not.
+fn stored_states(state: &str, submitted: bool) -> Vec<&str> {
+    match (state, submitted) {
+        ("received", true) => vec![],
+        ("pending_verification", true) => vec!["received", "pending_verification"],
+        (state, _) => vec![state],
+    }
+}
+
+/// Live records of a batch, optionally of one state and village, by id after the
+/// cursor, as seen (see [`as_seen`]).
 pub fn list_records(
     conn: &mut DbConnection,
     batch: &str,
@@ -424,10 +452,14 @@ pub fn list_records(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<RecordRow>> {
+    let submitted_at: Option<NaiveDateTime> =
+        batches::table.find(batch).select(batches::submitted_at).first(conn).optional()?.flatten();
     let mut query =
         live().filter(records::batch_id.eq(batch)).select(RecordRow::as_select()).order(records::id.asc()).into_boxed();
     if let Some(state) = state {
-        query = query.filter(records::state.eq(state.to_string()));
+        let stored: Vec<String> =
+            stored_states(state, submitted_at.is_some()).into_iter().map(str::to_string).collect();
+        query = query.filter(records::state.eq_any(stored));
     }
     if let Some(village) = village {
         query = query.filter(records::village.eq(village.to_string()));
@@ -435,11 +467,18 @@ pub fn list_records(
     if let Some(after) = after {
         query = query.filter(records::id.gt(after.to_string()));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?.into_iter().map(|row| as_seen(row, submitted_at)).collect())
 }
 
+/// A record as seen (see [`as_seen`]).
 pub fn find_record(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RecordRow>> {
-    records::table.find(id).select(RecordRow::as_select()).first(conn).optional()
+    let found: Option<(RecordRow, Option<NaiveDateTime>)> = records::table
+        .inner_join(batches::table.on(batches::id.eq(records::batch_id)))
+        .filter(records::id.eq(id))
+        .select((RecordRow::as_select(), batches::submitted_at))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(row, submitted_at)| as_seen(row, submitted_at)))
 }
 
 pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<VersionRow>> {
@@ -450,14 +489,40 @@ pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Version
         .load(conn)
 }
 
-/// Submitted batches whose records are still being fed to verification.
-pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+/// Submitted batches whose records are still being fed to verification, each with the
+/// last record sent so far.
+pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<String>)>> {
     batches::table
         .filter(batches::state.eq("submitted"))
-        .select(batches::id)
+        .select((batches::id, batches::fed_through))
         .order(batches::id.asc())
         .limit(16)
         .load(conn)
+}
+
+/// Moves the feeder's place in `batch` from `from` to `to`; `false` if another feeder
+/// moved it meanwhile.
+pub fn advance_feeder(conn: &mut DbConnection, batch: &str, from: Option<&str>, to: &str) -> QueryResult<bool> {
+    let moved = batches::fed_through.eq(to);
+    let n = match from {
+        Some(from) => {
+            diesel::update(batches::table.find(batch).filter(batches::fed_through.eq(from))).set(moved).execute(conn)?
+        }
+        None => diesel::update(batches::table.find(batch).filter(batches::fed_through.is_null()))
+            .set(moved)
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Locks `batch` against submission until the caller's transaction ends; `false` if it
+/// is no longer open. A part completed while the batch is being submitted is counted
+/// either before the submission or not at all.
+pub fn lock_open_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<bool> {
+    let n = diesel::update(batches::table.find(batch).filter(batches::state.eq("open")))
+        .set(batches::state.eq("open"))
+        .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// What the feeder sends of a record: the fields verification compares, and no more
@@ -564,52 +629,38 @@ fn tally_moved(
     Ok(ids)
 }
 
-/// Moves records from `from` to `to`; returns how many moved.
-pub fn move_state(
-    conn: &mut DbConnection,
-    ids: &[String],
-    from: &str,
-    to: &str,
-    at: NaiveDateTime,
-) -> QueryResult<usize> {
-    let moved: Moved = diesel::update(records::table.filter(records::id.eq_any(ids)).filter(records::state.eq(from)))
-        .set((
-            records::state.eq(to),
-            records::previous_state_at.eq(records::state_changed_at.nullable()),
-            records::state_changed_at.eq(at),
-        ))
-        .returning(MOVED)
-        .get_results(conn)?;
-    Ok(tally_moved(conn, moved, from, to, at)?.len())
-}
-
 /// Applies one verification outcome to the records `ids`, each at the version it was
 /// about (a later correction makes an old outcome moot); returns the ids of the
-/// records it applied to.
+/// records it applied to. A record the feeder sent is still stored as `received`,
+/// waiting since `submitted_at`, its batch's submission (see [`as_seen`]).
 pub fn apply_outcomes(
     conn: &mut DbConnection,
     ids: &[String],
     version: i32,
     state: &str,
     reasons: &str,
+    submitted_at: NaiveDateTime,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
-    let from = "pending_verification";
+    use diesel::dsl::case_when;
+    use diesel::sql_types::{Nullable, Timestamp};
+    let waiting_since = case_when(records::state.eq("received"), submitted_at.into_sql::<Nullable<Timestamp>>())
+        .otherwise(records::state_changed_at.nullable());
     let moved: Moved = diesel::update(
         records::table
             .filter(records::id.eq_any(ids))
             .filter(records::version.eq(version))
-            .filter(records::state.eq(from)),
+            .filter(records::state.eq_any(["received", "pending_verification"])),
     )
     .set((
         records::state.eq(state),
         records::reasons.eq(reasons),
-        records::previous_state_at.eq(records::state_changed_at.nullable()),
+        records::previous_state_at.eq(waiting_since),
         records::state_changed_at.eq(at),
     ))
     .returning(MOVED)
     .get_results(conn)?;
-    tally_moved(conn, moved, from, state, at)
+    tally_moved(conn, moved, "pending_verification", state, at)
 }
 
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {

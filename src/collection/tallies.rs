@@ -73,6 +73,30 @@ impl Deltas {
     }
 }
 
+/// Moves every record of `batch` counted in `from` to `to` at `at`, in the caller's
+/// transaction, without touching the records: for a state change that holds for a
+/// whole batch at once (see `repo::as_seen`).
+pub fn move_whole_batch(
+    conn: &mut DbConnection,
+    batch: &str,
+    from: &str,
+    to: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    use record_tallies::dsl as t;
+    let rows: Vec<(NaiveDateTime, i64)> = t::record_tallies
+        .filter(t::batch_id.eq(batch))
+        .filter(t::state.eq(from))
+        .select((t::entered_at, t::records))
+        .load(conn)?;
+    let mut deltas = Deltas::default();
+    for (entered, records) in rows {
+        deltas.add(batch, from, entered, -records);
+        deltas.add(batch, to, at, records);
+    }
+    deltas.save(conn)
+}
+
 /// Records of a batch in one state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateTally {

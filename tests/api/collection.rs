@@ -408,6 +408,13 @@ async fn submitted_records_go_to_verification_and_outcomes_come_back(backend: Ba
     let records = c.records(&batch, "").await;
     let record = |i: usize| records.iter().find(|r| r["row"] == (i as i64 + 1)).unwrap().clone();
     let (first, second) = (record(0), record(1));
+    // Submitted, every record waits for verification, as listed, filtered and read one by one.
+    assert!(records.iter().all(|r| r["state"] == "pending_verification"), "{records:?}");
+    assert_eq!(c.records(&batch, "state=pending_verification").await.len(), 2);
+    assert!(c.records(&batch, "state=received").await.is_empty());
+    let url = format!("{}/api/v1/records/{}", c.app.gateway(), first["id"].as_str().unwrap());
+    let (status, one) = json_of(c.app.http.get(url).bearer_auth(&c.token).send().await.unwrap()).await;
+    assert_eq!((status, one["state"].as_str()), (200, Some("pending_verification")), "{one}");
 
     // Verification answers (here sent as it would be, with a service token).
     let service = c.app.service_token().await;

@@ -1,0 +1,1 @@
+ALTER TABLE batches DROP COLUMN fed_through;
