@@ -33,11 +33,9 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
 /// at card making, in the same transaction (the registration feeder sends them).
 fn verification_completed(conn: &mut DbConnection, message: VerificationCompleted) -> Result<(), ApiError> {
     let at = now();
-    // Outcomes are only asked for records of submitted batches.
-    let Some(submitted_at) = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at) else {
-        tracing::warn!(batch_id = %message.batch_id, "verification outcome for a batch not submitted: ignored");
-        return Ok(());
-    };
+    // Records the feeder sent wait since their batch's submission; a record corrected
+    // before its batch was submitted was sent as it was corrected.
+    let submitted_at = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at);
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
     let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();

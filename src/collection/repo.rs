@@ -632,25 +632,27 @@ fn tally_moved(
 /// Applies one verification outcome to the records `ids`, each at the version it was
 /// about (a later correction makes an old outcome moot); returns the ids of the
 /// records it applied to. A record the feeder sent is still stored as `received`,
-/// waiting since `submitted_at`, its batch's submission (see [`as_seen`]).
+/// waiting since `submitted_at`, its batch's submission (see [`as_seen`]); before
+/// submission only corrected records, stored as `pending_verification`, have been sent.
 pub fn apply_outcomes(
     conn: &mut DbConnection,
     ids: &[String],
     version: i32,
     state: &str,
     reasons: &str,
-    submitted_at: NaiveDateTime,
+    submitted_at: Option<NaiveDateTime>,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     use diesel::dsl::case_when;
     use diesel::sql_types::{Nullable, Timestamp};
+    let waiting = stored_states("pending_verification", submitted_at.is_some());
     let waiting_since = case_when(records::state.eq("received"), submitted_at.into_sql::<Nullable<Timestamp>>())
         .otherwise(records::state_changed_at.nullable());
     let moved: Moved = diesel::update(
         records::table
             .filter(records::id.eq_any(ids))
             .filter(records::version.eq(version))
-            .filter(records::state.eq_any(["received", "pending_verification"])),
+            .filter(records::state.eq_any(waiting)),
     )
     .set((
         records::state.eq(state),

@@ -10,6 +10,7 @@ on_both_backends!(
     parts_are_checked_row_by_row_and_replaced_atomically,
     bad_parts_get_precise_answers,
     submitted_records_go_to_verification_and_outcomes_come_back,
+    a_record_corrected_before_submission_gets_its_outcome,
     workbooks_are_read_and_written,
 );
 
@@ -509,4 +510,47 @@ async fn submitted_records_go_to_verification_and_outcomes_come_back(backend: Ba
     assert_problem(r, 409, "record_not_correctable").await;
     let r = c.app.http.put(url(&first)).bearer_auth(&c.token).json(&json!({"colour": "red"})).send().await.unwrap();
     assert_problem(r, 422, "validation_failed").await;
+}
+
+/// A record corrected while its batch is still open goes to verification at once; its
+/// outcome applies although the batch has not been submitted.
+async fn a_record_corrected_before_submission_gets_its_outcome(backend: Backend) {
+    let c = county(backend).await;
+    let batch = c.open_batch().await;
+    let id = citizen_id("210804", "19800101", 1);
+    let text = format!("{HEADER}\n{}\n", csv_row("王小明", "女", "汉族", &id, "N1", "前进村"));
+    let (status, report) = json_of(c.put_part(&batch, 1, "text/csv", text.into_bytes()).await).await;
+    assert_eq!((status, report["accepted"].as_i64()), (200, Some(0)), "{report}");
+    let record = c.records(&batch, "state=format_invalid").await[0].clone();
+    let url = format!("{}/api/v1/records/{}", c.app.gateway(), record["id"].as_str().unwrap());
+    let fixed = json!({"name": "王小明", "sex": "男", "ethnicity": "汉族", "id_number": id, "address": "营口市前进村1号", "ncms_number": "N1", "village": "前进村"});
+    let (status, corrected) =
+        json_of(c.app.http.put(&url).bearer_auth(&c.token).json(&fixed).send().await.unwrap()).await;
+    assert_eq!((status, corrected["state"].as_str()), (200, Some("pending_verification")), "{corrected}");
+
+    let outcome = json!({
+        "id": uuid::Uuid::now_v7(), "source": "verification", "kind": "verification_completed",
+        "created_at": "2026-11-22T08:00:00Z",
+        "payload": {"batch_id": batch, "results": [
+            {"record_id": record["id"], "version": 2, "outcome": "rejected", "reasons": [{"code": "deceased"}]}
+        ]}
+    });
+    let r = c
+        .app
+        .http
+        .post(format!("{}/internal/v1/messages", c.app.service("collection")))
+        .bearer_auth(c.app.service_token().await)
+        .json(&outcome)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, now) = json_of(c.app.http.get(&url).bearer_auth(&c.token).send().await.unwrap()).await;
+    assert_eq!(
+        (now["state"].as_str(), now["reasons"][0]["code"].as_str()),
+        (Some("rejected"), Some("deceased")),
+        "{now}"
+    );
+    let detail = c.batch(&batch).await;
+    assert_eq!((count(&detail, "rejected"), count(&detail, "pending_verification")), (1, 0), "{detail}");
 }
