@@ -154,6 +154,13 @@ impl County {
         body
     }
 
+    /// Delivers `message` to collection as another service would, with a service token.
+    async fn deliver(&self, message: &Value) -> reqwest::StatusCode {
+        let url = format!("{}/internal/v1/messages", self.app.service("collection"));
+        let service = self.app.service_token().await;
+        self.app.http.post(url).bearer_auth(&service).json(message).send().await.unwrap().status()
+    }
+
     async fn records(&self, batch: &str, query: &str) -> Vec<Value> {
         let url = format!("{}/api/v1/batches/{batch}/records?limit=1000&{query}", self.app.gateway());
         let (status, body) = json_of(self.app.http.get(url).bearer_auth(&self.token).send().await.unwrap()).await;
@@ -418,8 +425,6 @@ async fn submitted_records_go_to_verification_and_outcomes_come_back(backend: Ba
     assert_eq!((status, one["state"].as_str()), (200, Some("pending_verification")), "{one}");
 
     // Verification answers (here sent as it would be, with a service token).
-    let service = c.app.service_token().await;
-    let collection = c.app.service("collection");
     let outcome = json!({
         "id": uuid::Uuid::now_v7(), "source": "verification", "kind": "verification_completed",
         "created_at": "2026-11-22T08:00:00Z",
@@ -429,16 +434,7 @@ async fn submitted_records_go_to_verification_and_outcomes_come_back(backend: Ba
              "reasons": [{"code": "name_mismatch", "register_value": "李*华"}, {"code": "deceased"}]}
         ]}
     });
-    let r = c
-        .app
-        .http
-        .post(format!("{collection}/internal/v1/messages"))
-        .bearer_auth(&service)
-        .json(&outcome)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(c.deliver(&outcome).await, 200);
     let detail = c.batch(&batch).await;
     // The verified one goes on to card making and comes back registered, at its pace.
     let verified = count(&detail, "verified") + count(&detail, "registered");
@@ -491,16 +487,7 @@ async fn submitted_records_go_to_verification_and_outcomes_come_back(backend: Ba
     // A late outcome for version 1 changes nothing.
     let mut late = outcome.clone();
     late["id"] = json!(uuid::Uuid::now_v7());
-    let r = c
-        .app
-        .http
-        .post(format!("{collection}/internal/v1/messages"))
-        .bearer_auth(&service)
-        .json(&late)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(c.deliver(&late).await, 200);
     let (_, now) = json_of(c.app.http.get(url(&second)).bearer_auth(&c.token).send().await.unwrap()).await;
     assert_eq!(now["state"], "pending_verification");
     // A correction that is still wrong stays with the county.
@@ -535,16 +522,7 @@ async fn a_record_corrected_before_submission_gets_its_outcome(backend: Backend)
             {"record_id": record["id"], "version": 2, "outcome": "rejected", "reasons": [{"code": "deceased"}]}
         ]}
     });
-    let r = c
-        .app
-        .http
-        .post(format!("{}/internal/v1/messages", c.app.service("collection")))
-        .bearer_auth(c.app.service_token().await)
-        .json(&outcome)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(c.deliver(&outcome).await, 200);
     let (_, now) = json_of(c.app.http.get(&url).bearer_auth(&c.token).send().await.unwrap()).await;
     assert_eq!(
         (now["state"].as_str(), now["reasons"][0]["code"].as_str()),
