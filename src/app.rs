@@ -39,10 +39,10 @@ pub struct Running {
     pub server: Server,
 }
 
-/// Opens `service`'s pool and applies its migrations.
-pub fn open_database(config: &Config, service: Service) -> Result<DbPool, StartError> {
+/// Opens `service`'s pool of `pool_size` connections and applies its migrations.
+pub fn open_database(config: &Config, service: Service, pool_size: u32) -> Result<DbPool, StartError> {
     let db_err = |e: crate::db::DbError| StartError::Database { service, reason: e.to_string() };
-    let pool = DbPool::open(config.service(service).database_url.expose(), config.db_pool_size).map_err(db_err)?;
+    let pool = DbPool::open(config.service(service).database_url.expose(), pool_size).map_err(db_err)?;
     let applied = migrations::run(&pool, service).map_err(db_err)?;
     if applied > 0 {
         tracing::info!(service = service.name(), applied, backend = pool.backend().name(), "migrations applied");
@@ -66,7 +66,7 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
     for (service, listener, addr) in listeners {
         let pool = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || open_database(&config, service))
+            tokio::task::spawn_blocking(move || open_database(&config, service, config.db_pool_size))
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))??
         };

@@ -116,17 +116,24 @@ fn serve(config: Config, services: &[Service]) -> Result<(), String> {
 }
 
 fn no_clients_yet(url: &str) -> bool {
-    let Ok(pool) = crate::db::DbPool::open(url, 1) else {
+    let Ok(pool) = crate::db::DbPool::open(url, ONE_SHOT_POOL) else {
         return false;
     };
     pool.run_blocking(false, |conn| crate::gateway::repo::count_active(conn).map_err(ApiError::from))
         .is_ok_and(|n| n == 0)
 }
 
+/// A command that runs once and exits keeps one connection. With more, the pool opens
+/// its spare connections on background threads, and a process that exits while one of
+/// them is in libpq's TLS handshake crashes in OpenSSL's exit handler (the CLI then
+/// failed with no message now and then). With one, the pool opens it before `open`
+/// returns and never has a second to open.
+const ONE_SHOT_POOL: u32 = 1;
+
 fn migrate(config: &Config, service: Option<Service>) -> Result<(), String> {
     let services = service.map(|s| vec![s]).unwrap_or_else(|| Service::ALL.to_vec());
     for service in services {
-        app::open_database(config, service).map_err(|e| e.to_string())?;
+        app::open_database(config, service, ONE_SHOT_POOL).map_err(|e| e.to_string())?;
         println!("{}", serde_json::json!({"event": "migrated", "service": service.name()}));
     }
     Ok(())
@@ -150,7 +157,7 @@ fn create_client(config: &Config, request: CreateClient) -> Result<(), String> {
         }
         other => other.to_string(),
     })?;
-    let pool = app::open_database(config, Service::Gateway).map_err(|e| e.to_string())?;
+    let pool = app::open_database(config, Service::Gateway, ONE_SHOT_POOL).map_err(|e| e.to_string())?;
     let (secret, hash) = new_credentials().map_err(|e| e.to_string())?;
     let created =
         pool.run_blocking(true, |conn| create(conn, &command, secret, &hash, None)).map_err(|e| e.to_string())?;

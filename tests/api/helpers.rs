@@ -111,7 +111,12 @@ fn pg_templates() -> String {
             cmd.env(format!("HEALTHCARD_{}_DATABASE_URL", s.to_uppercase()), pg_url(&format!("{prefix}_{s}")));
         }
         let out = cmd.arg("migrate").output().unwrap();
-        assert!(out.status.success(), "migrating templates failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "migrating templates failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     admin.batch_execute("SELECT pg_advisory_unlock(727274)").unwrap();
     *done = Some(prefix.clone());
@@ -196,7 +201,13 @@ impl TestEnv {
             args.push(s);
         }
         let out = self.cli(&args);
-        assert!(out.status.success(), "clients create failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "clients create failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         (v["client_id"].as_str().unwrap().to_string(), v["client_secret"].as_str().unwrap().to_string())
     }
