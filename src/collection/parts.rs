@@ -13,6 +13,7 @@ use super::batches::visible_batch;
 use super::intake::{CHUNK, Intake, MAX_REPORTED_ERRORS, RowError, row_errors};
 use super::parse::{self, PartError, PartFormat, Row, RowSink};
 use super::repo::{self, PartRow, RecordRow};
+use super::tallies::Deltas;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::CountyCode;
@@ -124,6 +125,9 @@ struct Writer<'a> {
     intake: &'a Intake,
     dry_run: bool,
     report: PartReport,
+    /// The stored records by state and second, for the batch's tallies once the part
+    /// completes.
+    staged: Deltas,
 }
 
 impl Writer<'_> {
@@ -151,6 +155,9 @@ impl Writer<'_> {
             }
         }
         for row in &rows {
+            if !dry_run {
+                self.staged.add(&row.batch_id, &row.state, row.state_changed_at, 1);
+            }
             if row.state == "received" {
                 self.report.accepted += 1;
                 let warnings: Vec<String> = serde_json::from_str(&row.warnings).unwrap_or_default();
@@ -274,11 +281,11 @@ fn receive(
                 warnings: Vec::new(),
                 ignored_columns: Vec::new(),
             };
-            let mut writer = Writer { pool, intake, dry_run, report };
+            let mut writer = Writer { pool, intake, dry_run, report, staged: Deltas::default() };
             for chunk in inbox {
                 writer.store(chunk)?;
             }
-            Ok::<_, ApiError>(writer.report)
+            Ok::<_, ApiError>((writer.report, writer.staged))
         });
         let mut builder = Builder {
             intake,
@@ -312,10 +319,10 @@ fn receive(
     // channel close).
     let read = match (read, written) {
         (_, Err(e)) | (Err(e), _) => Err(e),
-        (Ok(()), Ok(report)) => Ok(PartReport { received, ignored_columns, ..report }),
+        (Ok(()), Ok((report, staged))) => Ok((PartReport { received, ignored_columns, ..report }, staged)),
     };
-    let report = match read {
-        Ok(report) => report,
+    let (report, staged) = match read {
+        Ok(done) => done,
         Err(e) => {
             if !dry_run {
                 let discarded = pool.run_blocking(true, |conn| {
@@ -344,7 +351,7 @@ fn receive(
             // The batch may have been submitted while this part was uploading; held
             // open until this transaction ends, so that a submission counts the part.
             if repo::lock_open_batch(conn, &part.batch_id)? {
-                Ok(repo::complete_part(conn, &part)?)
+                Ok(repo::complete_part(conn, &part, staged)?)
             } else {
                 Err(ApiError::conflict("batch_not_open", "the batch was submitted during the upload"))
             }

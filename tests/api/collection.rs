@@ -12,6 +12,7 @@ on_both_backends!(
     submitted_records_go_to_verification_and_outcomes_come_back,
     a_record_corrected_before_submission_gets_its_outcome,
     workbooks_are_read_and_written,
+    duplicates_are_caught_across_the_chunks_of_one_part,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -531,4 +532,48 @@ async fn a_record_corrected_before_submission_gets_its_outcome(backend: Backend)
     );
     let detail = c.batch(&batch).await;
     assert_eq!((count(&detail, "rejected"), count(&detail, "pending_verification")), (1, 0), "{detail}");
+}
+
+/// A part longer than the writer's chunk (5,000 rows): a duplicate of a row stored with
+/// an earlier chunk is caught all the same, and re-sending the part replaces the rows
+/// the first upload stored without counting them as holders.
+async fn duplicates_are_caught_across_the_chunks_of_one_part(backend: Backend) {
+    let c = county(backend).await;
+    let batch = c.open_batch().await;
+    let distinct = 5_001u32;
+    let citizen = |i: u32| {
+        let birth = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap() + chrono::Days::new(u64::from(i / 400));
+        citizen_id("210804", &birth.format("%Y%m%d").to_string(), 1 + (i % 400) * 2)
+    };
+    let mut lines = vec![HEADER.to_string()];
+    for i in 0..distinct {
+        lines.push(csv_row("王小明", "男", "汉族", &citizen(i), &format!("N{i}"), "前进村"));
+    }
+    // Row 5,002 repeats the citizen of row 1; row 5,003 the NCMS number of row 2.
+    lines.push(csv_row("王小明", "男", "汉族", &citizen(0), "N9999999", "前进村"));
+    lines.push(csv_row("王小明", "男", "汉族", &citizen(distinct), "N1", "前进村"));
+    let body = (lines.join("\n") + "\n").into_bytes();
+    for upload in 1..=2 {
+        let (status, report) = json_of(c.put_part(&batch, 1, "text/csv", body.clone()).await).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(
+            (report["received"].as_i64(), report["accepted"].as_i64(), report["rejected"].as_i64()),
+            (Some(5_003), Some(5_001), Some(2)),
+            "upload {upload}: {report}"
+        );
+        let errors: Vec<(i64, &str, &str)> = report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["row"].as_i64().unwrap(), e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            errors,
+            [(5_002, "id_number", "duplicate_in_batch"), (5_003, "ncms_number", "ncms_number_duplicate")],
+            "upload {upload}"
+        );
+        let detail = c.batch(&batch).await;
+        assert_eq!(detail["records"], 5_003, "upload {upload}: {detail}");
+        assert_eq!((count(&detail, "received"), count(&detail, "format_invalid")), (5_001, 2), "{detail}");
+    }
 }
