@@ -45,11 +45,17 @@ impl Deltas {
     /// Records moved from `from` to `to` at `at`, given as `(batch, when each entered
     /// `from`)` as the moving statement returned them.
     pub fn moved(mut self, rows: &[(String, Option<NaiveDateTime>)], from: &str, to: &str, at: NaiveDateTime) -> Self {
+        // Counted by batch and second first: an outcome moves a thousand records that
+        // share a few keys, and each `add` makes the key's strings.
+        let mut by_entry: BTreeMap<(&str, NaiveDateTime), i64> = BTreeMap::new();
         for (batch, entered) in rows {
             // A moved record always has the time it entered `from`; a missing one
             // counts as now, which is wrong by the age only, never by the count.
-            self.add(batch, from, entered.unwrap_or(at), -1);
-            self.add(batch, to, at, 1);
+            *by_entry.entry((batch.as_str(), second_of(entered.unwrap_or(at)))).or_default() += 1;
+        }
+        for ((batch, entered), records) in by_entry {
+            self.add(batch, from, entered, -records);
+            self.add(batch, to, at, records);
         }
         self
     }

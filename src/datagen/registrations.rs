@@ -62,8 +62,9 @@ pub fn write<W: Write>(
             fields_enc: pii.encrypt(&serde_json::to_string(&fields)?)?,
         });
         if registrations.len() == per_message || i + 1 == count {
-            let payload =
-                serde_json::to_value(RegistrationRequested { registrations: std::mem::take(&mut registrations) })?;
+            let payload = serde_json::value::to_raw_value(&RegistrationRequested {
+                registrations: std::mem::take(&mut registrations),
+            })?;
             let envelope = Envelope {
                 id: uuid::Uuid::now_v7(),
                 source: "collection".into(),

@@ -226,7 +226,10 @@ impl Dispatcher {
                 .await;
         };
         let url = self.urls.iter().find(|(s, _)| *s == destination).map(|(_, u)| u.clone()).unwrap_or_default();
-        let result = match (uuid::Uuid::parse_str(&message.id), serde_json::from_str(&message.payload)) {
+        let result = match (
+            uuid::Uuid::parse_str(&message.id),
+            serde_json::value::RawValue::from_string(message.payload.clone()),
+        ) {
             (Ok(id), Ok(payload)) => {
                 let envelope = Envelope {
                     id,
