@@ -9,13 +9,16 @@ use tokio::sync::Notify;
 
 use super::repo;
 use crate::config::Service;
-use crate::contracts::messages::{RecordToVerify, VerificationRequested};
+use crate::contracts::messages::{MAX_RECORDS_PER_VERIFICATION, RecordToVerify, VerificationRequested};
 use crate::db::{DbConnection, DbPool};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 
-/// Records per verification request.
-pub const CHUNK: i64 = 1000;
+/// Records per verification request. Each request costs both services a transaction,
+/// an HTTP exchange and a handful of statements whatever its size: 2,000 took a tenth
+/// off verifying a 1,000,000-record batch against 1,000 (BENCHMARKS.md, session 9).
+/// The outcome message stays under the inbox's limit ([`crate::outbox::inbox::MESSAGE_LIMIT`]).
+pub const CHUNK: i64 = MAX_RECORDS_PER_VERIFICATION as i64;
 
 /// Wakes the feeder when a batch is submitted.
 #[derive(Default)]

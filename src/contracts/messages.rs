@@ -16,6 +16,9 @@ impl Message for ClientRevoked {
     const KIND: &'static str = "client_revoked";
 }
 
+/// The most records one verification request carries (and so one outcome answers).
+pub const MAX_RECORDS_PER_VERIFICATION: usize = 2000;
+
 /// Collection -> verification: records to check against the household register. Sent
 /// in chunks (one message per chunk of a batch, or one per corrected record).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -215,6 +215,48 @@ mod tests {
         }
     }
 
+    /// The largest request and outcome the feeder's chunk makes: every record with a
+    /// name of 30 characters, rejected for every reason a register entry can give.
+    #[test]
+    fn the_largest_chunk_messages_fit_the_inbox() {
+        use crate::contracts::messages::{
+            MAX_RECORDS_PER_VERIFICATION, VerificationCompleted, VerificationRequested, VerificationResult,
+        };
+        let long_name = "阿".repeat(14) + "·" + &"买".repeat(15);
+        let mut r = record(&long_name);
+        r.record_id = uuid::Uuid::now_v7().to_string();
+        r.id_hash = "f".repeat(64);
+        let mut e = entry(&"欧".repeat(30));
+        (e.sex, e.birth_date, e.ethnicity, e.status) = ("2".into(), date(1999, 12, 31), "56".into(), "deceased".into());
+        let reasons = compare(&r, &[e.clone(), e]);
+        assert_eq!(reasons.len(), 6, "{reasons:?}");
+        let size = |payload: String| {
+            let envelope = crate::contracts::Envelope {
+                id: uuid::Uuid::now_v7(),
+                source: "verification".into(),
+                kind: "verification_completed".into(),
+                created_at: chrono::Utc::now(),
+                payload: serde_json::value::RawValue::from_string(payload).unwrap(),
+            };
+            serde_json::to_vec(&envelope).unwrap().len()
+        };
+        let batch_id = uuid::Uuid::now_v7().to_string();
+        let result =
+            VerificationResult { record_id: r.record_id.clone(), version: 99, outcome: outcome(&reasons), reasons };
+        let completed =
+            VerificationCompleted { batch_id: batch_id.clone(), results: vec![result; MAX_RECORDS_PER_VERIFICATION] };
+        let requested = VerificationRequested {
+            batch_id,
+            county_code: "210804".into(),
+            records: vec![r; MAX_RECORDS_PER_VERIFICATION],
+        };
+        for bytes in
+            [size(serde_json::to_string(&completed).unwrap()), size(serde_json::to_string(&requested).unwrap())]
+        {
+            assert!(bytes < crate::outbox::inbox::MESSAGE_LIMIT / 2, "{bytes} bytes");
+        }
+    }
+
     #[test]
     fn duplicates_are_reported_and_fields_match_any_entry() {
         let mut other = entry("王晓明");

@@ -357,6 +357,18 @@ async fn bad_input_gets_a_precise_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(r, 413, "body_too_large").await;
+    // A service's message endpoint takes messages over that limit (chunk messages), and
+    // refuses what is over its own.
+    let service = app.service_token().await;
+    let messages = format!("{}/internal/v1/messages", app.service("collection"));
+    let envelope = |filler: usize| {
+        json!({"id": uuid::Uuid::new_v4(), "source": "verification", "kind": "no_such_kind",
+               "created_at": "2026-12-02T08:00:00Z", "payload": {"filler": "x".repeat(filler)}})
+    };
+    let r = app.http.post(&messages).bearer_auth(&service).json(&envelope(2 * 1024 * 1024)).send().await.unwrap();
+    assert_problem(r, 422, "unknown_message_kind").await;
+    let r = app.http.post(&messages).bearer_auth(&service).json(&envelope(5 * 1024 * 1024)).send().await.unwrap();
+    assert_problem(r, 413, "body_too_large").await;
     let huge_secret = json!({"client_id": uuid::Uuid::new_v4(), "client_secret": "s".repeat(10 * 1024 * 1024)});
     let r = app.http.post(format!("{gw}/api/v1/auth/token")).json(&huge_secret).send().await.unwrap();
     assert_problem(r, 413, "body_too_large").await;
