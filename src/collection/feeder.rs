@@ -74,12 +74,14 @@ fn to_verify(r: repo::ToVerify) -> Option<RecordToVerify> {
 fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
     for (batch, fed_through) in repo::batches_to_feed(conn)? {
         let mut after = fed_through.clone().unwrap_or_default();
+        let current = repo::current_uploads(conn, &batch)?;
         let rows = loop {
             let rows = repo::to_verify_in_batch(conn, &batch, &after, CHUNK)?;
             let Some(last) = rows.last().map(|r| r.id.clone()) else {
                 break rows;
             };
-            let live: Vec<repo::ToVerify> = rows.into_iter().filter(|r| r.live).collect();
+            let live: Vec<repo::ToVerify> =
+                rows.into_iter().filter(|r| current.get(&r.part_no) == Some(&r.upload_id)).collect();
             after = last;
             if !live.is_empty() {
                 break live;

@@ -1,5 +1,7 @@
 //! Collection's tables.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -506,20 +508,33 @@ pub struct ToVerify {
     pub birth_date: Option<chrono::NaiveDate>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub ethnicity: Option<String>,
-    /// The record is the current upload of its part (see `live`); the others are
-    /// passed over.
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    pub live: bool,
+    /// The part and upload the record came with: it is live if that upload is its
+    /// part's current one ([`current_uploads`]); the others are passed over.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub part_no: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub upload_id: String,
 }
 
-/// The range is read from an index first (`(batch_id, id)` on PostgreSQL, where no
-/// index holds `state` so that state changes are heap-only updates; `(batch_id, state,
-/// id)` on SQLite) and liveness is checked per row afterwards: written as one join,
+/// The current upload of each part of `batch`, by part number. Liveness was an EXISTS
+/// over `parts` for each row the feeder read (a million look-ups for a batch of a
+/// million); a submitted batch's parts no longer change, so one read serves a chunk.
+pub fn current_uploads(conn: &mut DbConnection, batch: &str) -> QueryResult<HashMap<i32, String>> {
+    Ok(parts::table
+        .filter(parts::batch_id.eq(batch))
+        .select((parts::part_no, parts::upload_id))
+        .load::<(i32, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// The range is read from an index (`(batch_id, id)` on PostgreSQL, where no index
+/// holds `state` so that state changes are heap-only updates; `(batch_id, state, id)`
+/// on SQLite) and liveness is checked by the caller: written as a join with `parts`,
 /// PostgreSQL misjudged how many rows the join keeps and scanned the whole table, dead
 /// rows included, for every chunk (so a batch took time quadratic in its size).
 const TO_VERIFY_COLUMNS: &str = "SELECT r.id, r.version, r.county_code, r.id_hash, r.name, r.sex, r.birth_date, \
-     r.ethnicity, EXISTS (SELECT 1 FROM parts p WHERE p.batch_id = r.batch_id AND p.part_no = r.part_no \
-                          AND p.upload_id = r.upload_id) AS live FROM";
+     r.ethnicity, r.part_no, r.upload_id FROM";
 const TO_VERIFY_RANGE_PG: &str = "(SELECT id, version, county_code, id_hash, name, sex, birth_date, ethnicity, \
      batch_id, part_no, upload_id FROM records WHERE batch_id = $1 AND state = 'received' AND id > $2 \
      ORDER BY id LIMIT $3) r ORDER BY r.id";
@@ -528,8 +543,7 @@ const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash,
      ORDER BY id LIMIT ?) r ORDER BY r.id";
 
 /// Up to `limit` records of `batch` in state `received` after the record `after`, in
-/// id order, each with whether it is live (the current upload of its part), with only
-/// the columns the feeder sends: one ordered range of the batch's index, so the feeder
+/// id order, each with the upload it came with, with only the columns the feeder sends: one ordered range of the batch's index, so the feeder
 /// never rescans what it has sent.
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
@@ -624,6 +638,92 @@ pub fn apply_outcomes(
     .returning(MOVED)
     .get_results(conn)?;
     tally_moved(conn, moved, "pending_verification", state, at)
+}
+
+/// One verification outcome for one record version.
+pub struct Outcome {
+    pub record_id: String,
+    pub version: i32,
+    pub state: &'static str,
+    /// The reasons as stored (JSON).
+    pub reasons: String,
+}
+
+/// A record an outcome moved.
+#[derive(QueryableByName)]
+struct OutcomeApplied {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    version: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    batch_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    previous_state_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    state: String,
+}
+
+/// Every outcome of one message in one statement on PostgreSQL (the rows joined from
+/// arrays); see [`apply_outcomes`] for what applies.
+const APPLY_OUTCOMES_PG: &str = "UPDATE records AS r SET state = v.state, reasons = v.reasons, \
+       previous_state_at = CASE WHEN r.state = 'received' THEN $5 ELSE r.state_changed_at END, \
+       state_changed_at = $6 \
+     FROM unnest($1::text[], $2::int4[], $3::text[], $4::text[]) AS v(id, version, state, reasons) \
+     WHERE r.id = v.id COLLATE \"C\" AND r.version = v.version AND r.state = ANY($7::text[]) \
+     RETURNING r.id, r.version, r.batch_id, r.previous_state_at, r.state";
+
+/// Applies the outcomes of one verification message and counts the moves in the
+/// tallies; returns the `(id, version)` of the records verified now. One statement on
+/// PostgreSQL; on SQLite one per group of outcomes alike (most are "verified, no
+/// reason", while every rejection names its own register values). One statement per
+/// group was one per rejected record: seven statements a message on PostgreSQL.
+pub fn apply_outcome_set(
+    conn: &mut DbConnection,
+    outcomes: &[Outcome],
+    submitted_at: Option<NaiveDateTime>,
+    at: NaiveDateTime,
+) -> QueryResult<Vec<(String, i32)>> {
+    use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+    let DbConnection::Pg(pg) = conn else {
+        let mut groups: std::collections::BTreeMap<(i32, &str, &str), Vec<String>> = Default::default();
+        for o in outcomes {
+            groups.entry((o.version, o.state, o.reasons.as_str())).or_default().push(o.record_id.clone());
+        }
+        let mut verified = Vec::new();
+        for ((version, state, reasons), ids) in groups {
+            let applied = apply_outcomes(conn, &ids, version, state, reasons, submitted_at, at)?;
+            if state == "verified" {
+                verified.extend(applied.into_iter().map(|id| (id, version)));
+            }
+        }
+        return Ok(verified);
+    };
+    let column = |f: fn(&Outcome) -> &str| outcomes.iter().map(f).collect::<Vec<&str>>();
+    let versions: Vec<i32> = outcomes.iter().map(|o| o.version).collect();
+    let applied: Vec<OutcomeApplied> = diesel::sql_query(APPLY_OUTCOMES_PG)
+        .bind::<Array<Text>, _>(column(|o| &o.record_id))
+        .bind::<Array<Integer>, _>(versions)
+        .bind::<Array<Text>, _>(column(|o| o.state))
+        .bind::<Array<Text>, _>(column(|o| &o.reasons))
+        .bind::<Nullable<Timestamp>, _>(submitted_at)
+        .bind::<Timestamp, _>(at)
+        .bind::<Array<Text>, _>(stored_states("pending_verification", submitted_at.is_some()))
+        .load(pg)?;
+    let mut by_state: std::collections::BTreeMap<&str, Vec<(String, Option<NaiveDateTime>)>> = Default::default();
+    let mut verified = Vec::new();
+    for a in &applied {
+        by_state.entry(a.state.as_str()).or_default().push((a.batch_id.clone(), a.previous_state_at));
+        if a.state == "verified" {
+            verified.push((a.id.clone(), a.version));
+        }
+    }
+    let mut deltas = Deltas::default();
+    for (state, moved) in by_state {
+        deltas = deltas.moved(&moved, "pending_verification", state, at);
+    }
+    deltas.save(conn)?;
+    Ok(verified)
 }
 
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
