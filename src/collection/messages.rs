@@ -36,23 +36,24 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
     // Records the feeder sent wait since their batch's submission; a record corrected
     // before its batch was submitted was sent as it was corrected.
     let submitted_at = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at);
-    let outcomes = message
-        .results
-        .into_iter()
-        .map(|result| {
-            Ok(repo::Outcome {
-                state: match result.outcome {
-                    VerificationOutcome::Verified => "verified",
-                    VerificationOutcome::Rejected => "rejected",
-                },
-                reasons: json(&result.reasons)?,
-                record_id: result.record_id,
-                version: result.version,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    // An outcome for a version that has since been corrected changes nothing.
-    let due = repo::apply_outcome_set(conn, &outcomes, submitted_at, at)?;
+    // Outcomes with the same version, state and reasons (most are "verified, no
+    // reason") are applied by one statement each.
+    let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();
+    for result in &message.results {
+        let state = match result.outcome {
+            VerificationOutcome::Verified => "verified",
+            VerificationOutcome::Rejected => "rejected",
+        };
+        groups.entry((result.version, state, json(&result.reasons)?)).or_default().push(result.record_id.clone());
+    }
+    let mut due: Vec<(String, i32)> = Vec::new();
+    for ((version, state, reasons), ids) in groups {
+        // An outcome for a version that has since been corrected changes nothing.
+        let applied = repo::apply_outcomes(conn, &ids, version, state, &reasons, submitted_at, at)?;
+        if state == "verified" {
+            due.extend(applied.into_iter().map(|id| (id, version)));
+        }
+    }
     if !due.is_empty() {
         repo::queue_registrations(conn, &due, at)?;
     }
