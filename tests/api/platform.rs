@@ -186,7 +186,20 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
         })
         .await;
     }
-    // Revoking again changes nothing and sends nothing more.
+    // Every service applied the revocation; the gateway marks each message delivered
+    // once the service has answered.
+    let (http, gw) = (app.http.clone(), app.gateway().to_string());
+    eventually("the gateway's outbox is empty", move || {
+        let (http, gw) = (http.clone(), gw.clone());
+        async move { metric(&http, &gw, "healthcard_outbox_backlog", &[]).await == 0.0 }
+    })
+    .await;
+    let delivered =
+        || metric(&app.http, app.gateway(), "healthcard_outbox_deliveries_total", &["result=\"delivered\""]);
+    let before = delivered().await;
+    assert!(before >= 4.0, "one revocation delivered to each service: {before}");
+    // Revoking again changes nothing and sends nothing more: no message waits, and none
+    // went out meanwhile.
     let r = app
         .http
         .delete(format!("{}/api/v1/clients/{county_id}", app.gateway()))
@@ -196,6 +209,7 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(metric(&app.http, app.gateway(), "healthcard_outbox_backlog", &[]).await, 0.0);
+    assert_eq!(delivered().await, before);
 }
 
 async fn roles_and_scopes_are_enforced(backend: Backend) {
