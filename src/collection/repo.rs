@@ -543,8 +543,9 @@ const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash,
      ORDER BY id LIMIT ?) r ORDER BY r.id";
 
 /// Up to `limit` records of `batch` in state `received` after the record `after`, in
-/// id order, each with the upload it came with, with only the columns the feeder sends: one ordered range of the batch's index, so the feeder
-/// never rescans what it has sent.
+/// id order, each with the upload it came with, with only the columns the feeder
+/// sends: one ordered range of the batch's index, so the feeder never rescans what it
+/// has sent.
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
     match conn {
