@@ -62,6 +62,11 @@ enum ClientsCommand {
 }
 
 pub fn main() -> ExitCode {
+    // Before anything touches OpenSSL (libpq's TLS, reqwest): keeps OpenSSL from
+    // registering its clean-up as an exit handler. That handler frees OpenSSL's state
+    // while other threads may still use it (a pool opening a connection, a dispatcher
+    // mid-request), and the process then crashed on its way out, after its work was done.
+    openssl_sys::init();
     let cli = Cli::parse();
     crate::telemetry::init();
     let config = match Config::from_env() {
@@ -123,11 +128,10 @@ fn no_clients_yet(url: &str) -> bool {
         .is_ok_and(|n| n == 0)
 }
 
-/// A command that runs once and exits keeps one connection. With more, the pool opens
-/// its spare connections on background threads, and a process that exits while one of
-/// them is in libpq's TLS handshake crashes in OpenSSL's exit handler (the CLI then
-/// failed with no message now and then). With one, the pool opens it before `open`
-/// returns and never has a second to open.
+/// A command that runs once and exits keeps one connection. With more, the pool opened
+/// spare connections on background threads that could still be connecting as the
+/// command exited (which crashed in OpenSSL's exit handler; see [`main`]). With one,
+/// the pool opens it before `open` returns and never has a second to open.
 const ONE_SHOT_POOL: u32 = 1;
 
 fn migrate(config: &Config, service: Option<Service>) -> Result<(), String> {
