@@ -114,13 +114,15 @@ async fn receive(
             Ok((Receipt::Applied, revoked))
         })
         .await?;
-    if let Some(client_id) = revoked {
-        auth.revoked.insert(&client_id);
-    }
     let result = match receipt {
         Receipt::Applied => "applied",
         Receipt::Duplicate => "duplicate",
     };
+    // Counted before the revocation takes effect here: whoever sees the client refused
+    // sees the message counted too.
     metrics.inbox_messages.with_label_values(&[kind.as_str(), result]).inc();
+    if let Some(client_id) = revoked {
+        auth.revoked.insert(&client_id);
+    }
     Ok(HttpResponse::Ok().json(ReceiptBody { receipt }))
 }
