@@ -264,15 +264,20 @@ fn write_records(copy: &mut BinaryCopy<'_>, rows: &[RecordRow]) -> std::io::Resu
     Ok(())
 }
 
+/// The `parts` row whose current upload a record came with.
+#[diesel::dsl::auto_type]
+fn its_current_upload() -> _ {
+    parts::batch_id
+        .eq(records::batch_id)
+        .and(parts::part_no.eq(records::part_no))
+        .and(parts::upload_id.eq(records::upload_id))
+}
+
 /// Records that are the current upload of their part. Rows an upload is still staging,
 /// and rows of an upload that was replaced or failed, are not.
 #[diesel::dsl::auto_type]
 fn live() -> _ {
-    let current_upload = parts::batch_id
-        .eq(records::batch_id)
-        .and(parts::part_no.eq(records::part_no))
-        .and(parts::upload_id.eq(records::upload_id));
-    records::table.inner_join(parts::table.on(current_upload))
+    records::table.inner_join(parts::table.on(its_current_upload()))
 }
 
 /// A live record that already holds a key (citizen ID hash or NCMS number).
@@ -306,12 +311,8 @@ pub fn holders(
     upload_id: &str,
 ) -> QueryResult<Vec<Holder>> {
     use diesel::dsl::not;
-    let current_upload = parts::batch_id
-        .eq(records::batch_id)
-        .and(parts::part_no.eq(records::part_no))
-        .and(parts::upload_id.eq(records::upload_id));
     let place = (records::batch_id, records::part_no, records::row_no, records::state);
-    let candidates = records::table.left_join(parts::table.on(current_upload));
+    let candidates = records::table.left_join(parts::table.on(its_current_upload()));
     let query = match key {
         HeldKey::Citizens(hashes) => candidates
             .select((records::id_hash, place.0, place.1, place.2, place.3))
