@@ -57,7 +57,7 @@ pub async fn list(
     let rows = pool
         .read({
             let page = page.clone();
-            move |conn| repo::access_entries(conn, page.after.as_deref(), page.limit + 1).map_err(ApiError::from)
+            move |conn| repo::access_entries(conn, &page).map_err(ApiError::from)
         })
         .await?;
     let views: Vec<AccessView> = rows

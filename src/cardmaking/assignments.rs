@@ -91,7 +91,7 @@ pub async fn list(
     let rows = pool
         .read({
             let page = page.clone();
-            move |conn| repo::assignments(conn, page.after.as_deref(), page.limit + 1).map_err(ApiError::from)
+            move |conn| repo::assignments(conn, &page).map_err(ApiError::from)
         })
         .await?;
     let own = |row: &AssignmentRow| caller.role != Role::CardMaker || caller.scopes.contains(&row.card_maker);

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::{DbConnection, insert_many};
+use crate::db::binary_copy::BinaryCopy;
+use crate::db::bulk::Copy;
+use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset};
 
 diesel::table! {
     card_assignments (county_code) {
@@ -269,15 +271,9 @@ pub fn assign(conn: &mut DbConnection, row: &AssignmentRow) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn assignments(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> QueryResult<Vec<AssignmentRow>> {
-    let mut query = card_assignments::table
-        .select(AssignmentRow::as_select())
-        .order(card_assignments::county_code.asc())
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(card_assignments::county_code.gt(after.to_string()));
-    }
-    query.limit(limit).load(conn)
+pub fn assignments(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<AssignmentRow>> {
+    let query = card_assignments::table.select(AssignmentRow::as_select()).into_boxed();
+    keyset(query, card_assignments::county_code, page).load(conn)
 }
 
 /// `(county, card maker)` of the counties whose cards one of `makers` makes.
@@ -295,11 +291,7 @@ pub fn counties_of(conn: &mut DbConnection, makers: &[String]) -> QueryResult<Ve
 /// open order (SQLite has a single writer anyway). A resident not yet in the index is
 /// guarded by its primary key instead: a second insert waits, then fails.
 pub fn lock_residents(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Vec<ResidentRow>> {
-    let query = residents::table.filter(residents::id_hash.eq_any(hashes));
-    match conn {
-        DbConnection::Pg(pg) => query.select(ResidentRow::as_select()).for_no_key_update().load(pg),
-        DbConnection::Sqlite(lite) => query.select(ResidentRow::as_select()).load(lite),
-    }
+    crate::db::lock(conn, residents::table.filter(residents::id_hash.eq_any(hashes)).select(residents::all_columns))
 }
 
 /// One resident, locked as [`lock_residents`] does.
@@ -308,7 +300,7 @@ pub fn lock_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<
 }
 
 pub fn insert_residents(conn: &mut DbConnection, rows: &[ResidentRow]) -> QueryResult<usize> {
-    insert_many!(conn, residents::table, rows)
+    insert_many(conn, rows, |chunk| diesel::insert_into(residents::table).values(chunk))
 }
 
 /// Points a resident at a newer verified record.
@@ -364,12 +356,12 @@ pub fn insert_orders(conn: &mut DbConnection, new: &[NewOrder]) -> QueryResult<u
         .map(|n| (card_queue::order_id.eq(&n.order.id), card_queue::county_code.eq(&n.order.county_code)))
         .collect();
     insert_fields(conn, &fields)?;
-    insert_many!(conn, card_queue::table, queued)?;
-    insert_many!(conn, card_orders::table, orders)
+    insert_many(conn, &queued, |chunk| diesel::insert_into(card_queue::table).values(chunk))?;
+    insert_many(conn, &orders, |chunk| diesel::insert_into(card_orders::table).values(chunk))
 }
 
 fn insert_fields(conn: &mut DbConnection, rows: &[OrderFieldsRow]) -> QueryResult<usize> {
-    insert_many!(conn, card_order_fields::table, rows)
+    insert_many(conn, rows, |chunk| diesel::insert_into(card_order_fields::table).values(chunk))
 }
 
 /// The encrypted card fields of `order_ids`.
@@ -397,32 +389,24 @@ pub struct NewLease<'a> {
 }
 
 /// Sets orders `ids` that are still `ordered` as leased by `lease` for `maker`, and
-/// returns them as they are now (PostgreSQL in the same statement).
-macro_rules! lease_orders {
-    ($conn:expr, $lease:expr, $maker:expr, $ids:expr) => {{
-        let update = diesel::update(
-            card_orders::table.filter(card_orders::id.eq_any($ids)).filter(card_orders::state.eq("ordered")),
-        )
+/// returns them as they are now.
+fn lease_orders(
+    conn: &mut DbConnection,
+    lease: &NewLease<'_>,
+    maker: &str,
+    ids: &[&String],
+) -> QueryResult<Vec<OrderRow>> {
+    diesel::update(card_orders::table.filter(card_orders::id.eq_any(ids)).filter(card_orders::state.eq("ordered")))
         .set((
             card_orders::state.eq("leased"),
-            card_orders::lease_id.eq($lease.id),
-            card_orders::card_maker.eq($maker),
-            card_orders::leased_until.eq($lease.until),
+            card_orders::lease_id.eq(lease.id),
+            card_orders::card_maker.eq(maker),
+            card_orders::leased_until.eq(lease.until),
             card_orders::lease_count.eq(card_orders::lease_count + 1),
-            card_orders::state_changed_at.eq($lease.at),
-        ));
-        match $conn {
-            DbConnection::Pg(pg) => update.returning(card_orders::all_columns).load::<OrderRow>(pg)?,
-            DbConnection::Sqlite(lite) => {
-                update.execute(lite)?;
-                card_orders::table
-                    .filter(card_orders::id.eq_any($ids))
-                    .filter(card_orders::lease_id.eq($lease.id))
-                    .select(OrderRow::as_select())
-                    .load(lite)?
-            }
-        }
-    }};
+            card_orders::state_changed_at.eq(lease.at),
+        ))
+        .returning(card_orders::all_columns)
+        .get_results(conn)
 }
 
 /// Takes up to `limit` queued orders of the lease's counties, oldest first, and
@@ -437,10 +421,7 @@ pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult
         .order(card_queue::order_id.asc())
         .limit(lease.limit)
         .select((card_queue::order_id, card_queue::county_code));
-    let picked: Vec<(String, String)> = match conn {
-        DbConnection::Pg(pg) => pick.for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(lite) => pick.load(lite)?,
-    };
+    let picked: Vec<(String, String)> = crate::db::claim(conn, pick)?;
     let ids: Vec<&String> = picked.iter().map(|(id, _)| id).collect();
     diesel::delete(card_queue::table.filter(card_queue::order_id.eq_any(&ids))).execute(conn)?;
     // One statement per card maker (usually one): the lease and its maker in one write.
@@ -452,7 +433,7 @@ pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult
     }
     let mut taken = Vec::with_capacity(picked.len());
     for (maker, ids) in by_maker {
-        taken.extend(lease_orders!(conn, lease, maker, &ids));
+        taken.extend(lease_orders(conn, lease, maker, &ids)?);
     }
     taken.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(taken)
@@ -470,10 +451,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
         .limit(50)
         .select((card_leases::id, card_leases::order_ids));
     // Another replica closing the same lease is passed by.
-    let expired: Vec<(String, String)> = match conn {
-        DbConnection::Pg(pg) => due.for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(lite) => due.load(lite)?,
-    };
+    let expired: Vec<(String, String)> = crate::db::claim(conn, due)?;
     let mut returned = 0;
     for (lease_id, order_ids) in expired {
         let ids: Vec<&str> = order_ids.split(',').filter(|id| !id.is_empty()).collect();
@@ -490,7 +468,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
             .iter()
             .map(|(id, county)| (card_queue::order_id.eq(id), card_queue::county_code.eq(county)))
             .collect();
-        returned += insert_many!(conn, card_queue::table, rows)?;
+        returned += insert_many(conn, &rows, |chunk| diesel::insert_into(card_queue::table).values(chunk))?;
         diesel::update(card_leases::table.find(&lease_id)).set(card_leases::closed_at.eq(at)).execute(conn)?;
     }
     Ok(returned)
@@ -531,64 +509,45 @@ pub fn orders_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<
     Ok(out)
 }
 
+/// What a card maker answered for an order.
+pub enum Answer<'a> {
+    Produced,
+    Failed { code: &'a str, message: &'a str },
+}
+
 /// Sets those of orders `ids` that lease `lease_id` still holds (leased, or back in
-/// the queue unanswered) with `$set`, and returns their ids: an order another lease
-/// took meanwhile is left alone.
-macro_rules! answer_orders {
-    ($conn:expr, $ids:expr, $lease_id:expr, $set:expr) => {{
-        let mut answered = Vec::with_capacity($ids.len());
-        for chunk in $ids.chunks(5000) {
-            macro_rules! held {
-                () => {
-                    card_orders::table
-                        .filter(card_orders::id.eq_any(chunk))
-                        .filter(card_orders::lease_id.eq($lease_id))
-                        .filter(card_orders::state.eq_any(OPEN_ORDER_STATES))
-                };
-            }
-            match $conn {
-                DbConnection::Pg(pg) => {
-                    answered.extend(diesel::update(held!()).set($set).returning(card_orders::id).load::<String>(pg)?)
-                }
-                DbConnection::Sqlite(lite) => {
-                    // One writer at a time: what is read here is what gets updated.
-                    answered.extend(held!().select(card_orders::id).load::<String>(lite)?);
-                    diesel::update(held!()).set($set).execute(lite)?;
-                }
-            }
-        }
-        Ok(answered)
-    }};
-}
-
-pub fn mark_produced(
+/// the queue unanswered) as `answer` says, and returns their ids: an order another
+/// lease took meanwhile is left alone.
+pub fn answer_orders(
     conn: &mut DbConnection,
     ids: &[String],
     lease_id: &str,
+    answer: &Answer<'_>,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
-    answer_orders!(conn, ids, lease_id, (card_orders::state.eq("produced"), card_orders::state_changed_at.eq(at)))
-}
-
-pub fn mark_failed(
-    conn: &mut DbConnection,
-    ids: &[String],
-    lease_id: &str,
-    code: &str,
-    message: &str,
-    at: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
-    answer_orders!(
-        conn,
-        ids,
-        lease_id,
-        (
-            card_orders::state.eq("failed"),
-            card_orders::failure_code.eq(code),
-            card_orders::failure_message.eq(message),
-            card_orders::state_changed_at.eq(at),
-        )
-    )
+    let (state, code, message) = match answer {
+        Answer::Produced => ("produced", None, None),
+        Answer::Failed { code, message } => ("failed", Some(*code), Some(*message)),
+    };
+    let mut answered = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(5000) {
+        let held = card_orders::table
+            .filter(card_orders::id.eq_any(chunk))
+            .filter(card_orders::lease_id.eq(lease_id))
+            .filter(card_orders::state.eq_any(OPEN_ORDER_STATES));
+        answered.extend(
+            diesel::update(held)
+                .set((
+                    card_orders::state.eq(state),
+                    card_orders::failure_code.eq(code),
+                    card_orders::failure_message.eq(message),
+                    card_orders::state_changed_at.eq(at),
+                ))
+                .returning(card_orders::id)
+                .get_results::<String>(conn)?,
+        );
+    }
+    Ok(answered)
 }
 
 // --- Cards ---
@@ -596,14 +555,45 @@ pub fn mark_failed(
 /// Writes cards (COPY on PostgreSQL). A unique index refusing one (its number is
 /// taken, or its resident still holds a live card) fails the whole statement.
 pub fn insert_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<usize> {
-    match conn {
-        DbConnection::Pg(pg) => diesel::copy_from(cards::table).from_insertable(rows).execute(pg),
-        DbConnection::Sqlite(_) => insert_many!(conn, cards::table, rows),
-    }
+    use cards::dsl as c;
+    let columns = (
+        c::card_no,
+        c::chip_serial,
+        c::order_id,
+        c::id_hash,
+        c::record_id,
+        c::record_version,
+        c::county_code,
+        c::card_maker,
+        c::state,
+        c::produced_by,
+        c::produced_at,
+        c::state_changed_at,
+    );
+    copy_many(conn, rows, Copy { table: cards::table, columns, write_row: write_card }, |chunk| {
+        diesel::insert_into(cards::table).values(chunk)
+    })
+}
+
+/// One card as a row of the `COPY` in [`insert_cards`].
+fn write_card(copy: &mut BinaryCopy<'_>, r: &CardRow) -> std::io::Result<()> {
+    copy.row(12)?;
+    copy.text(&r.card_no)?;
+    copy.text(&r.chip_serial)?;
+    copy.text(&r.order_id)?;
+    copy.text(&r.id_hash)?;
+    copy.text(&r.record_id)?;
+    copy.int4(r.record_version)?;
+    copy.text(&r.county_code)?;
+    copy.text(&r.card_maker)?;
+    copy.text(&r.state)?;
+    copy.text(&r.produced_by)?;
+    copy.timestamp(r.produced_at)?;
+    copy.timestamp(r.state_changed_at)
 }
 
 pub fn insert_events(conn: &mut DbConnection, rows: &[CardEventRow]) -> QueryResult<usize> {
-    insert_many!(conn, card_events::table, rows)
+    insert_many(conn, rows, |chunk| diesel::insert_into(card_events::table).values(chunk))
 }
 
 /// Of `numbers`, those already used by a card.
@@ -681,10 +671,6 @@ pub fn log_access(conn: &mut DbConnection, row: &AccessRow) -> QueryResult<usize
     diesel::insert_into(access_log::table).values(row).execute(conn)
 }
 
-pub fn access_entries(conn: &mut DbConnection, after: Option<&str>, limit: i64) -> QueryResult<Vec<AccessRow>> {
-    let mut query = access_log::table.select(AccessRow::as_select()).order(access_log::id.asc()).into_boxed();
-    if let Some(after) = after {
-        query = query.filter(access_log::id.gt(after.to_string()));
-    }
-    query.limit(limit).load(conn)
+pub fn access_entries(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<AccessRow>> {
+    keyset(access_log::table.select(AccessRow::as_select()).into_boxed(), access_log::id, page).load(conn)
 }

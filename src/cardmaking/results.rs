@@ -390,9 +390,10 @@ fn write_answers(
 ) -> Result<HashSet<String>, Attempt> {
     let mut answered: HashSet<String> = HashSet::new();
     for ((code, message), ids) in failures {
-        answered.extend(repo::mark_failed(conn, ids, lease_id, code, message, at)?);
+        let failed = repo::Answer::Failed { code, message };
+        answered.extend(repo::answer_orders(conn, ids, lease_id, &failed, at)?);
     }
-    answered.extend(repo::mark_produced(conn, produced, lease_id, at)?);
+    answered.extend(repo::answer_orders(conn, produced, lease_id, &repo::Answer::Produced, at)?);
     let due: Vec<CardRow> = cards.iter().filter(|c| answered.contains(&c.order_id)).cloned().collect();
     match repo::insert_cards(conn, &due) {
         Ok(_) => Ok(answered),

@@ -15,7 +15,7 @@ use crate::contracts::messages::MismatchReason;
 use crate::db::{DbPool, now};
 use crate::domain::record::{FieldIssue, RawRecord};
 use crate::domain::{CountyCode, PersonName};
-use crate::http::pagination::{MAX_LIMIT, Page, PageQuery};
+use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
@@ -172,8 +172,14 @@ async fn export_xlsx(
 ) -> Result<HttpResponse, ApiError> {
     let rows = pool
         .read(move |conn| {
-            repo::list_records(conn, &batch_id, state.as_deref(), village.as_deref(), None, XLSX_MAX_RECORDS + 1)
-                .map_err(ApiError::from)
+            repo::list_records(
+                conn,
+                &batch_id,
+                state.as_deref(),
+                village.as_deref(),
+                &PageRequest::first(XLSX_MAX_RECORDS),
+            )
+            .map_err(ApiError::from)
         })
         .await?;
     if rows.len() as i64 > XLSX_MAX_RECORDS {
@@ -226,12 +232,10 @@ pub async fn list(
         return export_xlsx(pool.get_ref().clone(), batch.id, query.state, query.village).await;
     }
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
-    let (state, village, after) = (query.state, query.village, page.after.clone());
-    let limit = page.limit + 1;
+    let (state, village, request) = (query.state, query.village, page.clone());
     let rows = pool
         .read(move |conn| {
-            repo::list_records(conn, &batch.id, state.as_deref(), village.as_deref(), after.as_deref(), limit)
-                .map_err(ApiError::from)
+            repo::list_records(conn, &batch.id, state.as_deref(), village.as_deref(), &request).map_err(ApiError::from)
         })
         .await?;
     let views: Vec<RecordView> = rows.into_iter().map(RecordView::from).collect();
@@ -246,11 +250,12 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
         batch_id: String,
         state: Option<String>,
         village: Option<String>,
-        after: Option<String>,
+        page: PageRequest,
         started: bool,
         done: bool,
     }
-    let cursor = Cursor { pool, batch_id, state, village, after: None, started: false, done: false };
+    let page = PageRequest::first(MAX_LIMIT);
+    let cursor = Cursor { pool, batch_id, state, village, page, started: false, done: false };
     let body = futures_util::stream::unfold(cursor, |mut c| async move {
         if c.done {
             return None;
@@ -265,12 +270,11 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
             head.extend(w.into_inner().unwrap_or_default());
             return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
         }
-        let (batch, state, village, after) = (c.batch_id.clone(), c.state.clone(), c.village.clone(), c.after.clone());
+        let (batch, state, village, request) = (c.batch_id.clone(), c.state.clone(), c.village.clone(), c.page.clone());
         let page = c
             .pool
             .read(move |conn| {
-                repo::list_records(conn, &batch, state.as_deref(), village.as_deref(), after.as_deref(), MAX_LIMIT)
-                    .map_err(ApiError::from)
+                repo::list_records(conn, &batch, state.as_deref(), village.as_deref(), &request).map_err(ApiError::from)
             })
             .await;
         match page {
@@ -279,9 +283,13 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
                 Some((Err(e), c))
             }
             Ok(rows) if rows.is_empty() => None,
-            Ok(rows) => {
-                c.done = (rows.len() as i64) < MAX_LIMIT;
-                c.after = rows.last().map(|r| r.id.clone());
+            Ok(mut rows) => {
+                // The page holds one row more than it shows when another page follows.
+                c.done = rows.len() as i64 <= c.page.limit;
+                rows.truncate(c.page.limit as usize);
+                if let Some(last) = rows.last() {
+                    c.page = c.page.after(last.id.clone());
+                }
                 Some((csv_lines(&rows).map(bytes::Bytes::from), c))
             }
         }
@@ -356,6 +364,10 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
     }))
 }
 
+fn record_changed() -> ApiError {
+    ApiError::conflict("record_changed", "the record changed meanwhile; read it again")
+}
+
 /// `PUT /records/{id}`: a corrected version (the whole record, as a JSON object of its
 /// fields); the old version is kept, and a valid correction goes to verification.
 pub async fn correct(
@@ -414,10 +426,11 @@ pub async fn correct(
     let who = caller.client_id.clone();
     let saved = pool
         .write(move |conn| {
-            // Re-read under the write lock: a concurrent correction must not be lost.
+            // Re-read in the transaction; the update below holds only if the record is still
+            // as read here, so that a concurrent correction is never lost.
             let latest = repo::find_record(conn, &current.id)?.ok_or_else(|| ApiError::not_found("record"))?;
             if latest.version != current.version || !CORRECTABLE.contains(&latest.state.as_str()) {
-                return Err(ApiError::conflict("record_changed", "the record changed meanwhile; read it again"));
+                return Err(record_changed());
             }
             intake.mark_duplicates(conn, std::slice::from_mut(&mut next))?;
             if next.state == "received" {
@@ -425,6 +438,9 @@ pub async fn correct(
             }
             let at = now();
             next.state_changed_at = at;
+            if !repo::replace_record(conn, &next, latest.version, &latest.state)? {
+                return Err(record_changed());
+            }
             repo::save_version(
                 conn,
                 &VersionRow {
@@ -440,7 +456,6 @@ pub async fn correct(
                     superseded_by: who,
                 },
             )?;
-            repo::replace_record(conn, &next, &latest.state)?;
             if next.state == "pending_verification" {
                 let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
                 outbox::enqueue(conn, Service::Verification, &message)?;

@@ -6,9 +6,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::tallies::Deltas;
-use crate::db::binary_copy::{BinaryCopy, copy_in};
-use crate::db::{DbConnection, insert_many};
-use crate::http::pagination::PageRequest;
+use crate::db::binary_copy::BinaryCopy;
+use crate::db::bulk::Copy;
+use crate::db::{DbConnection, PageRequest, claim, copy_many, insert_many, keyset};
 
 diesel::table! {
     batches (id) {
@@ -51,14 +51,11 @@ pub fn list_batches(
     counties: Option<&[String]>,
     page: &PageRequest,
 ) -> QueryResult<Vec<BatchRow>> {
-    let mut query = batches::table.select(BatchRow::as_select()).order(batches::id.asc()).into_boxed();
+    let mut query = batches::table.select(BatchRow::as_select()).into_boxed();
     if let Some(counties) = counties {
         query = query.filter(batches::county_code.eq_any(counties.to_vec()));
     }
-    if let Some(after) = &page.after {
-        query = query.filter(batches::id.gt(after.clone()));
-    }
-    query.limit(page.limit + 1).load(conn)
+    keyset(query, batches::id, page).load(conn)
 }
 
 diesel::table! {
@@ -179,88 +176,70 @@ pub struct PartRow {
     pub uploaded_at: NaiveDateTime,
 }
 
-/// Rows per multi-row INSERT on SQLite (23 binds a row, under SQLite's 32,766).
-const SQLITE_RECORDS_PER_STATEMENT: usize = 1000;
-
-/// Inserts many records in the caller's transaction: a binary `COPY` on PostgreSQL
-/// (about twice the rate of a multi-row INSERT, which has to bind and plan 23
-/// parameters a row), multi-row INSERTs on SQLite.
+/// Inserts many records in the caller's transaction (a binary `COPY` on PostgreSQL:
+/// a multi-row INSERT has to bind and plan 23 parameters a row).
 pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResult<usize> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    match conn {
-        DbConnection::Pg(c) => {
-            use records::dsl as r;
-            let columns = (
-                r::id,
-                r::batch_id,
-                r::part_no,
-                r::upload_id,
-                r::row_no,
-                r::county_code,
-                r::village,
-                r::version,
-                r::state,
-                r::id_hash,
-                r::id_enc,
-                r::id_masked,
-                r::name,
-                r::sex,
-                r::birth_date,
-                r::ethnicity,
-                r::ncms_number,
-                r::submitted_enc,
-                r::issues,
-                r::warnings,
-                r::reasons,
-                r::created_at,
-                r::state_changed_at,
-            );
-            copy_in(c, records::table, columns, |copy| write_records(copy, rows))
-        }
-        DbConnection::Sqlite(c) => {
-            let mut n = 0;
-            for part in rows.chunks(SQLITE_RECORDS_PER_STATEMENT) {
-                n += diesel::insert_into(records::table).values(part).execute(c)?;
-            }
-            Ok(n)
-        }
-    }
+    use records::dsl as r;
+    let columns = (
+        r::id,
+        r::batch_id,
+        r::part_no,
+        r::upload_id,
+        r::row_no,
+        r::county_code,
+        r::village,
+        r::version,
+        r::state,
+        r::id_hash,
+        r::id_enc,
+        r::id_masked,
+        r::name,
+        r::sex,
+        r::birth_date,
+        r::ethnicity,
+        r::ncms_number,
+        r::submitted_enc,
+        r::issues,
+        r::warnings,
+        r::reasons,
+        r::created_at,
+        r::state_changed_at,
+    );
+    copy_many(conn, rows, Copy { table: records::table, columns, write_row: write_record }, |chunk| {
+        diesel::insert_into(records::table).values(chunk)
+    })
 }
 
-/// Writes `rows` as the rows of the `COPY` in [`insert_records`] (every column but
+/// Writes a record as a row of the `COPY` in [`insert_records`] (every column but
 /// `previous_state_at`, which a new record does not have).
-fn write_records(copy: &mut BinaryCopy<'_>, rows: &[RecordRow]) -> std::io::Result<()> {
-    for r in rows {
-        copy.row(23)?;
-        copy.text(&r.id)?;
-        copy.text(&r.batch_id)?;
-        copy.int4(r.part_no)?;
-        copy.text(&r.upload_id)?;
-        copy.int8(r.row_no)?;
-        copy.text(&r.county_code)?;
-        copy.text(&r.village)?;
-        copy.int4(r.version)?;
-        copy.text(&r.state)?;
-        copy.opt_text(r.id_hash.as_deref())?;
-        copy.opt_text(r.id_enc.as_deref())?;
-        copy.opt_text(r.id_masked.as_deref())?;
-        copy.text(&r.name)?;
-        copy.opt_text(r.sex.as_deref())?;
-        match r.birth_date {
-            Some(date) => copy.date(date)?,
-            None => copy.null()?,
-        }
-        copy.opt_text(r.ethnicity.as_deref())?;
-        copy.opt_text(r.ncms_number.as_deref())?;
-        copy.text(&r.submitted_enc)?;
-        copy.text(&r.issues)?;
-        copy.text(&r.warnings)?;
-        copy.text(&r.reasons)?;
-        copy.timestamp(r.created_at)?;
-        copy.timestamp(r.state_changed_at)?;
+fn write_record(copy: &mut BinaryCopy<'_>, r: &RecordRow) -> std::io::Result<()> {
+    copy.row(23)?;
+    copy.text(&r.id)?;
+    copy.text(&r.batch_id)?;
+    copy.int4(r.part_no)?;
+    copy.text(&r.upload_id)?;
+    copy.int8(r.row_no)?;
+    copy.text(&r.county_code)?;
+    copy.text(&r.village)?;
+    copy.int4(r.version)?;
+    copy.text(&r.state)?;
+    copy.opt_text(r.id_hash.as_deref())?;
+    copy.opt_text(r.id_enc.as_deref())?;
+    copy.opt_text(r.id_masked.as_deref())?;
+    copy.text(&r.name)?;
+    copy.opt_text(r.sex.as_deref())?;
+    match r.birth_date {
+        Some(date) => copy.date(date)?,
+        None => copy.null()?,
     }
+    copy.opt_text(r.ethnicity.as_deref())?;
+    copy.opt_text(r.ncms_number.as_deref())?;
+    copy.text(&r.submitted_enc)?;
+    copy.text(&r.issues)?;
+    copy.text(&r.warnings)?;
+    copy.text(&r.reasons)?;
+    copy.timestamp(r.created_at)?;
+    copy.timestamp(r.state_changed_at)?;
     Ok(())
 }
 
@@ -413,13 +392,11 @@ pub fn list_records(
     batch: &str,
     state: Option<&str>,
     village: Option<&str>,
-    after: Option<&str>,
-    limit: i64,
+    page: &PageRequest,
 ) -> QueryResult<Vec<RecordRow>> {
     let submitted_at: Option<NaiveDateTime> =
         batches::table.find(batch).select(batches::submitted_at).first(conn).optional()?.flatten();
-    let mut query =
-        live().filter(records::batch_id.eq(batch)).select(RecordRow::as_select()).order(records::id.asc()).into_boxed();
+    let mut query = live().filter(records::batch_id.eq(batch)).select(RecordRow::as_select()).into_boxed();
     if let Some(state) = state {
         let stored: Vec<String> =
             stored_states(state, submitted_at.is_some()).into_iter().map(str::to_string).collect();
@@ -428,10 +405,7 @@ pub fn list_records(
     if let Some(village) = village {
         query = query.filter(records::village.eq(village.to_string()));
     }
-    if let Some(after) = after {
-        query = query.filter(records::id.gt(after.to_string()));
-    }
-    Ok(query.limit(limit).load(conn)?.into_iter().map(|row| as_seen(row, submitted_at)).collect())
+    Ok(keyset(query, records::id, page).load(conn)?.into_iter().map(|row| as_seen(row, submitted_at)).collect())
 }
 
 /// A record as seen (see [`as_seen`]).
@@ -646,9 +620,13 @@ pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResul
     diesel::insert_into(record_versions::table).values(version).execute(conn)
 }
 
-/// Replaces a record's current version (a correction), which was in state `from`.
-pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, from: &str) -> QueryResult<usize> {
-    let moved: Moved = diesel::update(records::table.find(&row.id))
+/// Replaces a record's current version (a correction) if it is still at version
+/// `version` in state `from`, as the caller read it: an optimistic update, so that of
+/// two concurrent corrections one wins and the other learns it lost (`false`), on a
+/// backend with row locks as on one without.
+pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, version: i32, from: &str) -> QueryResult<bool> {
+    let current = records::table.find(&row.id).filter(records::version.eq(version)).filter(records::state.eq(from));
+    let moved: Moved = diesel::update(current)
         .set((
             records::version.eq(row.version),
             records::state.eq(&row.state),
@@ -671,7 +649,7 @@ pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, from: &str) -> Q
         ))
         .returning(MOVED)
         .get_results(conn)?;
-    Ok(tally_moved(conn, moved, from, &row.state, row.state_changed_at)?.len())
+    Ok(!tally_moved(conn, moved, from, &row.state, row.state_changed_at)?.is_empty())
 }
 
 // --- The card pipeline: registration and card progress reported by card making. ---
@@ -763,7 +741,7 @@ pub fn upsert_cards(
             )
         })
         .collect();
-    insert_many!(conn, record_cards::table, rows)?;
+    insert_many(conn, &rows, |chunk| diesel::insert_into(record_cards::table).values(chunk))?;
     Ok(())
 }
 
@@ -810,10 +788,7 @@ pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: N
 pub fn next_queued_registrations(conn: &mut DbConnection, after: i64) -> QueryResult<Option<QueuedRegistrations>> {
     use registration_queue::dsl as q;
     let query = q::registration_queue.filter(q::id.gt(after)).order(q::id.asc()).limit(1).select((q::id, q::records));
-    let entry: Option<(i64, String)> = match conn {
-        DbConnection::Pg(pg) => query.for_update().skip_locked().first(pg).optional()?,
-        conn => query.first(conn).optional()?,
-    };
+    let entry: Option<(i64, String)> = claim(conn, query)?.pop();
     entry
         .map(|(id, records)| {
             let records =

@@ -74,7 +74,7 @@ impl Deltas {
                 (t::batch_id.eq(batch), t::state.eq(state), t::entered_at.eq(at), t::records.eq(n))
             })
             .collect();
-        insert_many!(conn, t::record_tallies, rows)?;
+        insert_many(conn, &rows, |chunk| diesel::insert_into(t::record_tallies).values(chunk))?;
         Ok(())
     }
 }

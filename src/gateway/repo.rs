@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::http::pagination::PageRequest;
+use crate::db::{PageRequest, keyset};
 
 diesel::table! {
     api_clients (id) {
@@ -57,11 +57,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>>
 
 /// Clients ordered by id, after the page's cursor; `limit + 1` rows.
 pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ClientRow>> {
-    let mut query = api_clients::table.select(ClientRow::as_select()).order(api_clients::id.asc()).into_boxed();
-    if let Some(after) = &page.after {
-        query = query.filter(api_clients::id.gt(after.clone()));
-    }
-    query.limit(page.limit + 1).load(conn)
+    keyset(api_clients::table.select(ClientRow::as_select()).into_boxed(), api_clients::id, page).load(conn)
 }
 
 /// Marks a client revoked; `false` if it was revoked already.

@@ -17,12 +17,7 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
-/// A validated page request: items strictly after `after`, at most `limit` of them.
-#[derive(Debug, Clone)]
-pub struct PageRequest {
-    pub after: Option<String>,
-    pub limit: i64,
-}
+pub use crate::db::PageRequest;
 
 impl PageQuery {
     pub fn parse(&self) -> Result<PageRequest, ApiError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::sql_types::{Integer, Text, Timestamp};
 use futures_util::StreamExt;
 
 use super::{OutboxWaker, outbox_messages};
@@ -48,39 +48,22 @@ struct Due {
     attempts: i32,
 }
 
-const CLAIM_PG: &str = "UPDATE outbox_messages SET next_attempt_at = $1 \
-     WHERE id IN (SELECT id FROM outbox_messages \
-                  WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
-                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, destination, kind, payload, created_at, attempts";
-
-/// Claims up to `BATCH` due messages until `lease_until`.
+/// Claims up to `BATCH` due messages until `lease_until`, in the caller's transaction:
+/// another dispatcher (another replica) passes by the rows claimed here.
 fn claim(conn: &mut DbConnection, lease_until: NaiveDateTime) -> QueryResult<Vec<Due>> {
-    let now = now();
-    match conn {
-        DbConnection::Pg(pg) => diesel::sql_query(CLAIM_PG)
-            .bind::<Timestamp, _>(lease_until)
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(BATCH)
-            .load(pg),
-        // Portable path: SQLite has one writer, so select-then-update in one
-        // transaction cannot race another claimer.
-        conn => {
-            use outbox_messages::dsl as o;
-            let due: Vec<Due> = o::outbox_messages
-                .filter(o::delivered_at.is_null())
-                .filter(o::next_attempt_at.le(now))
-                .order(o::next_attempt_at.asc())
-                .limit(BATCH)
-                .select((o::id, o::destination, o::kind, o::payload, o::created_at, o::attempts))
-                .load(conn)?;
-            let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
-            diesel::update(o::outbox_messages.filter(o::id.eq_any(ids)))
-                .set(o::next_attempt_at.eq(lease_until))
-                .execute(conn)?;
-            Ok(due)
-        }
-    }
+    use outbox_messages::dsl as o;
+    let due = o::outbox_messages
+        .filter(o::delivered_at.is_null())
+        .filter(o::next_attempt_at.le(now()))
+        .order(o::next_attempt_at.asc())
+        .limit(BATCH)
+        .select((o::id, o::destination, o::kind, o::payload, o::created_at, o::attempts));
+    let due: Vec<Due> = crate::db::claim(conn, due)?;
+    let ids: Vec<&str> = due.iter().map(|d| d.id.as_str()).collect();
+    diesel::update(o::outbox_messages.filter(o::id.eq_any(ids)))
+        .set(o::next_attempt_at.eq(lease_until))
+        .execute(conn)?;
+    Ok(due)
 }
 
 fn mark_delivered(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {

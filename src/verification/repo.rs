@@ -20,9 +20,9 @@ use diesel::result::Error;
 use diesel::sql_types::{Array, BigInt, Binary, Date, Nullable, Text};
 
 use super::matching::RegisterFact;
-use crate::db::DbConnection;
 use crate::db::binary_copy::{BinaryCopy, copy_in};
-use crate::http::pagination::PageRequest;
+use crate::db::bulk::Copy;
+use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset, lock};
 
 diesel::table! {
     register_imports (id) {
@@ -241,12 +241,7 @@ pub fn find_import(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Impo
 
 /// Imports after the cursor, oldest first.
 pub fn list_imports(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ImportRow>> {
-    let mut query =
-        register_imports::table.select(ImportRow::as_select()).order(register_imports::id.asc()).into_boxed();
-    if let Some(after) = &page.after {
-        query = query.filter(register_imports::id.gt(after.clone()));
-    }
-    query.limit(page.limit + 1).load(conn)
+    keyset(register_imports::table.select(ImportRow::as_select()).into_boxed(), register_imports::id, page).load(conn)
 }
 
 /// The first `limit` row errors of an import.
@@ -313,26 +308,17 @@ pub fn mark_applied(
         .execute(conn)
 }
 
-/// The import state, read for update where the backend has row locks (SQLite has one
-/// writer, so the transaction alone serialises).
+/// The import state, locked until the transaction ends.
 pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
     use register_imports::dsl as i;
-    match conn {
-        DbConnection::Pg(pg) => {
-            i::register_imports.find(id).select(i::state).for_update().first::<String>(pg).optional()
-        }
-        conn => i::register_imports.find(id).select(i::state).first::<String>(conn).optional(),
-    }
+    Ok(lock(conn, i::register_imports.find(id).select(i::state))?.pop())
 }
 
-/// The active snapshot id, locked for update on PostgreSQL so that activations and
+/// The active snapshot id, locked until the transaction ends, so that activations and
 /// delta applications run one at a time.
 pub fn lock_active(conn: &mut DbConnection) -> QueryResult<Option<String>> {
     use register_active::dsl as a;
-    match conn {
-        DbConnection::Pg(pg) => a::register_active.find(1).select(a::snapshot_id).for_update().first(pg).optional(),
-        conn => a::register_active.find(1).select(a::snapshot_id).first(conn).optional(),
-    }
+    Ok(lock(conn, a::register_active.find(1).select(a::snapshot_id))?.pop())
 }
 
 pub fn active_snapshot(conn: &mut DbConnection) -> QueryResult<Option<String>> {
@@ -430,9 +416,6 @@ fn apply_delta_sqlite(conn: &mut DbConnection, active: &str, delta_id: &str) -> 
     Ok((staged - updated, updated))
 }
 
-/// Rows per multi-row INSERT on SQLite (13 binds a row, under SQLite's 32,766).
-const SQLITE_ROWS_PER_STATEMENT: usize = 2000;
-
 /// Inserts the rows of import `import_id` (stored under it as their snapshot too):
 /// a binary `COPY` on PostgreSQL, multi-row INSERTs on SQLite, all in the caller's
 /// transaction.
@@ -458,25 +441,16 @@ pub fn insert_entries(conn: &mut DbConnection, import_id: &str, rows: &[EntryToS
             );
             copy_in(pg, register_entries::table, columns, |copy| write_entries(copy, &import, rows))
         }
-        DbConnection::Sqlite(sqlite) => {
-            let mut n = 0;
-            for part in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
-                let part: Vec<SqliteEntry<'_>> = part.iter().map(|e| SqliteEntry::new(import_id, e)).collect();
-                n += diesel::insert_into(register_entries::table).values(&part).execute(sqlite)?;
-            }
-            Ok(n)
+        // SQLite stores the hash as hex and the ciphertext as base64 text.
+        DbConnection::Sqlite(_) => {
+            let rows: Vec<SqliteEntry<'_>> = rows.iter().map(|e| SqliteEntry::new(import_id, e)).collect();
+            insert_many(conn, &rows, |chunk| diesel::insert_into(register_entries::table).values(chunk))
         }
     }
 }
 
 pub fn insert_errors(conn: &mut DbConnection, rows: &[ImportErrorRow]) -> QueryResult<usize> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    match conn {
-        DbConnection::Pg(pg) => diesel::insert_into(register_import_errors::table).values(rows).execute(pg),
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(register_import_errors::table).values(rows).execute(sqlite),
-    }
+    insert_many(conn, rows, |chunk| diesel::insert_into(register_import_errors::table).values(chunk))
 }
 
 /// An import's id as the UUID PostgreSQL stores.
@@ -615,55 +589,37 @@ pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<
     Ok(Some((active, found)))
 }
 
-/// Rows per multi-row INSERT of match results on SQLite (9 binds a row).
-const MATCH_ROWS_PER_STATEMENT: usize = 1000;
-
-/// Inserts match results in the caller's transaction: a binary `COPY` on PostgreSQL,
-/// multi-row INSERTs on SQLite.
+/// Inserts match results in the caller's transaction (a binary `COPY` on PostgreSQL).
 pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult<usize> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    match conn {
-        DbConnection::Pg(pg) => {
-            use match_results::dsl as m;
-            let columns = (
-                m::id,
-                m::record_id,
-                m::version,
-                m::batch_id,
-                m::message_id,
-                m::outcome,
-                m::reasons,
-                m::snapshot_id,
-                m::matched_at,
-            );
-            copy_in(pg, match_results::table, columns, |copy| write_matches(copy, rows))
-        }
-        DbConnection::Sqlite(sqlite) => {
-            let mut n = 0;
-            for part in rows.chunks(MATCH_ROWS_PER_STATEMENT) {
-                n += diesel::insert_into(match_results::table).values(part).execute(sqlite)?;
-            }
-            Ok(n)
-        }
-    }
+    use match_results::dsl as m;
+    let columns = (
+        m::id,
+        m::record_id,
+        m::version,
+        m::batch_id,
+        m::message_id,
+        m::outcome,
+        m::reasons,
+        m::snapshot_id,
+        m::matched_at,
+    );
+    copy_many(conn, rows, Copy { table: match_results::table, columns, write_row: write_match }, |chunk| {
+        diesel::insert_into(match_results::table).values(chunk)
+    })
 }
 
-/// Writes `rows` as the rows of a `COPY` of every column of `match_results`.
-fn write_matches(copy: &mut BinaryCopy<'_>, rows: &[MatchRow]) -> std::io::Result<()> {
-    for r in rows {
-        copy.row(9)?;
-        copy.text(&r.id)?;
-        copy.text(&r.record_id)?;
-        copy.int4(r.version)?;
-        copy.text(&r.batch_id)?;
-        copy.text(&r.message_id)?;
-        copy.text(&r.outcome)?;
-        copy.text(&r.reasons)?;
-        copy.text(&r.snapshot_id)?;
-        copy.timestamp(r.matched_at)?;
-    }
+/// Writes a match result as a row of a `COPY` of every column of `match_results`.
+fn write_match(copy: &mut BinaryCopy<'_>, r: &MatchRow) -> std::io::Result<()> {
+    copy.row(9)?;
+    copy.text(&r.id)?;
+    copy.text(&r.record_id)?;
+    copy.int4(r.version)?;
+    copy.text(&r.batch_id)?;
+    copy.text(&r.message_id)?;
+    copy.text(&r.outcome)?;
+    copy.text(&r.reasons)?;
+    copy.text(&r.snapshot_id)?;
+    copy.timestamp(r.matched_at)?;
     Ok(())
 }
 
@@ -673,14 +629,11 @@ pub fn list_matches(
     record_id: Option<&str>,
     page: &PageRequest,
 ) -> QueryResult<Vec<MatchRow>> {
-    let mut query = match_results::table.select(MatchRow::as_select()).order(match_results::id.asc()).into_boxed();
+    let mut query = match_results::table.select(MatchRow::as_select()).into_boxed();
     if let Some(record_id) = record_id {
         query = query.filter(match_results::record_id.eq(record_id.to_string()));
     }
-    if let Some(after) = &page.after {
-        query = query.filter(match_results::id.gt(after.clone()));
-    }
-    query.limit(page.limit + 1).load(conn)
+    keyset(query, match_results::id, page).load(conn)
 }
 
 /// Refreshes PostgreSQL's statistics of a snapshot's partition after a delta changed it.

@@ -13,6 +13,7 @@ on_both_backends!(
     a_record_corrected_before_submission_gets_its_outcome,
     workbooks_are_read_and_written,
     duplicates_are_caught_across_the_chunks_of_one_part,
+    concurrent_corrections_of_one_record_keep_exactly_one,
 );
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -576,4 +577,37 @@ async fn duplicates_are_caught_across_the_chunks_of_one_part(backend: Backend) {
         assert_eq!(detail["records"], 5_003, "upload {upload}: {detail}");
         assert_eq!((count(&detail, "received"), count(&detail, "format_invalid")), (5_001, 2), "{detail}");
     }
+}
+
+/// Corrections of one record sent at once: exactly one is taken, every other is refused
+/// with 409 (`record_changed` if it raced the winner, `record_not_correctable` if it
+/// came after), and the history holds the one version the winner replaced.
+async fn concurrent_corrections_of_one_record_keep_exactly_one(backend: Backend) {
+    let c = county(backend).await;
+    let batch = c.open_batch().await;
+    let id = citizen_id("210804", "19800101", 1);
+    let text = format!("{HEADER}\n{}\n", csv_row("王小明", "女", "汉族", &id, "N1", "前进村"));
+    let (status, report) = json_of(c.put_part(&batch, 1, "text/csv", text.into_bytes()).await).await;
+    assert_eq!((status, report["accepted"].as_i64()), (200, Some(0)), "{report}");
+    let record = c.records(&batch, "state=format_invalid").await[0].clone();
+    let url = format!("{}/api/v1/records/{}", c.app.gateway(), record["id"].as_str().unwrap());
+    let sends = (0..8).map(|n| {
+        let fixed = json!({"name": "王小明", "sex": "男", "ethnicity": "汉族", "id_number": id,
+            "address": format!("营口市前进村{n}号"), "ncms_number": "N1", "village": "前进村"});
+        let request = c.app.http.put(&url).bearer_auth(&c.token).json(&fixed);
+        async move { json_of(request.send().await.unwrap()).await }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let taken = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused: Vec<&Value> = answers.iter().filter(|(status, _)| *status != 200).map(|(_, body)| body).collect();
+    assert_eq!(taken, 1, "{answers:?}");
+    for body in &refused {
+        let code = body["code"].as_str();
+        assert!(body["status"] == 409 && matches!(code, Some("record_changed" | "record_not_correctable")), "{body}");
+    }
+    let (_, now) = json_of(c.app.http.get(&url).bearer_auth(&c.token).send().await.unwrap()).await;
+    assert_eq!(now["version"].as_i64(), Some(2), "{now}");
+    assert_eq!(now["history"].as_array().map(Vec::len), Some(1), "{now}");
+    let detail = c.batch(&batch).await;
+    assert_eq!((count(&detail, "pending_verification"), count(&detail, "format_invalid")), (1, 0), "{detail}");
 }
