@@ -1,4 +1,7 @@
-//! Errors of the storage layer.
+//! Errors of the storage layer, and what a unique constraint refusing a row means to a
+//! client.
+
+use diesel::result::DatabaseErrorInformation;
 
 /// What can go wrong when a use case asks for the database.
 #[derive(Debug, thiserror::Error)]
@@ -15,4 +18,123 @@ pub enum DbError {
     /// The blocking task was cancelled or panicked.
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+/// A unique constraint a request can run into: its name on PostgreSQL, the columns
+/// SQLite names in its message instead, and what the client is told.
+struct UniqueConstraint {
+    postgres: &'static str,
+    sqlite: &'static str,
+    code: &'static str,
+    detail: &'static str,
+}
+
+const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
+    UniqueConstraint {
+        postgres: "residents_pkey",
+        sqlite: "residents.id_hash",
+        code: "duplicate_citizen_id",
+        detail: "this citizen is already registered",
+    },
+    UniqueConstraint {
+        postgres: "card_orders_open",
+        sqlite: "card_orders.id_hash",
+        code: "order_already_open",
+        detail: "this resident already has an open card order",
+    },
+    UniqueConstraint {
+        postgres: "cards_pkey",
+        sqlite: "cards.card_no",
+        code: "card_number_taken",
+        detail: "this card number is already used by another card",
+    },
+    UniqueConstraint {
+        postgres: "cards_live",
+        sqlite: "cards.id_hash",
+        code: "already_holds_card",
+        detail: "this resident already holds a live card",
+    },
+    UniqueConstraint {
+        postgres: "cards_order_id_key",
+        sqlite: "cards.order_id",
+        code: "order_already_answered",
+        detail: "a card was already made for this order",
+    },
+    UniqueConstraint {
+        postgres: "record_versions_pkey",
+        sqlite: "record_versions.record_id, record_versions.version",
+        code: "record_changed",
+        detail: "the record changed meanwhile; read it again",
+    },
+    UniqueConstraint {
+        postgres: "parts_pkey",
+        sqlite: "parts.batch_id, parts.part_no",
+        code: "part_changed",
+        detail: "the part was received meanwhile; send it again",
+    },
+];
+
+/// The stable code and a client-facing detail for a unique violation; never the
+/// constraint's name or the database's own text. A constraint not listed is a plain
+/// `already_exists`.
+pub fn unique_violation(info: &dyn DatabaseErrorInformation) -> (&'static str, &'static str) {
+    let known = UNIQUE_CONSTRAINTS.iter().find(|c| match info.constraint_name() {
+        Some(name) => name == c.postgres,
+        // SQLite: "UNIQUE constraint failed: table.column[, table.column]".
+        None => info.message().strip_prefix("UNIQUE constraint failed: ") == Some(c.sqlite),
+    });
+    match known {
+        Some(c) => (c.code, c.detail),
+        None => ("already_exists", "conflicts with an existing record"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Info(&'static str, Option<&'static str>);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.1
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn each_backend_names_the_constraint_its_own_way() {
+        let pg = Info("duplicate key value violates unique constraint \"cards_live\"", Some("cards_live"));
+        assert_eq!(unique_violation(&pg).0, "already_holds_card");
+        let lite = Info("UNIQUE constraint failed: cards.id_hash", None);
+        assert_eq!(unique_violation(&lite).0, "already_holds_card");
+        let lite = Info("UNIQUE constraint failed: record_versions.record_id, record_versions.version", None);
+        assert_eq!(unique_violation(&lite).0, "record_changed");
+    }
+
+    #[test]
+    fn an_unlisted_constraint_says_nothing_of_the_schema() {
+        let (code, detail) = unique_violation(&Info("UNIQUE constraint failed: secret_table.col", None));
+        assert_eq!(code, "already_exists");
+        assert!(!detail.contains("secret_table"));
+        let (code, _) = unique_violation(&Info("duplicate key", Some("some_other_key")));
+        assert_eq!(code, "already_exists");
+    }
 }

@@ -64,9 +64,10 @@ pub enum ApiError {
     /// 503: a dependency (database, upstream service) is not reachable.
     #[error("{detail}")]
     Unavailable { code: &'static str, detail: String },
-    /// 500 `internal_error`: logged with its cause, never shown.
+    /// 500 `internal_error`: logged with its cause and the cause's own causes, never
+    /// shown.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -101,8 +102,8 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         ApiError::Validation { errors }
     }
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        ApiError::Internal(cause.to_string())
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(cause.into())
     }
 
     /// The stable `code` member.
@@ -163,7 +164,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             // The cause is logged here, inside the request span, and never shown.
-            ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "internal error"),
+            ApiError::Internal(cause) => tracing::error!(error.cause = %cause_chain(cause.as_ref()), "internal error"),
             ApiError::Unavailable { detail, .. } => {
                 tracing::warn!(error.cause = %detail, "dependency unavailable")
             }
@@ -211,6 +212,19 @@ impl ApiError {
     }
 }
 
+/// An error and every error beneath it, outermost first: what a log line needs to say
+/// what failed and why.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
@@ -227,7 +241,8 @@ impl From<diesel::result::Error> for ApiError {
         match e {
             Error::NotFound => ApiError::not_found("resource"),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                ApiError::conflict("already_exists", format!("conflicts with an existing row ({})", info.message()))
+                let (code, detail) = crate::db::unique_violation(info.as_ref());
+                ApiError::conflict(code, detail)
             }
             other => ApiError::internal(other),
         }

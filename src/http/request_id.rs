@@ -91,6 +91,6 @@ pub fn as_problem(err: &actix_web::Error) -> super::ApiError {
         405 => super::ApiError::MethodNotAllowed,
         413 => super::ApiError::too_large(None),
         s if s < 500 => super::ApiError::bad_request("bad_request", err.to_string()),
-        _ => super::ApiError::internal(err),
+        _ => super::ApiError::internal(err.to_string()),
     }
 }

@@ -242,6 +242,7 @@ impl Job {
             Ok(dead) => (dead, Ok(())),
             Err(failure) => {
                 if let ApiError::Internal(cause) = &failure.error {
+                    let cause = crate::http::problem::cause_chain(cause.as_ref());
                     tracing::error!(import_id = %self.import_id, error.cause = %cause, "import failed");
                 }
                 let (id, code, reason) = (self.import_id.clone(), failure.code, failure.reason.clone());
