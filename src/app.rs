@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
+use futures_util::future::LocalBoxFuture;
 
 use crate::auth::{Authenticator, SigningKeys, TokenVerifier, revocation};
 use crate::config::{Config, Service};
 use crate::contracts::client::MessageClient;
 use crate::db::{DbPool, migrations};
-use crate::gateway::{self, GatewayState};
 use crate::http::extract::UploadLimit;
 use crate::http::metrics::Metrics;
 use crate::http::server::{self, ServiceContext};
@@ -50,6 +50,37 @@ pub fn open_database(config: &Config, service: Service, pool_size: u32) -> Resul
     Ok(pool)
 }
 
+/// What a service brings to the process: its routes, with the state its handlers
+/// read, and its background workers. Each service builds its own from a [`Setup`];
+/// [`start`] only starts what it is given, and adds what every service has (token
+/// checks, metrics, the outbox dispatcher).
+pub struct ServiceParts {
+    /// Registers the routes and app data; called once per HTTP worker.
+    pub routes: Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>,
+    /// Background work that runs as long as the server does.
+    pub workers: Vec<LocalBoxFuture<'static, ()>>,
+}
+
+/// What a service is built from.
+pub struct Setup<'a> {
+    pub config: &'a Config,
+    pub service: Service,
+    pub pool: DbPool,
+    /// Wakes the service's outbox dispatcher when a message is written.
+    pub outbox: Arc<OutboxWaker>,
+    /// The token verifier of the service's handlers.
+    pub auth: web::Data<Authenticator>,
+    /// The gateway's signing key, where this process holds it.
+    pub keys: Option<Arc<SigningKeys>>,
+}
+
+impl Setup<'_> {
+    /// A start error of this service.
+    pub fn error(&self, cause: impl std::fmt::Display) -> StartError {
+        StartError::Other(format!("{}: {cause}", self.service))
+    }
+}
+
 /// Starts `services` (all of them for `healthcard all`) and returns their servers.
 pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Running>, StartError> {
     let mut listeners: Vec<(Service, TcpListener, SocketAddr)> = Vec::new();
@@ -70,16 +101,125 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))??
         };
-        let server = match service {
-            Service::Gateway => {
-                let keys = keys.clone().ok_or_else(|| StartError::Other("gateway without its key".into()))?;
-                start_gateway(&config, keys, pool, listener)?
-            }
-            other => start_upstream(&config, other, keys.clone(), pool, listener)?,
-        };
+        let server = start_service(&config, service, keys.clone(), pool, listener)?;
         running.push(Running { service, addr, server });
     }
     Ok(running)
+}
+
+/// Builds `service` from its own description, serves it, and starts its workers and
+/// its outbox dispatcher.
+fn start_service(
+    config: &Config,
+    service: Service,
+    keys: Option<Arc<SigningKeys>>,
+    pool: DbPool,
+    listener: TcpListener,
+) -> Result<Server, StartError> {
+    let other = |e: &dyn std::fmt::Display| StartError::Other(format!("{service}: {e}"));
+    let verifier = match (service, &keys) {
+        (Service::Gateway, Some(keys)) => TokenVerifier::local(&keys.jwks(), &config.jwt_issuer, &config.jwt_audience),
+        (Service::Gateway, None) => return Err(other(&"the gateway needs its signing key")),
+        _ => TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience),
+    }
+    .map_err(|e| other(&e))?;
+    let auth = web::Data::new(Authenticator::new(verifier));
+    let metrics = metrics(service)?;
+    let setup = Setup {
+        config,
+        service,
+        pool: pool.clone(),
+        outbox: Arc::new(OutboxWaker::default()),
+        auth: auth.clone(),
+        keys: keys.clone(),
+    };
+    let parts = match service {
+        Service::Gateway => crate::gateway::service::parts(&setup)?,
+        Service::Collection => crate::collection::service::parts(&setup)?,
+        Service::Verification => crate::verification::service::parts(&setup)?,
+        Service::Cardmaking => crate::cardmaking::service::parts(&setup)?,
+        Service::Settlement => crate::settlement::service::parts(&setup)?,
+    };
+    let ctx = ServiceContext { service, pool: pool.clone(), metrics: metrics.clone(), auth };
+    let routes = parts.routes;
+    let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| routes(cfg))
+        .map_err(|e| other(&e))?;
+    for worker in parts.workers {
+        actix_web::rt::spawn(worker);
+    }
+    let dispatcher = Dispatcher {
+        pool,
+        source: service,
+        urls: config.urls.clone(),
+        client: MessageClient::new(Duration::from_secs(30)).map_err(|e| other(&e))?,
+        tokens: Arc::new(ServiceTokens::new(token_source(config, service, keys).map_err(|e| other(&e))?, service)),
+        waker: setup.outbox,
+        metrics: metrics.into_inner(),
+        poll: config.outbox_poll,
+        lease: config.outbox_lease,
+        fault_exit_after_send: config.fault_exit_after_send,
+    };
+    actix_web::rt::spawn(dispatcher.run());
+    Ok(server)
+}
+
+/// How `service`'s dispatcher gets its tokens: signed here where this process holds
+/// the gateway's key, else from the gateway with the service's own credentials.
+fn token_source(
+    config: &Config,
+    service: Service,
+    keys: Option<Arc<SigningKeys>>,
+) -> Result<TokenSource, reqwest::Error> {
+    Ok(match (keys, &config.service(service).client_credentials) {
+        (Some(keys), _) => TokenSource::Local(keys),
+        (None, Some((client_id, client_secret))) => TokenSource::ClientCredentials {
+            token_url: format!("{}/api/v1/auth/token", config.url(Service::Gateway)),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+        },
+        (None, None) => TokenSource::Missing,
+    })
+}
+
+/// The worker that keeps an upstream service's list of revoked clients current:
+/// revocations arrive by message, and replicas of the service pick up each other's
+/// from the database.
+pub fn revocation_refresher(setup: &Setup<'_>) -> LocalBoxFuture<'static, ()> {
+    let (pool, auth) = (setup.pool.clone(), setup.auth.clone().into_inner());
+    Box::pin(async move {
+        loop {
+            match pool.read(|conn| revocation::load(conn).map_err(crate::http::ApiError::from)).await {
+                Ok(ids) => auth.revoked.replace(ids),
+                Err(e) => tracing::warn!(error = %e, "could not refresh revocations"),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    })
+}
+
+/// The app data every upstream service's handlers read: its personal-data keys, the
+/// outbox waker and the upload limit.
+pub fn upstream_data(setup: &Setup<'_>) -> Result<UpstreamData, StartError> {
+    Ok(UpstreamData {
+        pii: web::Data::new(PiiKeys::load_or_create(&setup.config.pii_key_file).map_err(|e| setup.error(e))?),
+        outbox: web::Data::from(setup.outbox.clone()),
+        upload_limit: web::Data::new(UploadLimit(setup.config.max_body_bytes)),
+    })
+}
+
+/// See [`upstream_data`].
+#[derive(Clone)]
+pub struct UpstreamData {
+    pub pii: web::Data<PiiKeys>,
+    pub outbox: web::Data<OutboxWaker>,
+    pub upload_limit: web::Data<UploadLimit>,
+}
+
+impl UpstreamData {
+    pub fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.pii.clone()).app_data(self.outbox.clone()).app_data(self.upload_limit.clone());
+    }
 }
 
 fn metrics(service: Service) -> Result<web::Data<Metrics>, StartError> {
@@ -90,164 +230,6 @@ fn signing_keys(config: &Config) -> Result<Arc<SigningKeys>, StartError> {
     SigningKeys::load_or_create(&config.jwt_key_file, &config.jwt_issuer, &config.jwt_audience, config.token_ttl)
         .map(Arc::new)
         .map_err(|e| StartError::Other(e.to_string()))
-}
-
-fn start_gateway(
-    config: &Config,
-    keys: Arc<SigningKeys>,
-    pool: DbPool,
-    listener: TcpListener,
-) -> Result<Server, StartError> {
-    let verifier = TokenVerifier::local(&keys.jwks(), &config.jwt_issuer, &config.jwt_audience)
-        .map_err(|e| StartError::Other(e.to_string()))?;
-    let auth = web::Data::new(Authenticator::new(verifier));
-    let metrics = metrics(Service::Gateway)?;
-    let waker = Arc::new(OutboxWaker::default());
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| StartError::Other(e.to_string()))?;
-    let upstreams: Vec<(Service, String)> =
-        Service::UPSTREAMS.iter().map(|&s| (s, config.url(s).to_string())).collect();
-    let state = web::Data::new(GatewayState {
-        keys: keys.clone(),
-        upstreams: upstreams.clone(),
-        http,
-        limits: gateway::rate_limit::RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst),
-        waker: waker.clone(),
-        max_body_bytes: config.max_body_bytes,
-        hashing: tokio::sync::Semaphore::new(config.workers.max(1)),
-    });
-    let ctx =
-        ServiceContext { service: Service::Gateway, pool: pool.clone(), metrics: metrics.clone(), auth: auth.clone() };
-    let server = {
-        let state = state.clone();
-        server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
-            cfg.app_data(state.clone());
-            gateway::routes::configure(cfg);
-        })
-        .map_err(|e| StartError::Other(e.to_string()))?
-    };
-    // Revocations by other gateway replicas reach this one within a few seconds.
-    let auth_arc = auth.clone().into_inner();
-    let refresh_pool = pool.clone();
-    actix_web::rt::spawn(async move {
-        loop {
-            if let Err(e) = gateway::clients::refresh_revocations(refresh_pool.clone(), auth_arc.clone()).await {
-                tracing::warn!(error = %e, "could not refresh revocations");
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-    });
-    let limits_state = state.clone();
-    actix_web::rt::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            limits_state.limits.shrink();
-        }
-    });
-    let client = MessageClient::new(Duration::from_secs(10)).map_err(|e| StartError::Other(e.to_string()))?;
-    let dispatcher = Dispatcher {
-        pool,
-        source: Service::Gateway,
-        urls: upstreams,
-        client,
-        tokens: Arc::new(ServiceTokens::new(TokenSource::Local(keys), Service::Gateway)),
-        waker,
-        metrics: metrics.into_inner(),
-        poll: config.outbox_poll,
-        lease: config.outbox_lease,
-        fault_exit_after_send: config.fault_exit_after_send,
-    };
-    actix_web::rt::spawn(dispatcher.run());
-    Ok(server)
-}
-
-fn start_upstream(
-    config: &Config,
-    service: Service,
-    keys: Option<Arc<SigningKeys>>,
-    pool: DbPool,
-    listener: TcpListener,
-) -> Result<Server, StartError> {
-    let other = |e: &dyn std::fmt::Display| StartError::Other(format!("{service}: {e}"));
-    let verifier =
-        TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience).map_err(|e| other(&e))?;
-    let auth = web::Data::new(Authenticator::new(verifier));
-    let metrics = metrics(service)?;
-    let ctx = ServiceContext { service, pool: pool.clone(), metrics: metrics.clone(), auth: auth.clone() };
-    let routes = match service {
-        Service::Collection => crate::collection::routes::configure,
-        Service::Verification => crate::verification::routes::configure,
-        Service::Cardmaking => crate::cardmaking::routes::configure,
-        Service::Settlement => crate::settlement::routes::configure,
-        Service::Gateway => return Err(StartError::Other("the gateway is not an upstream".into())),
-    };
-    let pii = web::Data::new(PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| other(&e))?);
-    let registration_keys = pii.get_ref().clone();
-    let upload_limit = web::Data::new(UploadLimit(config.max_body_bytes));
-    let lease_term = web::Data::new(crate::cardmaking::leases::LeaseTerm(config.card_lease));
-    let waker = Arc::new(OutboxWaker::default());
-    let waker_data = web::Data::from(waker.clone());
-    let feeder = Arc::new(crate::collection::feeder::FeederWaker::default());
-    let feeder_data = web::Data::from(feeder.clone());
-    let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(pii.clone())
-            .app_data(waker_data.clone())
-            .app_data(feeder_data.clone())
-            .app_data(upload_limit.clone())
-            .app_data(lease_term.clone());
-        routes(cfg);
-    })
-    .map_err(|e| other(&e))?;
-    if service == Service::Collection {
-        actix_web::rt::spawn(crate::collection::feeder::run(pool.clone(), feeder, waker.clone(), config.outbox_poll));
-        actix_web::rt::spawn(crate::collection::registration::run(
-            pool.clone(),
-            registration_keys,
-            waker.clone(),
-            config.outbox_poll,
-        ));
-        actix_web::rt::spawn(crate::collection::tallies::run_compactor(pool.clone(), Duration::from_secs(10)));
-    }
-    let source = match (keys, &config.service(service).client_credentials) {
-        (Some(keys), _) => TokenSource::Local(keys),
-        (None, Some((client_id, client_secret))) => TokenSource::ClientCredentials {
-            token_url: format!("{}/api/v1/auth/token", config.url(Service::Gateway)),
-            client_id: client_id.clone(),
-            client_secret: client_secret.clone(),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| other(&e))?,
-        },
-        (None, None) => TokenSource::Missing,
-    };
-    let client = MessageClient::new(Duration::from_secs(30)).map_err(|e| other(&e))?;
-    let dispatcher = Dispatcher {
-        pool: pool.clone(),
-        source: service,
-        urls: config.urls.clone(),
-        client,
-        tokens: Arc::new(ServiceTokens::new(source, service)),
-        waker,
-        metrics: metrics.into_inner(),
-        poll: config.outbox_poll,
-        lease: config.outbox_lease,
-        fault_exit_after_send: config.fault_exit_after_send,
-    };
-    actix_web::rt::spawn(dispatcher.run());
-    // Revocations arrive by message; replicas of this service pick up each other's
-    // from the database.
-    let auth_arc = auth.into_inner();
-    actix_web::rt::spawn(async move {
-        loop {
-            match pool.read(|conn| revocation::load(conn).map_err(crate::http::ApiError::from)).await {
-                Ok(ids) => auth_arc.revoked.replace(ids),
-                Err(e) => tracing::warn!(error = %e, "could not refresh revocations"),
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-    });
-    Ok(server)
 }
 
 /// Serves until SIGINT or SIGTERM, then stops every server gracefully.

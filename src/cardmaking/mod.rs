@@ -22,3 +22,4 @@ pub mod registration;
 pub mod repo;
 pub mod results;
 pub mod routes;
+pub mod service;

@@ -13,4 +13,5 @@ pub mod records;
 pub mod registration;
 pub mod repo;
 pub mod routes;
+pub mod service;
 pub mod tallies;

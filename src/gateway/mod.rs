@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod rate_limit;
 pub mod repo;
 pub mod routes;
+pub mod service;
 pub mod token;
 
 use std::sync::Arc;

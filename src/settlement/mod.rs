@@ -4,3 +4,4 @@
 //! endpoints, and the message endpoint (revocations from the gateway).
 
 pub mod routes;
+pub mod service;

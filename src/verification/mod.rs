@@ -15,3 +15,4 @@ pub mod messages;
 pub mod parse;
 pub mod repo;
 pub mod routes;
+pub mod service;
