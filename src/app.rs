@@ -198,6 +198,21 @@ pub fn revocation_refresher(setup: &Setup<'_>) -> LocalBoxFuture<'static, ()> {
     })
 }
 
+/// The parts of an upstream service whose handlers read the common app data (see
+/// [`upstream_data`]) and whatever `configure` adds with its routes; its one worker
+/// keeps the revoked clients current. A service with workers of its own adds them.
+pub fn upstream_parts(
+    setup: &Setup<'_>,
+    configure: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+) -> Result<ServiceParts, StartError> {
+    let data = upstream_data(setup)?;
+    let routes = Arc::new(move |cfg: &mut web::ServiceConfig| {
+        data.register(cfg);
+        configure(cfg);
+    });
+    Ok(ServiceParts { routes, workers: vec![revocation_refresher(setup)] })
+}
+
 /// The app data every upstream service's handlers read: its personal-data keys, the
 /// outbox waker and the upload limit.
 pub fn upstream_data(setup: &Setup<'_>) -> Result<UpstreamData, StartError> {
