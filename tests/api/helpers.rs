@@ -140,6 +140,16 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new(backend: Backend) -> TestEnv {
+        TestEnv::with_databases(backend, true)
+    }
+
+    /// Like [`TestEnv::new`], with databases that have no tables at all (PostgreSQL:
+    /// created empty; SQLite: no files yet), for tests that build a schema themselves.
+    pub fn unmigrated(backend: Backend) -> TestEnv {
+        TestEnv::with_databases(backend, false)
+    }
+
+    fn with_databases(backend: Backend, migrated: bool) -> TestEnv {
         let data_dir = tempfile::tempdir().unwrap();
         let mut vars = vec![
             ("HEALTHCARD_DATA_DIR".to_string(), data_dir.path().display().to_string()),
@@ -153,17 +163,26 @@ impl TestEnv {
         }
         let mut pg_databases = Vec::new();
         if backend == Backend::Postgres {
-            let prefix = pg_templates();
             let id = uuid::Uuid::new_v4().simple().to_string();
+            let template = |s: &str| if migrated { format!(" TEMPLATE {}_{s}", pg_templates()) } else { String::new() };
             let mut admin = pg_admin();
             for s in SERVICES {
                 let name = format!("hc_t_{}_{s}", &id[..12]);
-                admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {prefix}_{s}")).unwrap();
+                admin.batch_execute(&format!("CREATE DATABASE {name}{}", template(s))).unwrap();
                 vars.push((format!("HEALTHCARD_{}_DATABASE_URL", s.to_uppercase()), pg_url(&name)));
                 pg_databases.push(name);
             }
         }
         TestEnv { data_dir, pg_databases, vars }
+    }
+
+    /// Where `service`'s database is: a PostgreSQL URL, or the SQLite file's path.
+    pub fn database(&self, service: &str) -> String {
+        let key = format!("HEALTHCARD_{}_DATABASE_URL", service.to_uppercase());
+        match self.vars.iter().find(|(k, _)| *k == key) {
+            Some((_, url)) => url.clone(),
+            None => self.data_dir.path().join(format!("{service}.db")).display().to_string(),
+        }
     }
 
     pub fn with(mut self, key: &str, value: &str) -> TestEnv {

@@ -15,4 +15,5 @@ mod lifecycle;
 mod openapi;
 mod outbox;
 mod platform;
+mod platform_schema;
 mod verification;

@@ -1,38 +1,14 @@
--- Idempotency keys: the first response to (client, key) is kept and replayed.
-CREATE TABLE idempotency_keys (
-    client_id TEXT NOT NULL,
-    idem_key TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    status_code INTEGER,
-    response_body TEXT,
-    locked_until TIMESTAMP NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    PRIMARY KEY (client_id, idem_key)
-);
+-- This migration first created idempotency_keys, outbox_messages and inbox_messages
+-- as well. They now come from the platform tree (migrations/<backend>/platform),
+-- which runs before this tree: on a fresh database they exist before this runs. A
+-- database that applied the longer text keeps those tables and the platform tree
+-- adopts them (its statements are idempotent), so both end with the same schema.
+-- Changing an applied migration's text is safe here only because diesel never runs
+-- it again and the tables it no longer creates are created, identically, elsewhere.
 
--- Transactional outbox: written in the same transaction as the change that causes it.
-CREATE TABLE outbox_messages (
-    id TEXT PRIMARY KEY,
-    destination TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TIMESTAMP NOT NULL,
-    delivered_at TIMESTAMP,
-    last_error TEXT
-);
-CREATE INDEX outbox_messages_due ON outbox_messages (next_attempt_at) WHERE delivered_at IS NULL;
-
--- Inbox: ids of messages already applied, recorded in the same transaction as the effect.
-CREATE TABLE inbox_messages (
-    id TEXT PRIMARY KEY,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    received_at TIMESTAMP NOT NULL
-);
-
--- API clients revoked at the gateway: their tokens are refused here too.
+-- API clients revoked at the gateway: their tokens are refused here too. Every
+-- service but the gateway keeps this table; the gateway's own record of a revocation
+-- is api_clients.revoked_at, so it is not a platform table.
 CREATE TABLE revoked_clients (
     client_id TEXT PRIMARY KEY,
     revoked_at TIMESTAMP NOT NULL

@@ -1,3 +1,1 @@
 DROP TABLE api_clients;
-DROP TABLE outbox_messages;
-DROP TABLE idempotency_keys;
