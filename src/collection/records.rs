@@ -14,29 +14,11 @@ use crate::config::Service;
 use crate::contracts::messages::MismatchReason;
 use crate::db::{DbPool, now};
 use crate::domain::record::{FieldIssue, RawRecord};
-use crate::domain::{CountyCode, PersonName};
+use crate::domain::{CardStage, CountyCode, PersonName, RecordState, StateMachine};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
-
-/// States a record can be corrected in.
-const CORRECTABLE: [&str; 3] = ["format_invalid", "rejected", "production_failed"];
-
-/// The states a county can filter on.
-const STATES: [&str; 11] = [
-    "received",
-    "format_invalid",
-    "pending_verification",
-    "verified",
-    "rejected",
-    "registered",
-    "in_production",
-    "produced",
-    "production_failed",
-    "issued",
-    "activated",
-];
 
 #[derive(Debug, Deserialize)]
 pub struct RecordQuery {
@@ -56,7 +38,7 @@ pub struct RecordView {
     pub county_code: String,
     pub village: String,
     pub version: i32,
-    pub state: String,
+    pub state: RecordState,
     pub name: String,
     pub id_number: Option<String>,
     pub issues: Vec<FieldIssue>,
@@ -135,7 +117,7 @@ fn problem_lines(rows: &[RecordRow]) -> Vec<[String; 10]> {
                     view.village.clone(),
                     view.name.clone(),
                     view.id_number.clone().unwrap_or_default(),
-                    view.state.clone(),
+                    view.state.to_string(),
                     field,
                     code,
                     message,
@@ -167,12 +149,12 @@ const XLSX_MAX_RECORDS: i64 = 200_000;
 async fn export_xlsx(
     pool: DbPool,
     batch_id: String,
-    state: Option<String>,
+    state: Option<RecordState>,
     village: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = pool
         .read(move |conn| {
-            repo::list_records(conn, &batch_id, state.as_deref(), village.as_deref(), None, XLSX_MAX_RECORDS + 1)
+            repo::list_records(conn, &batch_id, state, village.as_deref(), None, XLSX_MAX_RECORDS + 1)
                 .map_err(ApiError::from)
         })
         .await?;
@@ -214,23 +196,22 @@ pub async fn list(
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
     let query = query.into_inner();
-    if let Some(state) = &query.state
-        && !STATES.contains(&state.as_str())
-    {
-        return Err(ApiError::bad_request("invalid_state", format!("state must be one of {}", STATES.join(", "))));
-    }
+    let state: Option<RecordState> = query.state.as_deref().map(str::parse).transpose().map_err(|_| {
+        let names: Vec<&str> = RecordState::ALL.iter().map(|s| s.as_str()).collect();
+        ApiError::bad_request("invalid_state", format!("state must be one of {}", names.join(", ")))
+    })?;
     if wants_csv(&req) {
-        return Ok(export(pool.get_ref().clone(), batch.id, query.state, query.village));
+        return Ok(export(pool.get_ref().clone(), batch.id, state, query.village));
     }
     if wants_xlsx(&req) {
-        return export_xlsx(pool.get_ref().clone(), batch.id, query.state, query.village).await;
+        return export_xlsx(pool.get_ref().clone(), batch.id, state, query.village).await;
     }
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
-    let (state, village, after) = (query.state, query.village, page.after.clone());
+    let (village, after) = (query.village, page.after.clone());
     let limit = page.limit + 1;
     let rows = pool
         .read(move |conn| {
-            repo::list_records(conn, &batch.id, state.as_deref(), village.as_deref(), after.as_deref(), limit)
+            repo::list_records(conn, &batch.id, state, village.as_deref(), after.as_deref(), limit)
                 .map_err(ApiError::from)
         })
         .await?;
@@ -240,11 +221,11 @@ pub async fn list(
 
 /// The correction list for the villages as CSV (UTF-8 with a byte order mark, so that
 /// Excel opens it right), streamed a page at a time.
-fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option<String>) -> HttpResponse {
+fn export(pool: DbPool, batch_id: String, state: Option<RecordState>, village: Option<String>) -> HttpResponse {
     struct Cursor {
         pool: DbPool,
         batch_id: String,
-        state: Option<String>,
+        state: Option<RecordState>,
         village: Option<String>,
         after: Option<String>,
         started: bool,
@@ -265,11 +246,11 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
             head.extend(w.into_inner().unwrap_or_default());
             return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
         }
-        let (batch, state, village, after) = (c.batch_id.clone(), c.state.clone(), c.village.clone(), c.after.clone());
+        let (batch, state, village, after) = (c.batch_id.clone(), c.state, c.village.clone(), c.after.clone());
         let page = c
             .pool
             .read(move |conn| {
-                repo::list_records(conn, &batch, state.as_deref(), village.as_deref(), after.as_deref(), MAX_LIMIT)
+                repo::list_records(conn, &batch, state, village.as_deref(), after.as_deref(), MAX_LIMIT)
                     .map_err(ApiError::from)
             })
             .await;
@@ -296,7 +277,7 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
 #[derive(Debug, Serialize)]
 pub struct VersionView {
     pub version: i32,
-    pub state: String,
+    pub state: RecordState,
     pub issues: Vec<FieldIssue>,
     pub warnings: Vec<String>,
     pub reasons: Vec<MismatchReason>,
@@ -331,7 +312,7 @@ pub struct RecordDetail {
 #[derive(Debug, Serialize)]
 pub struct CardView {
     pub order_id: String,
-    pub state: String,
+    pub state: CardStage,
     pub state_changed_at: DateTime<Utc>,
 }
 
@@ -392,7 +373,7 @@ pub async fn correct(
         }
     }
     let current = visible_record(&pool, &caller, path.into_inner()).await?;
-    if !CORRECTABLE.contains(&current.state.as_str()) {
+    if !current.state.is_correctable() {
         return Err(ApiError::conflict(
             "record_not_correctable",
             format!("a record in state {} cannot be corrected", current.state),
@@ -416,13 +397,14 @@ pub async fn correct(
         .write(move |conn| {
             // Re-read under the write lock: a concurrent correction must not be lost.
             let latest = repo::find_record(conn, &current.id)?.ok_or_else(|| ApiError::not_found("record"))?;
-            if latest.version != current.version || !CORRECTABLE.contains(&latest.state.as_str()) {
+            if latest.version != current.version || !latest.state.is_correctable() {
                 return Err(ApiError::conflict("record_changed", "the record changed meanwhile; read it again"));
             }
             intake.mark_duplicates(conn, std::slice::from_mut(&mut next))?;
-            if next.state == "received" {
-                next.state = "pending_verification".into();
+            if next.state == RecordState::Received {
+                next.state = RecordState::PendingVerification;
             }
+            let step = latest.state.transition(next.state).map_err(ApiError::internal)?;
             let at = now();
             next.state_changed_at = at;
             repo::save_version(
@@ -430,7 +412,7 @@ pub async fn correct(
                 &VersionRow {
                     record_id: latest.id.clone(),
                     version: latest.version,
-                    state: latest.state.clone(),
+                    state: latest.state,
                     submitted_enc: latest.submitted_enc.clone(),
                     issues: latest.issues.clone(),
                     warnings: latest.warnings.clone(),
@@ -440,8 +422,8 @@ pub async fn correct(
                     superseded_by: who,
                 },
             )?;
-            repo::replace_record(conn, &next, &latest.state)?;
-            if next.state == "pending_verification" {
+            repo::replace_record(conn, &next, step)?;
+            if next.state == RecordState::PendingVerification {
                 let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
                 outbox::enqueue(conn, Service::Verification, &message)?;
             }

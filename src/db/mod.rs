@@ -7,6 +7,7 @@ mod connection;
 mod error;
 pub mod migrations;
 mod pool;
+pub mod state_column;
 pub mod statistics;
 
 pub use connection::{Backend, BackendError, DbConnection};

@@ -22,6 +22,7 @@ use diesel::sql_types::{Array, BigInt, Binary, Date, Nullable, Text};
 use super::matching::RegisterFact;
 use crate::db::DbConnection;
 use crate::db::binary_copy::{BinaryCopy, copy_in};
+use crate::domain::ImportState;
 use crate::http::pagination::PageRequest;
 
 diesel::table! {
@@ -94,12 +95,6 @@ diesel::table! {
     }
 }
 
-/// Import states.
-pub const RECEIVING: &str = "receiving";
-pub const APPLIED: &str = "applied";
-pub const FAILED: &str = "failed";
-pub const SUPERSEDED: &str = "superseded";
-
 /// Most row errors kept per import.
 pub const MAX_KEPT_ERRORS: i64 = 1000;
 
@@ -108,7 +103,7 @@ pub const MAX_KEPT_ERRORS: i64 = 1000;
 pub struct ImportRow {
     pub id: String,
     pub kind: String,
-    pub state: String,
+    pub state: ImportState,
     pub content_type: String,
     pub rows_total: i64,
     pub rows_inserted: i64,
@@ -279,9 +274,9 @@ pub fn mark_failed(
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
     use register_imports::dsl as i;
-    diesel::update(i::register_imports.filter(i::id.eq(id)).filter(i::state.eq(RECEIVING)))
+    diesel::update(i::register_imports.filter(i::id.eq(id)).filter(i::state.eq(ImportState::Receiving)))
         .set((
-            i::state.eq(FAILED),
+            i::state.eq(ImportState::Failed),
             i::rows_total.eq(total),
             i::rows_invalid.eq(invalid),
             i::failure_code.eq(Some(code)),
@@ -303,7 +298,7 @@ pub fn mark_applied(
     let (total, inserted, updated, invalid) = counts;
     diesel::update(i::register_imports.find(id))
         .set((
-            i::state.eq(APPLIED),
+            i::state.eq(ImportState::Applied),
             i::rows_total.eq(total),
             i::rows_inserted.eq(inserted),
             i::rows_updated.eq(updated),
@@ -315,13 +310,13 @@ pub fn mark_applied(
 
 /// The import state, read for update where the backend has row locks (SQLite has one
 /// writer, so the transaction alone serialises).
-pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ImportState>> {
     use register_imports::dsl as i;
     match conn {
         DbConnection::Pg(pg) => {
-            i::register_imports.find(id).select(i::state).for_update().first::<String>(pg).optional()
+            i::register_imports.find(id).select(i::state).for_update().first::<ImportState>(pg).optional()
         }
-        conn => i::register_imports.find(id).select(i::state).first::<String>(conn).optional(),
+        conn => i::register_imports.find(id).select(i::state).first::<ImportState>(conn).optional(),
     }
 }
 
@@ -355,7 +350,7 @@ pub fn activate(
                 .set((a::snapshot_id.eq(snapshot_id), a::activated_at.eq(at)))
                 .execute(conn)?;
             diesel::update(register_imports::table.find(previous))
-                .set(register_imports::state.eq(SUPERSEDED))
+                .set(register_imports::state.eq(ImportState::Superseded))
                 .execute(conn)?;
         }
         None => {
