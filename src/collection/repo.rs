@@ -829,3 +829,20 @@ pub fn unqueue_registrations(conn: &mut DbConnection, id: i64) -> QueryResult<us
     use registration_queue::dsl as q;
     diesel::delete(q::registration_queue.find(id)).execute(conn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feeder_reads_received_records_by_a_written_out_state() {
+        assert_eq!(
+            TO_VERIFY_PG.as_str(),
+            "SELECT r.id, r.version, r.county_code, r.id_hash, r.name, r.sex, r.birth_date, r.ethnicity, r.part_no, \
+             r.upload_id FROM (SELECT id, version, county_code, id_hash, name, sex, birth_date, ethnicity, batch_id, \
+             part_no, upload_id FROM records WHERE batch_id = $1 AND state = 'received' AND id > $2 ORDER BY id LIMIT \
+             $3) r ORDER BY r.id"
+        );
+        assert!(TO_VERIFY_SQLITE.contains("WHERE batch_id = ? AND state = 'received' AND id > ? ORDER BY id LIMIT ?)"));
+    }
+}
