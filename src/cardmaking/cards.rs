@@ -16,6 +16,7 @@ use crate::contracts::messages::{CardFields, CardProgressUpdate, CardStatusChang
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::card::{CancelReason, CardAction, CardState};
 use crate::domain::{CitizenId, Pan, PersonName, PhoneNumber};
+use crate::domain::{OrderState, RecordState, StateMachine};
 use crate::http::{ApiError, FieldError, extract};
 use crate::outbox::OutboxWaker;
 use crate::pii::PiiKeys;
@@ -78,8 +79,8 @@ pub struct HolderView {
 
 #[derive(Debug, Serialize)]
 pub struct EventView {
-    pub from_state: Option<String>,
-    pub to_state: String,
+    pub from_state: Option<CardState>,
+    pub to_state: CardState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub actor: String,
@@ -90,7 +91,7 @@ pub struct EventView {
 #[derive(Debug, Serialize)]
 pub struct CardView {
     pub card_no: String,
-    pub state: String,
+    pub state: CardState,
     pub county_code: String,
     pub card_maker: String,
     pub chip_serial: String,
@@ -120,7 +121,7 @@ fn view(card: CardRow, holder: Option<HolderView>, events: Vec<CardEventRow>) ->
     // The card's first event, its production, is the card row itself.
     let produced = EventView {
         from_state: None,
-        to_state: CardState::Produced.as_str().to_string(),
+        to_state: CardState::Produced,
         reason: None,
         actor: card.produced_by.clone(),
         actor_role: Role::CardMaker.as_str().to_string(),
@@ -200,12 +201,13 @@ fn transition(
     fx: &Effects<'_>,
     progress: &mut Vec<CardProgressUpdate>,
 ) -> Result<CardState, ApiError> {
-    let from: CardState = card.state.parse().map_err(ApiError::internal)?;
+    let from = card.state;
     let to = from.apply(action).map_err(|e| ApiError::conflict(e.code(), e.to_string()))?;
     if to == from {
         return Ok(to);
     }
-    if repo::move_cards(conn, std::slice::from_ref(&card.card_no), from.as_str(), to.as_str(), fx.at)? != 1 {
+    let step = from.transition(to).map_err(ApiError::internal)?;
+    if repo::move_cards(conn, std::slice::from_ref(&card.card_no), step, fx.at)? != 1 {
         return Err(ApiError::conflict("card_changed", "the card changed meanwhile; read it again"));
     }
     repo::insert_events(
@@ -213,8 +215,8 @@ fn transition(
         &[CardEventRow {
             id: uuid::Uuid::now_v7().to_string(),
             card_no: card.card_no.clone(),
-            from_state: Some(from.as_str().to_string()),
-            to_state: to.as_str().to_string(),
+            from_state: Some(from),
+            to_state: to,
             reason: fx.reason.clone(),
             actor: fx.caller.client_id.clone(),
             actor_role: fx.caller.role.as_str().to_string(),
@@ -222,23 +224,23 @@ fn transition(
         }],
     )?;
     let record_state = match to {
-        CardState::Issued => Some("issued"),
-        CardState::Activated if from == CardState::Issued => Some("activated"),
+        CardState::Issued => Some(RecordState::Issued),
+        CardState::Activated if from == CardState::Issued => Some(RecordState::Activated),
         _ => None,
     };
     progress.push(CardProgressUpdate {
         record_id: card.record_id.clone(),
         version: card.record_version,
         order_id: card.order_id.clone(),
-        record_state: record_state.map(str::to_string),
-        card_state: to.as_str().to_string(),
+        record_state,
+        card_state: to.into(),
         reason: None,
     });
     if to == CardState::Replaced {
         let resident =
             repo::lock_resident(conn, &card.id_hash)?.ok_or_else(|| ApiError::internal("card without resident"))?;
         let new = NewOrder::new(&resident, Some(card.card_no.clone()), fx.at);
-        progress.push(messages::progress(&new.order, None, "ordered"));
+        progress.push(messages::progress(&new.order, None, OrderState::Ordered));
         repo::insert_orders(conn, std::slice::from_ref(&new))?;
     }
     if to != CardState::Issued {
@@ -248,7 +250,7 @@ fn transition(
                 card_no: card.card_no.clone(),
                 id_hash: card.id_hash.clone(),
                 county_code: card.county_code.clone(),
-                state: to.as_str().to_string(),
+                state: to,
                 reason: fx.reason.clone(),
                 at: fx.at.and_utc(),
             },

@@ -15,6 +15,7 @@ use super::{access_log, messages};
 use crate::auth::{Caller, Role};
 use crate::contracts::messages::CardFields;
 use crate::db::{DbPool, now};
+use crate::domain::{OrderState, RecordState};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::{ApiError, FieldError, extract};
 use crate::outbox::OutboxWaker;
@@ -87,7 +88,7 @@ pub async fn lease(
         messages::send_progress(
             conn,
             at,
-            orders.iter().map(|o| messages::progress(o, Some("in_production"), "leased")).collect(),
+            orders.iter().map(|o| messages::progress(o, Some(RecordState::InProduction), OrderState::Leased)).collect(),
         )?;
         let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
         let mut fields: HashMap<String, String> =

@@ -9,6 +9,7 @@ use crate::config::Service;
 use crate::contracts::messages::{CardProgress, CardProgressUpdate, CardStatusChanged, RegistrationRequested};
 use crate::contracts::{Envelope, Message};
 use crate::db::DbConnection;
+use crate::domain::{OrderState, RecordState};
 use crate::http::ApiError;
 use crate::outbox::{self, inbox};
 use crate::pii::PiiKeys;
@@ -22,13 +23,13 @@ pub fn apply(conn: &mut DbConnection, envelope: &Envelope, _pii: &PiiKeys) -> Re
 }
 
 /// One order's progress for the county.
-pub fn progress(order: &OrderRow, record_state: Option<&str>, card_state: &str) -> CardProgressUpdate {
+pub fn progress(order: &OrderRow, record_state: Option<RecordState>, order_state: OrderState) -> CardProgressUpdate {
     CardProgressUpdate {
         record_id: order.record_id.clone(),
         version: order.record_version,
         order_id: order.id.clone(),
-        record_state: record_state.map(str::to_string),
-        card_state: card_state.to_string(),
+        record_state,
+        card_state: order_state.into(),
         reason: None,
     }
 }

@@ -1,11 +1,14 @@
 //! Card making's tables.
 
+use std::sync::LazyLock;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::binary_copy::BinaryCopy;
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset};
+use crate::domain::{CardState, OrderState, Transition};
 
 diesel::table! {
     card_assignments (county_code) {
@@ -156,7 +159,7 @@ pub struct OrderRow {
     pub county_code: String,
     pub village: String,
     pub replaces_card: Option<String>,
-    pub state: String,
+    pub state: OrderState,
     pub card_maker: Option<String>,
     pub lease_id: Option<String>,
     pub leased_until: Option<NaiveDateTime>,
@@ -194,7 +197,7 @@ impl NewOrder {
             county_code: resident.county_code.clone(),
             village: resident.village.clone(),
             replaces_card,
-            state: "ordered".into(),
+            state: OrderState::Ordered,
             card_maker: None,
             lease_id: None,
             leased_until: None,
@@ -221,7 +224,7 @@ pub struct CardRow {
     pub record_version: i32,
     pub county_code: String,
     pub card_maker: String,
-    pub state: String,
+    pub state: CardState,
     pub produced_by: String,
     pub produced_at: NaiveDateTime,
     pub state_changed_at: NaiveDateTime,
@@ -232,8 +235,8 @@ pub struct CardRow {
 pub struct CardEventRow {
     pub id: String,
     pub card_no: String,
-    pub from_state: Option<String>,
-    pub to_state: String,
+    pub from_state: Option<CardState>,
+    pub to_state: CardState,
     pub reason: Option<String>,
     pub actor: String,
     pub actor_role: String,
@@ -321,7 +324,8 @@ pub fn holding(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::c
     Ok(held)
 }
 
-pub const OPEN_ORDER_STATES: [&str; 2] = ["ordered", "leased"];
+/// Orders not answered yet (see [`OrderState::OPEN`]).
+pub const OPEN_ORDER_STATES: [OrderState; 2] = OrderState::OPEN;
 
 /// Of `hashes`, the residents holding a live card.
 pub fn live_card_holders(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::collections::HashSet<String>> {
@@ -338,12 +342,13 @@ pub fn live_card_holders(conn: &mut DbConnection, hashes: &[String]) -> QueryRes
     Ok(out)
 }
 
-pub const LIVE_CARD_STATES: [&str; 4] = ["produced", "issued", "activated", "reported_lost"];
-
 /// The live states written out, so that PostgreSQL's generic plans can use the
 /// partial index `cards_live` (a bound list would keep them from it).
 fn card_is_live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql::<diesel::sql_types::Bool>("cards.state IN ('produced', 'issued', 'activated', 'reported_lost')")
+    static LIVE: LazyLock<String> = LazyLock::new(|| {
+        format!("cards.state IN ({})", crate::db::state_column::sql_list(&CardState::LIVE, CardState::as_str))
+    });
+    diesel::dsl::sql::<diesel::sql_types::Bool>(&LIVE)
 }
 
 // --- Orders and leases ---
@@ -396,9 +401,11 @@ fn lease_orders(
     maker: &str,
     ids: &[&String],
 ) -> QueryResult<Vec<OrderRow>> {
-    diesel::update(card_orders::table.filter(card_orders::id.eq_any(ids)).filter(card_orders::state.eq("ordered")))
+    let ordered =
+        card_orders::table.filter(card_orders::id.eq_any(ids)).filter(card_orders::state.eq(OrderState::Ordered));
+    diesel::update(ordered)
         .set((
-            card_orders::state.eq("leased"),
+            card_orders::state.eq(OrderState::Leased),
             card_orders::lease_id.eq(lease.id),
             card_orders::card_maker.eq(maker),
             card_orders::leased_until.eq(lease.until),
@@ -457,12 +464,12 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
         let ids: Vec<&str> = order_ids.split(',').filter(|id| !id.is_empty()).collect();
         let back = card_orders::table
             .filter(card_orders::id.eq_any(&ids))
-            .filter(card_orders::state.eq("leased"))
+            .filter(card_orders::state.eq(OrderState::Leased))
             .filter(card_orders::lease_id.eq(&lease_id));
         let queued: Vec<(String, String)> =
             back.clone().select((card_orders::id, card_orders::county_code)).load(conn)?;
         diesel::update(back)
-            .set((card_orders::state.eq("ordered"), card_orders::state_changed_at.eq(at)))
+            .set((card_orders::state.eq(OrderState::Ordered), card_orders::state_changed_at.eq(at)))
             .execute(conn)?;
         let rows: Vec<_> = queued
             .iter()
@@ -526,8 +533,8 @@ pub fn answer_orders(
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     let (state, code, message) = match answer {
-        Answer::Produced => ("produced", None, None),
-        Answer::Failed { code, message } => ("failed", Some(*code), Some(*message)),
+        Answer::Produced => (OrderState::Produced, None, None),
+        Answer::Failed { code, message } => (OrderState::Failed, Some(*code), Some(*message)),
     };
     let mut answered = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(5000) {
@@ -586,7 +593,7 @@ fn write_card(copy: &mut BinaryCopy<'_>, r: &CardRow) -> std::io::Result<()> {
     copy.int4(r.record_version)?;
     copy.text(&r.county_code)?;
     copy.text(&r.card_maker)?;
-    copy.text(&r.state)?;
+    copy.text(r.state.as_str())?;
     copy.text(&r.produced_by)?;
     copy.timestamp(r.produced_at)?;
     copy.timestamp(r.state_changed_at)
@@ -644,16 +651,15 @@ pub fn card_of_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Opti
         .optional()
 }
 
-/// Moves cards from `from` to `to`.
+/// Moves cards by `step`; those not in its `from` stay as they are.
 pub fn move_cards(
     conn: &mut DbConnection,
     numbers: &[String],
-    from: &str,
-    to: &str,
+    step: Transition<CardState>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(cards::table.filter(cards::card_no.eq_any(numbers)).filter(cards::state.eq(from)))
-        .set((cards::state.eq(to), cards::state_changed_at.eq(at)))
+    diesel::update(cards::table.filter(cards::card_no.eq_any(numbers)).filter(cards::state.eq(step.from())))
+        .set((cards::state.eq(step.to()), cards::state_changed_at.eq(at)))
         .execute(conn)
 }
 

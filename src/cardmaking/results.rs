@@ -14,8 +14,8 @@ use super::repo::{self, CardRow, OrderRow};
 use crate::auth::{Caller, Role};
 use crate::contracts::messages::{CardProgressUpdate, MismatchReason};
 use crate::db::{DbConnection, DbPool, now};
-use crate::domain::Pan;
 use crate::domain::card::FailureCode;
+use crate::domain::{CardState, OrderState, Pan, RecordState};
 use crate::http::{ApiError, extract};
 use crate::outbox::OutboxWaker;
 
@@ -232,7 +232,8 @@ fn apply(
     let orders: HashMap<String, OrderRow> =
         repo::orders_by_id(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
     // Cards are looked up only for orders answered before (a repeated result).
-    let answered: Vec<String> = orders.values().filter(|o| o.state == "produced").map(|o| o.id.clone()).collect();
+    let answered: Vec<String> =
+        orders.values().filter(|o| o.state == OrderState::Produced).map(|o| o.id.clone()).collect();
     let made: HashMap<String, CardRow> = if answered.is_empty() {
         HashMap::new()
     } else {
@@ -255,18 +256,20 @@ fn apply(
             continue;
         };
         // An answered order: the same answer again is a duplicate, another is refused.
-        match (order.state.as_str(), &item) {
-            ("produced", Valid::Produced { pan, .. })
+        match (order.state, &item) {
+            (OrderState::Produced, Valid::Produced { pan, .. })
                 if made.get(&order_id).is_some_and(|c| c.card_no == pan.as_str()) =>
             {
                 duplicates += 1;
                 continue;
             }
-            ("failed", Valid::Failed { code, .. }) if order.failure_code.as_deref() == Some(code.as_str()) => {
+            (OrderState::Failed, Valid::Failed { code, .. })
+                if order.failure_code.as_deref() == Some(code.as_str()) =>
+            {
                 duplicates += 1;
                 continue;
             }
-            ("produced" | "failed", _) => {
+            (OrderState::Produced | OrderState::Failed, _) => {
                 errors.push(refuse("result_conflict", &format!("the order was already reported {}", order.state)));
                 continue;
             }
@@ -288,17 +291,17 @@ fn apply(
                     record_version: order.record_version,
                     county_code: order.county_code.clone(),
                     card_maker: maker,
-                    state: "produced".into(),
+                    state: CardState::Produced,
                     produced_by: caller.client_id.clone(),
                     produced_at: at,
                     state_changed_at: at,
                 });
                 produced.push(order.id.clone());
-                updates.push(messages::progress(order, Some("produced"), "produced"));
+                updates.push(messages::progress(order, Some(RecordState::Produced), OrderState::Produced));
             }
             Valid::Failed { code, message, .. } => {
                 failures.entry((code.as_str(), message.clone())).or_default().push(order.id.clone());
-                let mut update = messages::progress(order, Some("production_failed"), "failed");
+                let mut update = messages::progress(order, Some(RecordState::ProductionFailed), OrderState::Failed);
                 update.reason = Some(MismatchReason {
                     code: code.as_str().to_string(),
                     register_value: None,

@@ -10,6 +10,7 @@ use super::tallies;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::region::CountyCode;
+use crate::domain::{BatchState, RecordState, StateMachine};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError};
@@ -25,7 +26,7 @@ pub struct BatchView {
     pub id: String,
     pub county_code: String,
     pub title: String,
-    pub state: String,
+    pub state: BatchState,
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
 }
@@ -90,7 +91,7 @@ pub async fn open(
             id: uuid::Uuid::now_v7().to_string(),
             county_code: command.county_code,
             title: command.title,
-            state: "open".into(),
+            state: BatchState::Open,
             created_by,
             created_at: now(),
             submitted_at: None,
@@ -116,7 +117,7 @@ pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &str) -> Result<B
 /// Records of one state in a batch.
 #[derive(Debug, Serialize)]
 pub struct StateCount {
-    pub state: String,
+    pub state: RecordState,
     pub count: i64,
     /// How long the record that has waited longest in this state has waited.
     pub oldest_age_seconds: i64,
@@ -144,11 +145,7 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
     let now = now();
     let records: i64 = counts.iter().map(|c| c.records).sum();
     // Every state after verification counts: verified records go on towards their card.
-    let decided: i64 = counts
-        .iter()
-        .filter(|c| !matches!(c.state.as_str(), "received" | "pending_verification"))
-        .map(|c| c.records)
-        .sum();
+    let decided: i64 = counts.iter().filter(|c| c.state.has_outcome()).map(|c| c.records).sum();
     let states = counts
         .into_iter()
         .map(|c| StateCount {
@@ -181,7 +178,9 @@ pub async fn submit(
                 return Err(ApiError::conflict("batch_already_submitted", "the batch has been submitted already"));
             }
             // Every received record now waits for verification (see repo::as_seen).
-            super::tallies::move_whole_batch(conn, &id, "received", "pending_verification", at)?;
+            let waiting =
+                RecordState::Received.transition(RecordState::PendingVerification).map_err(ApiError::internal)?;
+            super::tallies::move_whole_batch(conn, &id, waiting, at)?;
             repo::find_batch(conn, &id)?.ok_or_else(|| ApiError::not_found("batch"))
         })
         .await?;

@@ -11,6 +11,7 @@ use super::repo;
 use crate::config::Service;
 use crate::contracts::messages::{MAX_RECORDS_PER_VERIFICATION, RecordToVerify, VerificationRequested};
 use crate::db::{DbConnection, DbPool};
+use crate::domain::{BatchState, StateMachine};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 
@@ -89,7 +90,8 @@ fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
             // Only rows of replaced or unfinished uploads here: read on.
         };
         if rows.is_empty() {
-            repo::move_batch(conn, &batch, "submitted", "verifying")?;
+            let sent = BatchState::Submitted.transition(BatchState::Verifying).map_err(ApiError::internal)?;
+            repo::move_batch(conn, &batch, sent)?;
             continue;
         }
         if !repo::advance_feeder(conn, &batch, fed_through.as_deref(), &after)? {

@@ -10,18 +10,15 @@ use serde::Serialize;
 
 use super::repo::{self, RecordRow};
 use crate::db::{DbConnection, now};
-use crate::domain::CountyCode;
 use crate::domain::normalize::normalize_text;
 use crate::domain::record::{self, Checked, FieldIssue, RawRecord};
+use crate::domain::{CountyCode, RecordState};
 use crate::http::ApiError;
 use crate::pii::PiiKeys;
 
 /// Records per chunk: one transaction with one duplicate query per key and one insert
 /// (fewer, larger statements: each carries a fixed cost in both processes).
 pub const CHUNK: usize = 5000;
-/// Record states of a citizen registered for a card (DOMAIN.md section 4).
-const REGISTERED_STATES: [&str; 5] = ["registered", "in_production", "produced", "issued", "activated"];
-
 /// Row errors kept per part (the counts are always complete).
 pub const MAX_REPORTED_ERRORS: usize = 1000;
 
@@ -75,7 +72,7 @@ impl Intake {
             county_code: self.batch_county.as_str().to_string(),
             village: normalize_text(raw.get("village")).chars().take(record::MAX_VILLAGE_CHARS).collect(),
             version: 1,
-            state: "format_invalid".into(),
+            state: RecordState::FormatInvalid,
             id_hash: None,
             id_enc: None,
             id_masked: None,
@@ -94,7 +91,7 @@ impl Intake {
         Ok(match checked {
             Err(issues) => RecordRow { issues: json(&issues)?, ..base },
             Ok(valid) => RecordRow {
-                state: "received".into(),
+                state: RecordState::Received,
                 county_code: valid.county_code.as_str().to_string(),
                 village: valid.village.clone(),
                 id_hash: Some(self.pii.hash(valid.id.as_str())),
@@ -131,7 +128,7 @@ impl Intake {
         let mut registered: HashMap<String, String> = HashMap::new();
         for h in repo::holders(conn, repo::HeldKey::Citizens(&hashes), &self.batch_id, self.part_no, &self.upload_id)? {
             if let Some(key) = h.key.clone() {
-                if REGISTERED_STATES.contains(&h.state.as_str()) {
+                if h.state.is_registered() {
                     registered.entry(key.clone()).or_insert_with(|| self.where_held(&h));
                 }
                 by_hash.entry(key).or_insert_with(|| self.where_held(&h));
@@ -157,7 +154,7 @@ impl Intake {
             }
         }
         for row in rows.iter_mut() {
-            if row.state != "received" {
+            if row.state != RecordState::Received {
                 continue;
             }
             let mut issues = Vec::new();
@@ -192,7 +189,7 @@ impl Intake {
                 }
             }
             if !issues.is_empty() {
-                row.state = "format_invalid".into();
+                row.state = RecordState::FormatInvalid;
                 row.issues = json(&issues)?;
             }
         }

@@ -10,7 +10,7 @@ use crate::contracts::messages::{
 };
 use crate::contracts::{Envelope, Message};
 use crate::db::{DbConnection, now};
-use crate::domain::card::record_progress_rank;
+use crate::domain::{CardStage, RecordState, StateMachine, Transition};
 use crate::http::ApiError;
 use crate::outbox::inbox;
 use crate::pii::PiiKeys;
@@ -38,19 +38,21 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
     let submitted_at = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at);
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
-    let mut groups: BTreeMap<(i32, &'static str, String), Vec<String>> = BTreeMap::new();
+    let mut groups: BTreeMap<(i32, &'static str, String), (RecordState, Vec<String>)> = BTreeMap::new();
     for result in &message.results {
         let state = match result.outcome {
-            VerificationOutcome::Verified => "verified",
-            VerificationOutcome::Rejected => "rejected",
+            VerificationOutcome::Verified => RecordState::Verified,
+            VerificationOutcome::Rejected => RecordState::Rejected,
         };
-        groups.entry((result.version, state, json(&result.reasons)?)).or_default().push(result.record_id.clone());
+        let group = groups.entry((result.version, state.as_str(), json(&result.reasons)?));
+        group.or_insert((state, Vec::new())).1.push(result.record_id.clone());
     }
     let mut due: Vec<(String, i32)> = Vec::new();
-    for ((version, state, reasons), ids) in groups {
+    for ((version, _, reasons), (state, ids)) in groups {
+        let outcome = RecordState::PendingVerification.transition(state).map_err(ApiError::internal)?;
         // An outcome for a version that has since been corrected changes nothing.
-        let applied = repo::apply_outcomes(conn, &ids, version, state, &reasons, submitted_at, at)?;
-        if state == "verified" {
+        let applied = repo::apply_outcomes(conn, &ids, version, outcome, &reasons, submitted_at, at)?;
+        if state == RecordState::Verified {
             due.extend(applied.into_iter().map(|id| (id, version)));
         }
     }
@@ -64,6 +66,8 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
 /// is a rejection saying where.
 fn registration_completed(conn: &mut DbConnection, message: RegistrationCompleted) -> Result<(), ApiError> {
     let at = now();
+    let refused = RecordState::Verified.transition(RecordState::Rejected).map_err(ApiError::internal)?;
+    let accepted = RecordState::Verified.transition(RecordState::Registered).map_err(ApiError::internal)?;
     let mut registered: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
     for result in message.results {
         match result.outcome {
@@ -86,8 +90,7 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
                     conn,
                     std::slice::from_ref(&result.record_id),
                     result.version,
-                    "verified",
-                    "rejected",
+                    refused,
                     Some(&json(&[reason])?),
                     at,
                 )?;
@@ -96,11 +99,11 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
     }
     for (version, records) in registered {
         let ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
-        repo::advance(conn, &ids, version, "verified", "registered", None, at)?;
+        repo::advance(conn, &ids, version, accepted, None, at)?;
         let known: std::collections::HashSet<String> =
             repo::states_of(conn, &ids)?.into_iter().map(|(id, _, _)| id).collect();
         let records: Vec<(String, String)> = records.into_iter().filter(|(id, _)| known.contains(id)).collect();
-        repo::upsert_cards(conn, &records, "ordered", at)?;
+        repo::upsert_cards(conn, &records, CardStage::Ordered, at)?;
     }
     Ok(())
 }
@@ -110,11 +113,15 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
 fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), ApiError> {
     let at = message.at.naive_utc();
     let ids: Vec<String> = message.updates.iter().map(|u| u.record_id.clone()).collect();
-    let known: BTreeMap<String, (i32, String)> =
+    let known: BTreeMap<String, (i32, RecordState)> =
         repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
-    let mut cards: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    // `(record, order)` pairs per card stage, by the stage's name.
+    type Cards = Vec<(String, String)>;
+    let mut cards: BTreeMap<&'static str, (CardStage, Cards)> = BTreeMap::new();
     for update in message.updates.iter().filter(|u| known.contains_key(&u.record_id)) {
-        cards.entry(update.card_state.clone()).or_default().push((update.record_id.clone(), update.order_id.clone()));
+        let stage = update.card_state;
+        let records = &mut cards.entry(stage.as_str()).or_insert((stage, Vec::new())).1;
+        records.push((update.record_id.clone(), update.order_id.clone()));
     }
     let mut current = known;
     // Each move applies only from the state its record was read in. A record that a
@@ -122,27 +129,26 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
     // now, if that is still a step forward (on PostgreSQL the second writer waits for
     // the first and then finds the state changed).
     for _ in 0..MOVE_ATTEMPTS {
-        let mut moves: BTreeMap<(i32, String, String, Option<String>), Vec<String>> = BTreeMap::new();
+        type Key = (i32, &'static str, &'static str, Option<String>);
+        let mut moves: BTreeMap<Key, (Transition<RecordState>, Vec<String>)> = BTreeMap::new();
         for update in &message.updates {
-            let (Some(target), Some((version, state))) = (&update.record_state, current.get(&update.record_id)) else {
+            let (Some(target), Some((version, state))) = (update.record_state, current.get(&update.record_id)) else {
                 continue;
             };
-            let forward = match (record_progress_rank(state), record_progress_rank(target)) {
-                (Some(from), Some(to)) => to > from,
-                _ => false,
-            };
-            if *version == update.version && forward {
+            // Along the card pipeline the table allows exactly the forward moves.
+            let forward = target.progress_rank().and_then(|_| state.transition(target).ok());
+            if let Some(step) = forward
+                && *version == update.version
+            {
                 let reasons = update.reason.as_ref().map(|r| json(&[r])).transpose()?;
-                moves
-                    .entry((*version, state.clone(), target.clone(), reasons))
-                    .or_default()
-                    .push(update.record_id.clone());
+                let key = (*version, state.as_str(), target.as_str(), reasons);
+                moves.entry(key).or_insert((step, Vec::new())).1.push(update.record_id.clone());
             }
         }
         let mut missed = Vec::new();
-        for ((version, from, target, reasons), ids) in moves {
+        for ((version, _, _, reasons), (step, ids)) in moves {
             let moved: std::collections::HashSet<String> =
-                repo::advance(conn, &ids, version, &from, &target, reasons.as_deref(), at)?.into_iter().collect();
+                repo::advance(conn, &ids, version, step, reasons.as_deref(), at)?.into_iter().collect();
             missed.extend(ids.into_iter().filter(|id| !moved.contains(id)));
         }
         if missed.is_empty() {
@@ -151,8 +157,8 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
         current =
             repo::states_of(conn, &missed)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
     }
-    for (card_state, records) in cards {
-        repo::upsert_cards(conn, &records, &card_state, at)?;
+    for (card_state, records) in cards.into_values() {
+        repo::upsert_cards(conn, &records, card_state, at)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use super::repo::{self, PartRow, RecordRow};
 use super::tallies::Deltas;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
-use crate::domain::CountyCode;
+use crate::domain::{BatchState, CountyCode, RecordState};
 use crate::http::charset::{self, Charset, Decoding};
 use crate::http::stream::{BodyReader, body_reader, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
@@ -156,9 +156,9 @@ impl Writer<'_> {
         }
         for row in &rows {
             if !dry_run {
-                self.staged.add(&row.batch_id, &row.state, row.state_changed_at, 1);
+                self.staged.add(&row.batch_id, row.state, row.state_changed_at, 1);
             }
-            if row.state == "received" {
+            if row.state == RecordState::Received {
                 self.report.accepted += 1;
                 let warnings: Vec<String> = serde_json::from_str(&row.warnings).unwrap_or_default();
                 for code in warnings {
@@ -207,7 +207,7 @@ pub async fn upload(
     if !(1..=MAX_PART_NO).contains(&part_no) {
         return Err(ApiError::unprocessable("invalid_part_number", format!("parts are numbered 1 to {MAX_PART_NO}")));
     }
-    if batch.state != "open" {
+    if batch.state != BatchState::Open {
         return Err(ApiError::conflict("batch_not_open", "the batch has been submitted; correct records instead"));
     }
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");

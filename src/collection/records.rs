@@ -14,29 +14,11 @@ use crate::config::Service;
 use crate::contracts::messages::MismatchReason;
 use crate::db::{DbPool, now};
 use crate::domain::record::{FieldIssue, RawRecord};
-use crate::domain::{CountyCode, PersonName};
+use crate::domain::{CardStage, CountyCode, PersonName, RecordState, StateMachine};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
-
-/// States a record can be corrected in.
-const CORRECTABLE: [&str; 3] = ["format_invalid", "rejected", "production_failed"];
-
-/// The states a county can filter on.
-const STATES: [&str; 11] = [
-    "received",
-    "format_invalid",
-    "pending_verification",
-    "verified",
-    "rejected",
-    "registered",
-    "in_production",
-    "produced",
-    "production_failed",
-    "issued",
-    "activated",
-];
 
 #[derive(Debug, Deserialize)]
 pub struct RecordQuery {
@@ -56,7 +38,7 @@ pub struct RecordView {
     pub county_code: String,
     pub village: String,
     pub version: i32,
-    pub state: String,
+    pub state: RecordState,
     pub name: String,
     pub id_number: Option<String>,
     pub issues: Vec<FieldIssue>,
@@ -135,7 +117,7 @@ fn problem_lines(rows: &[RecordRow]) -> Vec<[String; 10]> {
                     view.village.clone(),
                     view.name.clone(),
                     view.id_number.clone().unwrap_or_default(),
-                    view.state.clone(),
+                    view.state.to_string(),
                     field,
                     code,
                     message,
@@ -167,19 +149,13 @@ const XLSX_MAX_RECORDS: i64 = 200_000;
 async fn export_xlsx(
     pool: DbPool,
     batch_id: String,
-    state: Option<String>,
+    state: Option<RecordState>,
     village: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rows = pool
         .read(move |conn| {
-            repo::list_records(
-                conn,
-                &batch_id,
-                state.as_deref(),
-                village.as_deref(),
-                &PageRequest::first(XLSX_MAX_RECORDS),
-            )
-            .map_err(ApiError::from)
+            repo::list_records(conn, &batch_id, state, village.as_deref(), &PageRequest::first(XLSX_MAX_RECORDS))
+                .map_err(ApiError::from)
         })
         .await?;
     if rows.len() as i64 > XLSX_MAX_RECORDS {
@@ -220,22 +196,21 @@ pub async fn list(
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
     let query = query.into_inner();
-    if let Some(state) = &query.state
-        && !STATES.contains(&state.as_str())
-    {
-        return Err(ApiError::bad_request("invalid_state", format!("state must be one of {}", STATES.join(", "))));
-    }
+    let state: Option<RecordState> = query.state.as_deref().map(str::parse).transpose().map_err(|_| {
+        let names: Vec<&str> = RecordState::ALL.iter().map(|s| s.as_str()).collect();
+        ApiError::bad_request("invalid_state", format!("state must be one of {}", names.join(", ")))
+    })?;
     if wants_csv(&req) {
-        return Ok(export(pool.get_ref().clone(), batch.id, query.state, query.village));
+        return Ok(export(pool.get_ref().clone(), batch.id, state, query.village));
     }
     if wants_xlsx(&req) {
-        return export_xlsx(pool.get_ref().clone(), batch.id, query.state, query.village).await;
+        return export_xlsx(pool.get_ref().clone(), batch.id, state, query.village).await;
     }
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
-    let (state, village, request) = (query.state, query.village, page.clone());
+    let (village, request) = (query.village, page.clone());
     let rows = pool
         .read(move |conn| {
-            repo::list_records(conn, &batch.id, state.as_deref(), village.as_deref(), &request).map_err(ApiError::from)
+            repo::list_records(conn, &batch.id, state, village.as_deref(), &request).map_err(ApiError::from)
         })
         .await?;
     let views: Vec<RecordView> = rows.into_iter().map(RecordView::from).collect();
@@ -244,11 +219,11 @@ pub async fn list(
 
 /// The correction list for the villages as CSV (UTF-8 with a byte order mark, so that
 /// Excel opens it right), streamed a page at a time.
-fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option<String>) -> HttpResponse {
+fn export(pool: DbPool, batch_id: String, state: Option<RecordState>, village: Option<String>) -> HttpResponse {
     struct Cursor {
         pool: DbPool,
         batch_id: String,
-        state: Option<String>,
+        state: Option<RecordState>,
         village: Option<String>,
         page: PageRequest,
         started: bool,
@@ -270,11 +245,11 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
             head.extend(w.into_inner().unwrap_or_default());
             return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
         }
-        let (batch, state, village, request) = (c.batch_id.clone(), c.state.clone(), c.village.clone(), c.page.clone());
+        let (batch, state, village, request) = (c.batch_id.clone(), c.state, c.village.clone(), c.page.clone());
         let page = c
             .pool
             .read(move |conn| {
-                repo::list_records(conn, &batch, state.as_deref(), village.as_deref(), &request).map_err(ApiError::from)
+                repo::list_records(conn, &batch, state, village.as_deref(), &request).map_err(ApiError::from)
             })
             .await;
         match page {
@@ -304,7 +279,7 @@ fn export(pool: DbPool, batch_id: String, state: Option<String>, village: Option
 #[derive(Debug, Serialize)]
 pub struct VersionView {
     pub version: i32,
-    pub state: String,
+    pub state: RecordState,
     pub issues: Vec<FieldIssue>,
     pub warnings: Vec<String>,
     pub reasons: Vec<MismatchReason>,
@@ -339,7 +314,7 @@ pub struct RecordDetail {
 #[derive(Debug, Serialize)]
 pub struct CardView {
     pub order_id: String,
-    pub state: String,
+    pub state: CardStage,
     pub state_changed_at: DateTime<Utc>,
 }
 
@@ -404,7 +379,7 @@ pub async fn correct(
         }
     }
     let current = visible_record(&pool, &caller, path.into_inner()).await?;
-    if !CORRECTABLE.contains(&current.state.as_str()) {
+    if !current.state.is_correctable() {
         return Err(ApiError::conflict(
             "record_not_correctable",
             format!("a record in state {} cannot be corrected", current.state),
@@ -429,16 +404,17 @@ pub async fn correct(
             // Re-read in the transaction; the update below holds only if the record is still
             // as read here, so that a concurrent correction is never lost.
             let latest = repo::find_record(conn, &current.id)?.ok_or_else(|| ApiError::not_found("record"))?;
-            if latest.version != current.version || !CORRECTABLE.contains(&latest.state.as_str()) {
+            if latest.version != current.version || !latest.state.is_correctable() {
                 return Err(record_changed());
             }
             intake.mark_duplicates(conn, std::slice::from_mut(&mut next))?;
-            if next.state == "received" {
-                next.state = "pending_verification".into();
+            if next.state == RecordState::Received {
+                next.state = RecordState::PendingVerification;
             }
+            let step = latest.state.transition(next.state).map_err(ApiError::internal)?;
             let at = now();
             next.state_changed_at = at;
-            if !repo::replace_record(conn, &next, latest.version, &latest.state)? {
+            if !repo::replace_record(conn, &next, latest.version, step)? {
                 return Err(record_changed());
             }
             repo::save_version(
@@ -446,7 +422,7 @@ pub async fn correct(
                 &VersionRow {
                     record_id: latest.id.clone(),
                     version: latest.version,
-                    state: latest.state.clone(),
+                    state: latest.state,
                     submitted_enc: latest.submitted_enc.clone(),
                     issues: latest.issues.clone(),
                     warnings: latest.warnings.clone(),
@@ -456,7 +432,7 @@ pub async fn correct(
                     superseded_by: who,
                 },
             )?;
-            if next.state == "pending_verification" {
+            if next.state == RecordState::PendingVerification {
                 let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
                 outbox::enqueue(conn, Service::Verification, &message)?;
             }

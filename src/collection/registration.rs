@@ -15,8 +15,8 @@ use crate::config::Service;
 use crate::contracts::Message;
 use crate::contracts::messages::{CardFields, Registration, RegistrationRequested};
 use crate::db::{DbConnection, DbPool};
-use crate::domain::CountyCode;
 use crate::domain::record::{self, RawRecord};
+use crate::domain::{CountyCode, RecordState};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
@@ -90,7 +90,7 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut i64, may_defer
     if outbox::waiting(conn, Service::Cardmaking, RegistrationRequested::KIND)? >= MAX_WAITING_MESSAGES {
         return Ok(Round::HeldBack);
     }
-    if may_defer && super::tallies::in_state(conn, "pending_verification")? > VERIFICATION_FIRST_ABOVE {
+    if may_defer && super::tallies::in_state(conn, RecordState::PendingVerification)? > VERIFICATION_FIRST_ABOVE {
         return Ok(Round::HeldBack);
     }
     let Some(entry) = repo::next_queued_registrations(conn, *after)? else {
@@ -99,7 +99,7 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut i64, may_defer
     *after = entry.id;
     let versions: HashMap<&str, i32> = entry.records.iter().map(|(id, version)| (id.as_str(), *version)).collect();
     let ids: Vec<String> = entry.records.iter().map(|(id, _)| id.clone()).collect();
-    let mut rows = repo::in_state(conn, &ids, "verified")?;
+    let mut rows = repo::in_state(conn, &ids, RecordState::Verified)?;
     // A record that moved on meanwhile (or was corrected) is not due any more.
     rows.retain(|row| versions.get(row.id.as_str()) == Some(&row.version));
     rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));

@@ -1,6 +1,7 @@
 //! Collection's tables.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,6 +10,7 @@ use super::tallies::Deltas;
 use crate::db::binary_copy::BinaryCopy;
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, claim, copy_many, insert_many, keyset};
+use crate::domain::{BatchState, CardStage, RecordState, Transition};
 
 diesel::table! {
     batches (id) {
@@ -30,7 +32,7 @@ pub struct BatchRow {
     pub id: String,
     pub county_code: String,
     pub title: String,
-    pub state: String,
+    pub state: BatchState,
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
@@ -131,7 +133,7 @@ pub struct RecordRow {
     pub county_code: String,
     pub village: String,
     pub version: i32,
-    pub state: String,
+    pub state: RecordState,
     pub id_hash: Option<String>,
     pub id_enc: Option<String>,
     pub id_masked: Option<String>,
@@ -153,7 +155,7 @@ pub struct RecordRow {
 pub struct VersionRow {
     pub record_id: String,
     pub version: i32,
-    pub state: String,
+    pub state: RecordState,
     pub submitted_enc: String,
     pub issues: String,
     pub warnings: String,
@@ -222,7 +224,7 @@ fn write_record(copy: &mut BinaryCopy<'_>, r: &RecordRow) -> std::io::Result<()>
     copy.text(&r.county_code)?;
     copy.text(&r.village)?;
     copy.int4(r.version)?;
-    copy.text(&r.state)?;
+    copy.text(r.state.as_str())?;
     copy.opt_text(r.id_hash.as_deref())?;
     copy.opt_text(r.id_enc.as_deref())?;
     copy.opt_text(r.id_masked.as_deref())?;
@@ -266,7 +268,7 @@ pub struct Holder {
     pub batch_id: String,
     pub part_no: i32,
     pub row_no: i64,
-    pub state: String,
+    pub state: RecordState,
 }
 
 /// What a duplicate is looked up by.
@@ -306,7 +308,7 @@ pub fn holders(
     let live_elsewhere =
         parts::upload_id.nullable().is_not_null().and(not(records::batch_id.eq(batch).and(records::part_no.eq(part))));
     query
-        .filter(records::state.ne("format_invalid"))
+        .filter(records::state.ne(RecordState::FormatInvalid))
         .filter(live_elsewhere.or(records::upload_id.eq(upload_id)))
         .load(conn)
 }
@@ -319,17 +321,17 @@ pub fn complete_part(conn: &mut DbConnection, part: &PartRow, mut staged: Deltas
     // index: `upload_id <> $3` was a filter over the new upload's rows, read from the
     // heap one by one (a tenth of a second for a part of 100,000).
     let of_part = || records::batch_id.eq(&part.batch_id).and(records::part_no.eq(part.part_no));
-    let mut replaced: Vec<(String, NaiveDateTime)> =
+    let mut replaced: Vec<(RecordState, NaiveDateTime)> =
         diesel::delete(records::table.filter(of_part()).filter(records::upload_id.lt(&part.upload_id)))
             .returning((records::state, records::state_changed_at))
             .get_results(conn)?;
     replaced.extend(
         diesel::delete(records::table.filter(of_part()).filter(records::upload_id.gt(&part.upload_id)))
             .returning((records::state, records::state_changed_at))
-            .get_results::<(String, NaiveDateTime)>(conn)?,
+            .get_results::<(RecordState, NaiveDateTime)>(conn)?,
     );
     for (state, at) in &replaced {
-        staged.add(&part.batch_id, state, *at, -1);
+        staged.add(&part.batch_id, *state, *at, -1);
     }
     staged.save(conn)?;
     let updated = diesel::update(parts::table.find((&part.batch_id, part.part_no))).set(part).execute(conn)?;
@@ -352,8 +354,8 @@ pub fn discard_upload(conn: &mut DbConnection, batch: &str, part: i32, upload_id
 }
 
 pub fn set_batch_submitted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(batches::table.find(id).filter(batches::state.eq("open")))
-        .set((batches::state.eq("submitted"), batches::submitted_at.eq(Some(at))))
+    diesel::update(batches::table.find(id).filter(batches::state.eq(BatchState::Open)))
+        .set((batches::state.eq(BatchState::Submitted), batches::submitted_at.eq(Some(at))))
         .execute(conn)
 }
 
@@ -366,23 +368,14 @@ pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
 /// `received` in a submitted batch has been waiting for verification since the batch
 /// was submitted.
 pub fn as_seen(mut row: RecordRow, submitted_at: Option<NaiveDateTime>) -> RecordRow {
-    if let Some(at) = submitted_at
-        && row.state == "received"
-    {
-        row.state = "pending_verification".into();
-        row.state_changed_at = at;
+    if let Some(at) = submitted_at {
+        let seen = row.state.as_seen(true);
+        if seen != row.state {
+            row.state = seen;
+            row.state_changed_at = at;
+        }
     }
     row
-}
-
-/// The states stored for records seen in `state` (see [`as_seen`]), in a batch
-/// submitted or not.
-fn stored_states(state: &str, submitted: bool) -> Vec<&str> {
-    match (state, submitted) {
-        ("received", true) => vec![],
-        ("pending_verification", true) => vec!["received", "pending_verification"],
-        (state, _) => vec![state],
-    }
 }
 
 /// Live records of a batch, optionally of one state and village, by id after the
@@ -390,7 +383,7 @@ fn stored_states(state: &str, submitted: bool) -> Vec<&str> {
 pub fn list_records(
     conn: &mut DbConnection,
     batch: &str,
-    state: Option<&str>,
+    state: Option<RecordState>,
     village: Option<&str>,
     page: &PageRequest,
 ) -> QueryResult<Vec<RecordRow>> {
@@ -398,9 +391,7 @@ pub fn list_records(
         batches::table.find(batch).select(batches::submitted_at).first(conn).optional()?.flatten();
     let mut query = live().filter(records::batch_id.eq(batch)).select(RecordRow::as_select()).into_boxed();
     if let Some(state) = state {
-        let stored: Vec<String> =
-            stored_states(state, submitted_at.is_some()).into_iter().map(str::to_string).collect();
-        query = query.filter(records::state.eq_any(stored));
+        query = query.filter(records::state.eq_any(state.stored_as(submitted_at.is_some())));
     }
     if let Some(village) = village {
         query = query.filter(records::village.eq(village.to_string()));
@@ -431,7 +422,7 @@ pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Version
 /// last record sent so far.
 pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<String>)>> {
     batches::table
-        .filter(batches::state.eq("submitted"))
+        .filter(batches::state.eq(BatchState::Submitted))
         .select((batches::id, batches::fed_through))
         .order(batches::id.asc())
         .limit(16)
@@ -457,8 +448,8 @@ pub fn advance_feeder(conn: &mut DbConnection, batch: &str, from: Option<&str>, 
 /// is no longer open. A part completed while the batch is being submitted is counted
 /// either before the submission or not at all.
 pub fn lock_open_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<bool> {
-    let n = diesel::update(batches::table.find(batch).filter(batches::state.eq("open")))
-        .set(batches::state.eq("open"))
+    let n = diesel::update(batches::table.find(batch).filter(batches::state.eq(BatchState::Open)))
+        .set(batches::state.eq(BatchState::Open))
         .execute(conn)?;
     Ok(n == 1)
 }
@@ -510,12 +501,20 @@ pub fn current_uploads(conn: &mut DbConnection, batch: &str) -> QueryResult<Hash
 /// rows included, for every chunk (so a batch took time quadratic in its size).
 const TO_VERIFY_COLUMNS: &str = "SELECT r.id, r.version, r.county_code, r.id_hash, r.name, r.sex, r.birth_date, \
      r.ethnicity, r.part_no, r.upload_id FROM";
-const TO_VERIFY_RANGE_PG: &str = "(SELECT id, version, county_code, id_hash, name, sex, birth_date, ethnicity, \
-     batch_id, part_no, upload_id FROM records WHERE batch_id = $1 AND state = 'received' AND id > $2 \
-     ORDER BY id LIMIT $3) r ORDER BY r.id";
-const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash, name, sex, birth_date, ethnicity, \
-     batch_id, part_no, upload_id FROM records WHERE batch_id = ? AND state = 'received' AND id > ? \
-     ORDER BY id LIMIT ?) r ORDER BY r.id";
+
+/// The statement on each backend, its placeholders (`$n` or `?`) given in order. The
+/// state is written out, as it was when the plans were tuned.
+fn to_verify_statement(placeholders: [&str; 3]) -> String {
+    let [batch, after, limit] = placeholders;
+    format!(
+        "{TO_VERIFY_COLUMNS} (SELECT id, version, county_code, id_hash, name, sex, birth_date, ethnicity, \
+         batch_id, part_no, upload_id FROM records WHERE batch_id = {batch} AND state = '{received}' AND id > {after} \
+         ORDER BY id LIMIT {limit}) r ORDER BY r.id",
+        received = RecordState::Received.as_str(),
+    )
+}
+static TO_VERIFY_PG: LazyLock<String> = LazyLock::new(|| to_verify_statement(["$1", "$2", "$3"]));
+static TO_VERIFY_SQLITE: LazyLock<String> = LazyLock::new(|| to_verify_statement(["?", "?", "?"]));
 
 /// Up to `limit` records of `batch` in state `received` after the record `after`, in
 /// id order, each with the upload it came with, with only the columns the feeder
@@ -524,12 +523,12 @@ const TO_VERIFY_RANGE_SQLITE: &str = "(SELECT id, version, county_code, id_hash,
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
     match conn {
-        DbConnection::Pg(pg) => diesel::sql_query(format!("{TO_VERIFY_COLUMNS} {TO_VERIFY_RANGE_PG}"))
+        DbConnection::Pg(pg) => diesel::sql_query(TO_VERIFY_PG.as_str())
             .bind::<Text, _>(batch)
             .bind::<Text, _>(after)
             .bind::<BigInt, _>(limit)
             .load(pg),
-        DbConnection::Sqlite(sqlite) => diesel::sql_query(format!("{TO_VERIFY_COLUMNS} {TO_VERIFY_RANGE_SQLITE}"))
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(TO_VERIFY_SQLITE.as_str())
             .bind::<Text, _>(batch)
             .bind::<Text, _>(after)
             .bind::<BigInt, _>(limit)
@@ -549,10 +548,11 @@ pub fn refresh_statistics_if_grown(conn: &mut DbConnection) -> QueryResult<bool>
     crate::db::statistics::analyze_if_grown(conn, "records", Some(RECORDS_KEYS), 100_000)
 }
 
-/// Moves a batch from one state to another; `false` if it was not in `from`.
-pub fn move_batch(conn: &mut DbConnection, id: &str, from: &str, to: &str) -> QueryResult<bool> {
-    let n = diesel::update(batches::table.find(id).filter(batches::state.eq(from)))
-        .set(batches::state.eq(to))
+/// Moves a batch from one state to another; `false` if it was not in the move's
+/// `from`.
+pub fn move_batch(conn: &mut DbConnection, id: &str, moved: Transition<BatchState>) -> QueryResult<bool> {
+    let n = diesel::update(batches::table.find(id).filter(batches::state.eq(moved.from())))
+        .set(batches::state.eq(moved.to()))
         .execute(conn)?;
     Ok(n == 1)
 }
@@ -565,22 +565,22 @@ type Moved = Vec<(String, String, Option<NaiveDateTime>)>;
 const MOVED: (records::id, records::batch_id, records::previous_state_at) =
     (records::id, records::batch_id, records::previous_state_at);
 
-/// Counts the records a statement moved from `from` to `to` at `at` in the batches'
-/// tallies; returns their ids.
+/// Counts the records a statement moved by `step` at `at` in the batches' tallies;
+/// returns their ids.
 fn tally_moved(
     conn: &mut DbConnection,
     moved: Moved,
-    from: &str,
-    to: &str,
+    step: Transition<RecordState>,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     let (ids, entered): (Vec<String>, Vec<(String, Option<NaiveDateTime>)>) =
         moved.into_iter().map(|(id, batch, at)| (id, (batch, at))).unzip();
-    Deltas::default().moved(&entered, from, to, at).save(conn)?;
+    Deltas::default().moved(&entered, step, at).save(conn)?;
     Ok(ids)
 }
 
-/// Applies one verification outcome to the records `ids`, each at the version it was
+/// Applies one verification outcome (`outcome`, a move from `pending_verification`)
+/// to the records `ids`, each at the version it was
 /// about (a later correction makes an old outcome moot); returns the ids of the
 /// records it applied to. A record the feeder sent is still stored as `received`,
 /// waiting since `submitted_at`, its batch's submission (see [`as_seen`]); before
@@ -589,16 +589,17 @@ pub fn apply_outcomes(
     conn: &mut DbConnection,
     ids: &[String],
     version: i32,
-    state: &str,
+    outcome: Transition<RecordState>,
     reasons: &str,
     submitted_at: Option<NaiveDateTime>,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     use diesel::dsl::case_when;
     use diesel::sql_types::{Nullable, Timestamp};
-    let waiting = stored_states("pending_verification", submitted_at.is_some());
-    let waiting_since = case_when(records::state.eq("received"), submitted_at.into_sql::<Nullable<Timestamp>>())
-        .otherwise(records::state_changed_at.nullable());
+    let waiting = outcome.from().stored_as(submitted_at.is_some());
+    let waiting_since =
+        case_when(records::state.eq(RecordState::Received), submitted_at.into_sql::<Nullable<Timestamp>>())
+            .otherwise(records::state_changed_at.nullable());
     let moved: Moved = diesel::update(
         records::table
             .filter(records::id.eq_any(ids))
@@ -606,30 +607,37 @@ pub fn apply_outcomes(
             .filter(records::state.eq_any(waiting)),
     )
     .set((
-        records::state.eq(state),
+        records::state.eq(outcome.to()),
         records::reasons.eq(reasons),
         records::previous_state_at.eq(waiting_since),
         records::state_changed_at.eq(at),
     ))
     .returning(MOVED)
     .get_results(conn)?;
-    tally_moved(conn, moved, "pending_verification", state, at)
+    tally_moved(conn, moved, outcome, at)
 }
 
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
     diesel::insert_into(record_versions::table).values(version).execute(conn)
 }
 
-/// Replaces a record's current version (a correction) if it is still at version
-/// `version` in state `from`, as the caller read it: an optimistic update, so that of
-/// two concurrent corrections one wins and the other learns it lost (`false`), on a
-/// backend with row locks as on one without.
-pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, version: i32, from: &str) -> QueryResult<bool> {
-    let current = records::table.find(&row.id).filter(records::version.eq(version)).filter(records::state.eq(from));
+/// Replaces a record's current version (a correction) by `row`, moving it by `step`
+/// (to `row`'s state), if it is still at version `version` in `step`'s starting state,
+/// as the caller read it: an optimistic update, so that of two concurrent corrections
+/// one wins and the other learns it lost (`false`), on a backend with row locks as on
+/// one without.
+pub fn replace_record(
+    conn: &mut DbConnection,
+    row: &RecordRow,
+    version: i32,
+    step: Transition<RecordState>,
+) -> QueryResult<bool> {
+    let current =
+        records::table.find(&row.id).filter(records::version.eq(version)).filter(records::state.eq(step.from()));
     let moved: Moved = diesel::update(current)
         .set((
             records::version.eq(row.version),
-            records::state.eq(&row.state),
+            records::state.eq(step.to()),
             records::village.eq(&row.village),
             records::county_code.eq(&row.county_code),
             records::id_hash.eq(&row.id_hash),
@@ -649,7 +657,7 @@ pub fn replace_record(conn: &mut DbConnection, row: &RecordRow, version: i32, fr
         ))
         .returning(MOVED)
         .get_results(conn)?;
-    Ok(!tally_moved(conn, moved, from, &row.state, row.state_changed_at)?.is_empty())
+    Ok(!tally_moved(conn, moved, step, row.state_changed_at)?.is_empty())
 }
 
 // --- The card pipeline: registration and card progress reported by card making. ---
@@ -664,7 +672,7 @@ diesel::table! {
 }
 
 /// The records `ids` that are in `state` now.
-pub fn in_state(conn: &mut DbConnection, ids: &[String], state: &str) -> QueryResult<Vec<RecordRow>> {
+pub fn in_state(conn: &mut DbConnection, ids: &[String], state: RecordState) -> QueryResult<Vec<RecordRow>> {
     records::table
         .filter(records::id.eq_any(ids))
         .filter(records::state.eq(state))
@@ -672,23 +680,22 @@ pub fn in_state(conn: &mut DbConnection, ids: &[String], state: &str) -> QueryRe
         .load(conn)
 }
 
-/// Moves the records `ids` at `version` from `from` to `to` (with new reasons when
-/// given); records elsewhere or at another version stay as they are. Returns the ids
+/// Moves the records `ids` at `version` by `step` (with new reasons when given);
+/// records in another state or at another version stay as they are. Returns the ids
 /// of the records moved.
 pub fn advance(
     conn: &mut DbConnection,
     ids: &[String],
     version: i32,
-    from: &str,
-    to: &str,
+    step: Transition<RecordState>,
     reasons: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     let target = records::table
         .filter(records::id.eq_any(ids))
         .filter(records::version.eq(version))
-        .filter(records::state.eq(from));
-    let entered = records::previous_state_at.eq(records::state_changed_at.nullable());
+        .filter(records::state.eq(step.from()));
+    let (to, entered) = (step.to(), records::previous_state_at.eq(records::state_changed_at.nullable()));
     let moved: Moved = match reasons {
         Some(reasons) => diesel::update(target)
             .set((records::state.eq(to), records::reasons.eq(reasons), entered, records::state_changed_at.eq(at)))
@@ -699,11 +706,11 @@ pub fn advance(
             .returning(MOVED)
             .get_results(conn)?,
     };
-    tally_moved(conn, moved, from, to, at)
+    tally_moved(conn, moved, step, at)
 }
 
 /// `(id, version, state)` of the records `ids`.
-pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, i32, String)>> {
+pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, i32, RecordState)>> {
     records::table.filter(records::id.eq_any(ids)).select((records::id, records::version, records::state)).load(conn)
 }
 
@@ -712,7 +719,7 @@ pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(St
 pub fn upsert_cards(
     conn: &mut DbConnection,
     records: &[(String, String)],
-    card_state: &str,
+    card_state: CardStage,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     use std::collections::HashSet;
@@ -746,7 +753,7 @@ pub fn upsert_cards(
 }
 
 /// The card of a record, if it has been registered: `(order_id, card_state, at)`.
-pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(String, String, NaiveDateTime)>> {
+pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(String, CardStage, NaiveDateTime)>> {
     record_cards::table
         .find(record_id)
         .select((record_cards::order_id, record_cards::card_state, record_cards::card_state_at))
@@ -802,4 +809,21 @@ pub fn next_queued_registrations(conn: &mut DbConnection, after: i64) -> QueryRe
 pub fn unqueue_registrations(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
     use registration_queue::dsl as q;
     diesel::delete(q::registration_queue.find(id)).execute(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feeder_reads_received_records_by_a_written_out_state() {
+        assert_eq!(
+            TO_VERIFY_PG.as_str(),
+            "SELECT r.id, r.version, r.county_code, r.id_hash, r.name, r.sex, r.birth_date, r.ethnicity, r.part_no, \
+             r.upload_id FROM (SELECT id, version, county_code, id_hash, name, sex, birth_date, ethnicity, batch_id, \
+             part_no, upload_id FROM records WHERE batch_id = $1 AND state = 'received' AND id > $2 ORDER BY id LIMIT \
+             $3) r ORDER BY r.id"
+        );
+        assert!(TO_VERIFY_SQLITE.contains("WHERE batch_id = ? AND state = 'received' AND id > ? ORDER BY id LIMIT ?)"));
+    }
 }

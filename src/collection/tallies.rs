@@ -16,6 +16,7 @@ use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
 use crate::db::{DbConnection, DbPool, insert_many};
+use crate::domain::{RecordState, Transition};
 
 diesel::table! {
     record_tallies (id) {
@@ -32,19 +33,25 @@ fn second_of(at: NaiveDateTime) -> NaiveDateTime {
     at.with_nanosecond(0).unwrap_or(at)
 }
 
-/// Deltas gathered in one transaction: `(batch, state, second entered) -> records`.
+/// Deltas gathered in one transaction: `(batch, state, second entered) -> records`,
+/// the state by its name (the order rows are written in).
 #[derive(Debug, Default)]
-pub struct Deltas(BTreeMap<(String, String, NaiveDateTime), i64>);
+pub struct Deltas(BTreeMap<(String, &'static str, NaiveDateTime), i64>);
 
 impl Deltas {
     /// Records of `batch` that entered `state` at `at` (negative: that left it).
-    pub fn add(&mut self, batch: &str, state: &str, at: NaiveDateTime, records: i64) {
-        *self.0.entry((batch.to_string(), state.to_string(), second_of(at))).or_default() += records;
+    pub fn add(&mut self, batch: &str, state: RecordState, at: NaiveDateTime, records: i64) {
+        *self.0.entry((batch.to_string(), state.as_str(), second_of(at))).or_default() += records;
     }
 
-    /// Records moved from `from` to `to` at `at`, given as `(batch, when each entered
-    /// `from`)` as the moving statement returned them.
-    pub fn moved(mut self, rows: &[(String, Option<NaiveDateTime>)], from: &str, to: &str, at: NaiveDateTime) -> Self {
+    /// Records moved by `step` at `at`, given as `(batch, when each entered the state
+    /// they left)` as the moving statement returned them.
+    pub fn moved(
+        mut self,
+        rows: &[(String, Option<NaiveDateTime>)],
+        step: Transition<RecordState>,
+        at: NaiveDateTime,
+    ) -> Self {
         // Counted by batch and second first: an outcome moves a thousand records that
         // share a few keys, and each `add` makes the key's strings.
         let mut by_entry: BTreeMap<(&str, NaiveDateTime), i64> = BTreeMap::new();
@@ -54,14 +61,14 @@ impl Deltas {
             *by_entry.entry((batch.as_str(), second_of(entered.unwrap_or(at)))).or_default() += 1;
         }
         for ((batch, entered), records) in by_entry {
-            self.add(batch, from, entered, -records);
-            self.add(batch, to, at, records);
+            self.add(batch, step.from(), entered, -records);
+            self.add(batch, step.to(), at, records);
         }
         self
     }
 
     /// The deltas that change a count (moves within one second cancel out).
-    fn nonzero(self) -> impl Iterator<Item = ((String, String, NaiveDateTime), i64)> {
+    fn nonzero(self) -> impl Iterator<Item = ((String, &'static str, NaiveDateTime), i64)> {
         self.0.into_iter().filter(|(_, n)| *n != 0)
     }
 
@@ -79,16 +86,16 @@ impl Deltas {
     }
 }
 
-/// Moves every record of `batch` counted in `from` to `to` at `at`, in the caller's
-/// transaction, without touching the records: for a state change that holds for a
-/// whole batch at once (see `repo::as_seen`).
+/// Moves every record of `batch` counted in the state `step` leaves to the one it
+/// enters at `at`, in the caller's transaction, without touching the records: for a
+/// state change that holds for a whole batch at once (see `repo::as_seen`).
 pub fn move_whole_batch(
     conn: &mut DbConnection,
     batch: &str,
-    from: &str,
-    to: &str,
+    step: Transition<RecordState>,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
+    let (from, to) = (step.from(), step.to());
     use record_tallies::dsl as t;
     let rows: Vec<(NaiveDateTime, i64)> = t::record_tallies
         .filter(t::batch_id.eq(batch))
@@ -106,7 +113,7 @@ pub fn move_whole_batch(
 /// Records of a batch in one state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateTally {
-    pub state: String,
+    pub state: RecordState,
     pub records: i64,
     /// When the record that has waited longest in the state entered it (to the second).
     pub oldest: NaiveDateTime,
@@ -115,33 +122,33 @@ pub struct StateTally {
 /// The states of `batch` that hold records.
 pub fn of_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<StateTally>> {
     use record_tallies::dsl as t;
-    let rows: Vec<(String, NaiveDateTime, i64)> =
+    let rows: Vec<(RecordState, NaiveDateTime, i64)> =
         t::record_tallies.filter(t::batch_id.eq(batch)).select((t::state, t::entered_at, t::records)).load(conn)?;
     Ok(summarise(rows))
 }
 
 /// Per state, from `(state, second, delta)` rows: the records in it and the oldest
-/// second that still holds some.
-fn summarise(rows: Vec<(String, NaiveDateTime, i64)>) -> Vec<StateTally> {
-    let mut seconds: BTreeMap<(String, NaiveDateTime), i64> = BTreeMap::new();
+/// second that still holds some; states in the order of their names.
+fn summarise(rows: Vec<(RecordState, NaiveDateTime, i64)>) -> Vec<StateTally> {
+    let mut seconds: BTreeMap<(&'static str, NaiveDateTime), (RecordState, i64)> = BTreeMap::new();
     for (state, at, n) in rows {
-        *seconds.entry((state, at)).or_default() += n;
+        seconds.entry((state.as_str(), at)).or_insert((state, 0)).1 += n;
     }
-    let mut states: BTreeMap<String, (i64, Option<NaiveDateTime>)> = BTreeMap::new();
-    for ((state, at), n) in seconds.into_iter().filter(|(_, n)| *n > 0) {
-        let entry = states.entry(state).or_default();
-        entry.0 += n;
+    let mut states: BTreeMap<&'static str, (RecordState, i64, Option<NaiveDateTime>)> = BTreeMap::new();
+    for ((name, at), (state, n)) in seconds.into_iter().filter(|(_, (_, n))| *n > 0) {
+        let entry = states.entry(name).or_insert((state, 0, None));
+        entry.1 += n;
         // Seconds come in order: the first one with records left is the oldest.
-        entry.1.get_or_insert(at);
+        entry.2.get_or_insert(at);
     }
     states
-        .into_iter()
-        .filter_map(|(state, (records, oldest))| Some(StateTally { state, records, oldest: oldest? }))
+        .into_values()
+        .filter_map(|(state, records, oldest)| Some(StateTally { state, records, oldest: oldest? }))
         .collect()
 }
 
 /// Records in `state` across all batches.
-pub fn in_state(conn: &mut DbConnection, state: &str) -> QueryResult<i64> {
+pub fn in_state(conn: &mut DbConnection, state: RecordState) -> QueryResult<i64> {
     use diesel::dsl::sql;
     use record_tallies::dsl as t;
     // SUM over BIGINT is NUMERIC on PostgreSQL: cast back.
@@ -163,12 +170,12 @@ pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryRe
 /// commit meanwhile: they are not deleted, so nothing is counted twice or lost.
 pub fn compact(conn: &mut DbConnection, batch: &str) -> QueryResult<()> {
     use record_tallies::dsl as t;
-    let rows: Vec<(String, NaiveDateTime, i64)> = diesel::delete(t::record_tallies.filter(t::batch_id.eq(batch)))
+    let rows: Vec<(RecordState, NaiveDateTime, i64)> = diesel::delete(t::record_tallies.filter(t::batch_id.eq(batch)))
         .returning((t::state, t::entered_at, t::records))
         .get_results(conn)?;
     let mut deltas = Deltas::default();
     for (state, at, n) in rows {
-        deltas.add(batch, &state, at, n);
+        deltas.add(batch, state, at, n);
     }
     deltas.save(conn)
 }
@@ -199,6 +206,8 @@ pub async fn run_compactor(pool: DbPool, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::StateMachine;
+    use RecordState::{PendingVerification, Received, Verified};
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
@@ -211,15 +220,19 @@ mod tests {
             ("b1".to_string(), Some(at("2026-11-30 10:00:00.750"))),
             ("b2".to_string(), Some(at("2026-11-30 09:00:01.000"))),
         ];
-        let deltas = Deltas::default().moved(&rows, "received", "pending_verification", at("2026-11-30 10:05:00.5"));
+        let deltas = Deltas::default().moved(
+            &rows,
+            Received.transition(PendingVerification).unwrap(),
+            at("2026-11-30 10:05:00.5"),
+        );
         let got: Vec<_> = deltas.0.into_iter().collect();
         assert_eq!(
             got,
             vec![
-                (("b1".into(), "pending_verification".into(), at("2026-11-30 10:05:00")), 2),
-                (("b1".into(), "received".into(), at("2026-11-30 10:00:00")), -2),
-                (("b2".into(), "pending_verification".into(), at("2026-11-30 10:05:00")), 1),
-                (("b2".into(), "received".into(), at("2026-11-30 09:00:01")), -1),
+                (("b1".into(), PendingVerification.as_str(), at("2026-11-30 10:05:00")), 2),
+                (("b1".into(), Received.as_str(), at("2026-11-30 10:00:00")), -2),
+                (("b2".into(), PendingVerification.as_str(), at("2026-11-30 10:05:00")), 1),
+                (("b2".into(), Received.as_str(), at("2026-11-30 09:00:01")), -1),
             ]
         );
     }
@@ -227,32 +240,32 @@ mod tests {
     #[test]
     fn deltas_that_cancel_out_are_not_written() {
         let mut deltas = Deltas::default();
-        deltas.add("b", "received", at("2026-11-30 10:00:00.1"), 3);
-        deltas.add("b", "received", at("2026-11-30 10:00:00.9"), -3);
-        deltas.add("b", "verified", at("2026-11-30 10:00:00.9"), 1);
+        deltas.add("b", Received, at("2026-11-30 10:00:00.1"), 3);
+        deltas.add("b", Received, at("2026-11-30 10:00:00.9"), -3);
+        deltas.add("b", Verified, at("2026-11-30 10:00:00.9"), 1);
         let kept: Vec<_> = deltas.nonzero().map(|((_, state, _), n)| (state, n)).collect();
-        assert_eq!(kept, vec![("verified".to_string(), 1)]);
+        assert_eq!(kept, vec![(Verified.as_str(), 1)]);
     }
 
     #[test]
     fn the_oldest_second_is_the_first_that_still_holds_records() {
         let rows = vec![
-            ("received".to_string(), at("2026-11-30 10:00:00"), 5),
-            ("received".to_string(), at("2026-11-30 10:00:01"), 5),
+            (Received, at("2026-11-30 10:00:00"), 5),
+            (Received, at("2026-11-30 10:00:01"), 5),
             // All of 10:00:00 left, in two statements.
-            ("received".to_string(), at("2026-11-30 10:00:00"), -2),
-            ("received".to_string(), at("2026-11-30 10:00:00"), -3),
-            ("received".to_string(), at("2026-11-30 10:00:01"), -1),
-            ("verified".to_string(), at("2026-11-30 10:00:07"), 6),
+            (Received, at("2026-11-30 10:00:00"), -2),
+            (Received, at("2026-11-30 10:00:00"), -3),
+            (Received, at("2026-11-30 10:00:01"), -1),
+            (Verified, at("2026-11-30 10:00:07"), 6),
             // A state every record has left is not shown.
-            ("pending_verification".to_string(), at("2026-11-30 10:00:03"), 6),
-            ("pending_verification".to_string(), at("2026-11-30 10:00:03"), -6),
+            (PendingVerification, at("2026-11-30 10:00:03"), 6),
+            (PendingVerification, at("2026-11-30 10:00:03"), -6),
         ];
         assert_eq!(
             summarise(rows),
             vec![
-                StateTally { state: "received".into(), records: 4, oldest: at("2026-11-30 10:00:01") },
-                StateTally { state: "verified".into(), records: 6, oldest: at("2026-11-30 10:00:07") },
+                StateTally { state: Received, records: 4, oldest: at("2026-11-30 10:00:01") },
+                StateTally { state: Verified, records: 6, oldest: at("2026-11-30 10:00:07") },
             ]
         );
     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Message;
+use crate::domain::{CardStage, CardState, RecordState};
 
 /// Gateway -> every service: an API client was revoked; refuse its tokens at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -190,9 +191,9 @@ pub struct CardProgressUpdate {
     /// The record's new state in the county's view (`in_production`, `produced`,
     /// `production_failed`, `issued`, `activated`); none once the card is in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record_state: Option<String>,
+    pub record_state: Option<RecordState>,
     /// The order's or card's state (`ordered`, `leased`, `failed`, or a card state).
-    pub card_state: String,
+    pub card_state: CardStage,
     /// Why production failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<MismatchReason>,
@@ -205,7 +206,7 @@ pub struct CardStatusChanged {
     pub card_no: String,
     pub id_hash: String,
     pub county_code: String,
-    pub state: String,
+    pub state: CardState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub at: DateTime<Utc>,

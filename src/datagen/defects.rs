@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::domain::RecordState;
+
 /// One kind of deliberate defect. Each defective record has exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,10 +49,11 @@ impl Outcome {
     /// The outcome as written in the sidecar.
     pub fn code(self) -> &'static str {
         match self {
-            Outcome::FormatInvalid => "format_invalid",
-            Outcome::Rejected => "rejected",
-            Outcome::Verified => "verified",
+            Outcome::FormatInvalid => RecordState::FormatInvalid,
+            Outcome::Rejected => RecordState::Rejected,
+            Outcome::Verified => RecordState::Verified,
         }
+        .as_str()
     }
 }
 

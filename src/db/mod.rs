@@ -12,6 +12,7 @@ pub mod lock;
 pub mod migrations;
 pub mod page;
 mod pool;
+pub mod state_column;
 pub mod statistics;
 
 pub use bulk::{copy_many, insert_many};

@@ -3,22 +3,24 @@
 //! with. Pure: callers store the result.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A made card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CardState {
-    Produced,
-    Issued,
-    Activated,
-    ReportedLost,
-    /// Dead: a new card was ordered for the same resident.
-    Replaced,
-    /// Dead: the holder died or moved out.
-    Cancelled,
+use super::card_order::OrderState;
+use super::state::{StateMachine, states};
+
+states! {
+    /// A made card.
+    pub enum CardState as "card" {
+        Produced = "produced",
+        Issued = "issued",
+        Activated = "activated",
+        ReportedLost = "reported_lost",
+        /// Dead: a new card was ordered for the same resident.
+        Replaced = "replaced",
+        /// Dead: the holder died or moved out.
+        Cancelled = "cancelled",
+    }
 }
 
 /// What a county office, clinic or card maker does to a card.
@@ -75,19 +77,25 @@ impl TransitionError {
     }
 }
 
-impl CardState {
-    pub const ALL: [CardState; 6] = [
-        CardState::Produced,
-        CardState::Issued,
-        CardState::Activated,
-        CardState::ReportedLost,
-        CardState::Replaced,
-        CardState::Cancelled,
+impl CardAction {
+    pub const ALL: [CardAction; 6] = [
+        CardAction::Issue,
+        CardAction::Activate,
+        CardAction::ReportLoss,
+        CardAction::Found,
+        CardAction::Replace,
+        CardAction::Cancel,
     ];
+}
+
+impl CardState {
+    /// The states of a card that still belongs to its holder.
+    pub const LIVE: [CardState; 4] =
+        [CardState::Produced, CardState::Issued, CardState::Activated, CardState::ReportedLost];
 
     /// A live card still belongs to its holder; a resident holds at most one.
     pub fn is_live(self) -> bool {
-        !matches!(self, CardState::Replaced | CardState::Cancelled)
+        CardState::LIVE.contains(&self)
     }
 
     /// The state `action` leads to, or why it does not apply. Doing again what was
@@ -109,22 +117,19 @@ impl CardState {
         };
         Ok(next)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardState::Produced => "produced",
-            CardState::Issued => "issued",
-            CardState::Activated => "activated",
-            CardState::ReportedLost => "reported_lost",
-            CardState::Replaced => "replaced",
-            CardState::Cancelled => "cancelled",
-        }
-    }
 }
 
-impl fmt::Display for CardState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The card's table is [`CardState::apply`]: a move is allowed when some action makes it.
+impl StateMachine for CardState {
+    const MACHINE: &'static str = "card";
+    const REFUSED: &'static str = "card_transition_refused";
+
+    fn states() -> &'static [Self] {
+        &CardState::ALL
+    }
+
+    fn allows(self, to: Self) -> bool {
+        self != to && CardAction::ALL.into_iter().any(|action| self.apply(action) == Ok(to))
     }
 }
 
@@ -141,18 +146,6 @@ impl fmt::Display for CardAction {
     }
 }
 
-/// A stored state name that is not one of ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown state {0:?}")]
-pub struct UnknownState(pub String);
-
-impl FromStr for CardState {
-    type Err = UnknownState;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CardState::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| UnknownState(s.to_string()))
-    }
-}
-
 impl FailureCode {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,19 +159,44 @@ impl FailureCode {
     }
 }
 
-/// How far along the card pipeline a record is, as the county sees it (DOMAIN.md
-/// section 4). Messages about a record can arrive out of order; a record only moves
-/// forward along this rank. `None` for states outside the card pipeline.
-pub fn record_progress_rank(state: &str) -> Option<u8> {
-    Some(match state {
-        "verified" => 0,
-        "registered" => 1,
-        "in_production" => 2,
-        "produced" | "production_failed" => 3,
-        "issued" => 4,
-        "activated" => 5,
-        _ => return None,
-    })
+states! {
+    /// A record's card as collection keeps it: the state of its order until a card is
+    /// made, then the card's (the latest report wins, so there is no table of moves).
+    pub enum CardStage as "card stage" {
+        Ordered = "ordered",
+        Leased = "leased",
+        Failed = "failed",
+        Produced = "produced",
+        Issued = "issued",
+        Activated = "activated",
+        ReportedLost = "reported_lost",
+        Replaced = "replaced",
+        Cancelled = "cancelled",
+    }
+}
+
+impl From<OrderState> for CardStage {
+    fn from(state: OrderState) -> Self {
+        match state {
+            OrderState::Ordered => CardStage::Ordered,
+            OrderState::Leased => CardStage::Leased,
+            OrderState::Produced => CardStage::Produced,
+            OrderState::Failed => CardStage::Failed,
+        }
+    }
+}
+
+impl From<CardState> for CardStage {
+    fn from(state: CardState) -> Self {
+        match state {
+            CardState::Produced => CardStage::Produced,
+            CardState::Issued => CardStage::Issued,
+            CardState::Activated => CardStage::Activated,
+            CardState::ReportedLost => CardStage::ReportedLost,
+            CardState::Replaced => CardStage::Replaced,
+            CardState::Cancelled => CardStage::Cancelled,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -186,15 +204,6 @@ pub fn record_progress_rank(state: &str) -> Option<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    const ACTIONS: [CardAction; 6] = [
-        CardAction::Issue,
-        CardAction::Activate,
-        CardAction::ReportLoss,
-        CardAction::Found,
-        CardAction::Replace,
-        CardAction::Cancel,
-    ];
 
     #[test]
     fn the_normal_life_of_a_card() {
@@ -218,22 +227,115 @@ mod tests {
         assert_eq!(CardState::Issued.apply(CardAction::Found).unwrap_err().code(), "card_not_reported_lost");
     }
 
+    /// Every (state, action) pair: the state it leads to, or the refusal's code.
     #[test]
-    fn states_round_trip_through_their_names() {
-        for s in CardState::ALL {
-            assert_eq!(s.as_str().parse::<CardState>().unwrap(), s);
+    fn every_action_in_every_state_is_as_described() {
+        use CardAction as A;
+        use CardState as S;
+        let expected: [(S, [Result<S, &str>; 6]); 6] = [
+            // Issue, Activate, ReportLoss, Found, Replace, Cancel
+            (
+                S::Produced,
+                [
+                    Ok(S::Issued),
+                    Err("card_not_issued"),
+                    Err("card_not_active"),
+                    Err("card_not_reported_lost"),
+                    Ok(S::Replaced),
+                    Ok(S::Cancelled),
+                ],
+            ),
+            (
+                S::Issued,
+                [
+                    Ok(S::Issued),
+                    Ok(S::Activated),
+                    Err("card_not_active"),
+                    Err("card_not_reported_lost"),
+                    Ok(S::Replaced),
+                    Ok(S::Cancelled),
+                ],
+            ),
+            (
+                S::Activated,
+                [
+                    Err("card_not_produced"),
+                    Ok(S::Activated),
+                    Ok(S::ReportedLost),
+                    Ok(S::Activated),
+                    Ok(S::Replaced),
+                    Ok(S::Cancelled),
+                ],
+            ),
+            (
+                S::ReportedLost,
+                [
+                    Err("card_not_produced"),
+                    Err("card_not_issued"),
+                    Ok(S::ReportedLost),
+                    Ok(S::Activated),
+                    Ok(S::Replaced),
+                    Ok(S::Cancelled),
+                ],
+            ),
+            (S::Replaced, [Err("card_not_live"); 6]),
+            (S::Cancelled, [Err("card_not_live"); 6]),
+        ];
+        assert_eq!(expected.map(|(s, _)| s), CardState::ALL);
+        for (from, outcomes) in expected {
+            for (action, want) in A::ALL.into_iter().zip(outcomes) {
+                let got = from.apply(action).map_err(|e| {
+                    assert_eq!((e.from, e.action), (from, action));
+                    e.code()
+                });
+                assert_eq!(got, want, "{from} {action:?}");
+            }
         }
-        assert!("lost".parse::<CardState>().is_err());
     }
 
     #[test]
-    fn the_record_pipeline_is_ordered() {
-        let order = ["verified", "registered", "in_production", "produced", "issued", "activated"];
-        for w in order.windows(2) {
-            assert!(record_progress_rank(w[0]) < record_progress_rank(w[1]));
+    fn every_pair_of_states_is_allowed_or_refused_as_described() {
+        crate::domain::state::walk_every_pair::<CardState>(&[
+            "produced -> issued",
+            "produced -> replaced",
+            "produced -> cancelled",
+            "issued -> activated",
+            "issued -> replaced",
+            "issued -> cancelled",
+            "activated -> reported_lost",
+            "activated -> replaced",
+            "activated -> cancelled",
+            "reported_lost -> activated",
+            "reported_lost -> replaced",
+            "reported_lost -> cancelled",
+        ]);
+    }
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        crate::domain::state::round_trip_every_state::<CardState>();
+        assert_eq!(
+            CardState::ALL.map(CardState::as_str),
+            ["produced", "issued", "activated", "reported_lost", "replaced", "cancelled"]
+        );
+        assert!("lost".parse::<CardState>().is_err());
+        for s in CardState::ALL {
+            assert_eq!(s.is_live(), CardState::LIVE.contains(&s));
         }
-        assert_eq!(record_progress_rank("production_failed"), record_progress_rank("produced"));
-        assert_eq!(record_progress_rank("rejected"), None);
+    }
+
+    #[test]
+    fn card_stages_are_named_as_the_order_or_card_they_come_from() {
+        for s in CardStage::ALL {
+            assert_eq!(s.as_str().parse::<CardStage>().unwrap(), s);
+            assert_eq!(crate::domain::serialized(&s), s.as_str());
+        }
+        for s in OrderState::ALL {
+            assert_eq!(CardStage::from(s).as_str(), s.as_str());
+        }
+        for s in CardState::ALL {
+            assert_eq!(CardStage::from(s).as_str(), s.as_str());
+        }
     }
 
     fn any_state() -> impl Strategy<Value = CardState> {
@@ -241,7 +343,7 @@ mod tests {
     }
 
     fn any_action() -> impl Strategy<Value = CardAction> {
-        proptest::sample::select(ACTIONS.to_vec())
+        proptest::sample::select(CardAction::ALL.to_vec())
     }
 
     proptest! {

@@ -21,7 +21,9 @@ macro_rules! serialize_as_code {
 }
 pub(crate) use serialize_as_code;
 
+pub mod batch;
 pub mod card;
+pub mod card_order;
 pub mod citizen_id;
 pub mod ethnicity;
 pub mod money;
@@ -31,10 +33,16 @@ pub mod normalize;
 pub mod pan;
 pub mod phone;
 pub mod record;
+pub mod record_state;
 pub mod region;
+pub mod register_import;
 pub mod sex;
+pub mod state;
 pub mod warning;
 
+pub use batch::BatchState;
+pub use card::{CardStage, CardState};
+pub use card_order::OrderState;
 pub use citizen_id::{CitizenId, CitizenIdError, ParsedCitizenId};
 pub use ethnicity::{Ethnicity, EthnicityError};
 pub use money::Fen;
@@ -42,8 +50,11 @@ pub use name::{NameError, ParsedName, PersonName};
 pub use ncms::{NcmsNumber, NcmsNumberError};
 pub use pan::{Pan, PanError};
 pub use phone::{PhoneError, PhoneKind, PhoneNumber};
+pub use record_state::RecordState;
 pub use region::{CountyCode, CountyCodeError};
+pub use register_import::ImportState;
 pub use sex::{Sex, SexError};
+pub use state::{StateMachine, Transition, TransitionRefused, UnknownState};
 pub use warning::Warning;
 
 /// Test helper: what a value serialises to, via serde's own `Serializer` for

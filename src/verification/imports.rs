@@ -36,6 +36,7 @@ use super::parse::{self, Format, RowSource, ValidRow};
 use super::repo::{self, EntryToStore, ImportErrorRow, ImportRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
+use crate::domain::ImportState;
 use crate::http::extract::UploadLimit;
 use crate::http::input::{BODY_TOO_LARGE, InputError, UPLOAD_INTERRUPTED};
 use crate::http::pagination::{Page, PageQuery};
@@ -98,7 +99,7 @@ pub struct FailureView {
 pub struct ImportView {
     pub id: String,
     pub kind: String,
-    pub state: String,
+    pub state: ImportState,
     pub rows_total: i64,
     pub rows_inserted: i64,
     pub rows_updated: i64,
@@ -446,7 +447,7 @@ impl Job {
                 .map_err(Failure::internal)?;
         }
         let applied = self.pool.run_blocking(true, |conn| {
-            if repo::lock_import_state(conn, id)?.as_deref() != Some(repo::RECEIVING) {
+            if repo::lock_import_state(conn, id)? != Some(ImportState::Receiving) {
                 return Ok(Err(InputError::new("import_not_receiving", "the import was ended elsewhere")));
             }
             let active = repo::lock_active(conn)?;
@@ -520,7 +521,7 @@ pub async fn create(
     let import = ImportRow {
         id: uuid::Uuid::now_v7().to_string(),
         kind: kind.as_str().into(),
-        state: repo::RECEIVING.into(),
+        state: ImportState::Receiving,
         content_type: content_type.unwrap_or_default().chars().take(200).collect(),
         rows_total: 0,
         rows_inserted: 0,

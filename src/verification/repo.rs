@@ -23,6 +23,7 @@ use super::matching::RegisterFact;
 use crate::db::binary_copy::{BinaryCopy, copy_in};
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset, lock};
+use crate::domain::ImportState;
 
 diesel::table! {
     register_imports (id) {
@@ -94,12 +95,6 @@ diesel::table! {
     }
 }
 
-/// Import states.
-pub const RECEIVING: &str = "receiving";
-pub const APPLIED: &str = "applied";
-pub const FAILED: &str = "failed";
-pub const SUPERSEDED: &str = "superseded";
-
 /// Most row errors kept per import.
 pub const MAX_KEPT_ERRORS: i64 = 1000;
 
@@ -108,7 +103,7 @@ pub const MAX_KEPT_ERRORS: i64 = 1000;
 pub struct ImportRow {
     pub id: String,
     pub kind: String,
-    pub state: String,
+    pub state: ImportState,
     pub content_type: String,
     pub rows_total: i64,
     pub rows_inserted: i64,
@@ -274,9 +269,9 @@ pub fn mark_failed(
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
     use register_imports::dsl as i;
-    diesel::update(i::register_imports.filter(i::id.eq(id)).filter(i::state.eq(RECEIVING)))
+    diesel::update(i::register_imports.filter(i::id.eq(id)).filter(i::state.eq(ImportState::Receiving)))
         .set((
-            i::state.eq(FAILED),
+            i::state.eq(ImportState::Failed),
             i::rows_total.eq(total),
             i::rows_invalid.eq(invalid),
             i::failure_code.eq(Some(code)),
@@ -298,7 +293,7 @@ pub fn mark_applied(
     let (total, inserted, updated, invalid) = counts;
     diesel::update(i::register_imports.find(id))
         .set((
-            i::state.eq(APPLIED),
+            i::state.eq(ImportState::Applied),
             i::rows_total.eq(total),
             i::rows_inserted.eq(inserted),
             i::rows_updated.eq(updated),
@@ -309,7 +304,7 @@ pub fn mark_applied(
 }
 
 /// The import state, locked until the transaction ends.
-pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ImportState>> {
     use register_imports::dsl as i;
     Ok(lock(conn, i::register_imports.find(id).select(i::state))?.pop())
 }
@@ -341,7 +336,7 @@ pub fn activate(
                 .set((a::snapshot_id.eq(snapshot_id), a::activated_at.eq(at)))
                 .execute(conn)?;
             diesel::update(register_imports::table.find(previous))
-                .set(register_imports::state.eq(SUPERSEDED))
+                .set(register_imports::state.eq(ImportState::Superseded))
                 .execute(conn)?;
         }
         None => {
