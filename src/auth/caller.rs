@@ -61,7 +61,10 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let auth = auth.ok_or_else(|| ApiError::internal("authenticator not configured"))?;
             let token = token?;
-            Ok(auth.authenticate(&token).await?)
+            let caller = auth.authenticate(&token).await?;
+            // The request span (see `http::request_id`) names who is calling from here on.
+            tracing::Span::current().record("client_id", caller.client_id.as_str());
+            Ok(caller)
         })
     }
 }

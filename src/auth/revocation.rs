@@ -42,6 +42,7 @@ impl RevocationSet {
 }
 
 /// Records a revocation received from the gateway (inside the inbox transaction).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn record(conn: &mut DbConnection, message: &ClientRevoked) -> QueryResult<()> {
     let exists = revoked_clients::table
         .find(&message.client_id)
@@ -60,6 +61,7 @@ pub fn record(conn: &mut DbConnection, message: &ClientRevoked) -> QueryResult<(
 }
 
 /// Every revoked client id recorded in this service's database.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn load(conn: &mut DbConnection) -> QueryResult<HashSet<String>> {
     Ok(revoked_clients::table.select(revoked_clients::client_id).load::<String>(conn)?.into_iter().collect())
 }

@@ -47,6 +47,7 @@ pub struct AccessView {
 }
 
 /// `GET /access-log`: oldest first, for auditors and the provincial administration.
+#[tracing::instrument(skip_all)]
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,

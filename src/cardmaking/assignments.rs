@@ -46,6 +46,7 @@ fn card_maker_code(value: &str) -> Result<String, FieldError> {
 
 /// `PUT /card-assignments/{county_code}`: from now on, new leases of the county's
 /// orders go to this card maker (orders already leased stay with their lessee).
+#[tracing::instrument(skip_all)]
 pub async fn put(
     req: HttpRequest,
     caller: Caller,
@@ -81,6 +82,7 @@ pub async fn put(
 
 /// `GET /card-assignments`: all of them for the province's roles; a card maker sees
 /// its own.
+#[tracing::instrument(skip_all)]
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,

@@ -153,6 +153,7 @@ fn view(card: CardRow, holder: Option<HolderView>, events: Vec<CardEventRow>) ->
 
 /// `GET /cards/{card_no}`: the card, its holder (masked) and its history. Reads by
 /// clinics, card makers and auditors are written to the access log.
+#[tracing::instrument(skip_all)]
 pub async fn get(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -372,6 +373,7 @@ pub struct IssueView {
 
 /// `POST /cards/issue`: cards handed out at the villages, in bulk. Each number is
 /// judged on its own; issuing an issued card again is harmless.
+#[tracing::instrument(skip_all)]
 pub async fn issue(
     req: HttpRequest,
     caller: Caller,

@@ -53,6 +53,7 @@ pub struct LeasedOrder {
     pub card: CardFields,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn lease(
     req: HttpRequest,
     caller: Caller,

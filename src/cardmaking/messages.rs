@@ -15,6 +15,7 @@ use crate::outbox::{self, inbox};
 use crate::pii::PiiKeys;
 
 /// Applies a message inside the inbox transaction.
+#[tracing::instrument(skip_all)]
 pub fn apply(conn: &mut DbConnection, envelope: &Envelope, _pii: &PiiKeys) -> Result<(), ApiError> {
     match envelope.kind.as_str() {
         RegistrationRequested::KIND => registration::apply(conn, inbox::payload(envelope)?),

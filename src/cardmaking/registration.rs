@@ -15,6 +15,7 @@ use crate::db::{DbConnection, now};
 use crate::http::ApiError;
 use crate::outbox;
 
+#[tracing::instrument(skip_all)]
 pub fn apply(conn: &mut DbConnection, message: RegistrationRequested) -> Result<(), ApiError> {
     let at = now();
     let hashes: Vec<String> = message.registrations.iter().map(|r| r.id_hash.clone()).collect();

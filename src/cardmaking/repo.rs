@@ -257,6 +257,7 @@ pub struct AccessRow {
 
 /// Keeps PostgreSQL's statistics of `tables` in step while orders and cards arrive by
 /// the hundred thousand (see [`crate::db::statistics`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn refresh_statistics_if_grown(conn: &mut DbConnection, tables: &[&str]) -> QueryResult<()> {
     for table in tables {
         crate::db::statistics::analyze_if_grown(conn, table, None, 100_000)?;
@@ -266,6 +267,7 @@ pub fn refresh_statistics_if_grown(conn: &mut DbConnection, tables: &[&str]) -> 
 
 // --- Assignments ---
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn assign(conn: &mut DbConnection, row: &AssignmentRow) -> QueryResult<()> {
     let updated = diesel::update(card_assignments::table.find(&row.county_code)).set(row).execute(conn)?;
     if updated == 0 {
@@ -274,12 +276,14 @@ pub fn assign(conn: &mut DbConnection, row: &AssignmentRow) -> QueryResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn assignments(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<AssignmentRow>> {
     let query = card_assignments::table.select(AssignmentRow::as_select()).into_boxed();
     keyset(query, card_assignments::county_code, page).load(conn)
 }
 
 /// `(county, card maker)` of the counties whose cards one of `makers` makes.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn counties_of(conn: &mut DbConnection, makers: &[String]) -> QueryResult<Vec<(String, String)>> {
     card_assignments::table
         .filter(card_assignments::card_maker.eq_any(makers))
@@ -293,25 +297,30 @@ pub fn counties_of(conn: &mut DbConnection, makers: &[String]) -> QueryResult<Ve
 /// order for a resident holds this lock first, which is what keeps a resident to one
 /// open order (SQLite has a single writer anyway). A resident not yet in the index is
 /// guarded by its primary key instead: a second insert waits, then fails.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_residents(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Vec<ResidentRow>> {
     crate::db::lock(conn, residents::table.filter(residents::id_hash.eq_any(hashes)).select(residents::all_columns))
 }
 
 /// One resident, locked as [`lock_residents`] does.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<ResidentRow>> {
     Ok(lock_residents(conn, &[hash.to_string()])?.pop())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_residents(conn: &mut DbConnection, rows: &[ResidentRow]) -> QueryResult<usize> {
     insert_many(conn, rows, |chunk| diesel::insert_into(residents::table).values(chunk))
 }
 
 /// Points a resident at a newer verified record.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn update_resident(conn: &mut DbConnection, row: &ResidentRow) -> QueryResult<usize> {
     diesel::update(residents::table.find(&row.id_hash)).set(row).execute(conn)
 }
 
 /// Of `hashes`, those with an open order (`ordered` or `leased`) or a live card.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn holding(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::collections::HashSet<String>> {
     let mut held = live_card_holders(conn, hashes)?;
     held.extend(
@@ -328,6 +337,7 @@ pub fn holding(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::c
 pub const OPEN_ORDER_STATES: [OrderState; 2] = OrderState::OPEN;
 
 /// Of `hashes`, the residents holding a live card.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn live_card_holders(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<std::collections::HashSet<String>> {
     let mut out = std::collections::HashSet::new();
     for chunk in hashes.chunks(5000) {
@@ -353,6 +363,7 @@ fn card_is_live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
 
 // --- Orders and leases ---
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_orders(conn: &mut DbConnection, new: &[NewOrder]) -> QueryResult<usize> {
     let orders: Vec<OrderRow> = new.iter().map(|n| n.order.clone()).collect();
     let fields: Vec<OrderFieldsRow> = new.iter().map(|n| n.fields.clone()).collect();
@@ -370,6 +381,7 @@ fn insert_fields(conn: &mut DbConnection, rows: &[OrderFieldsRow]) -> QueryResul
 }
 
 /// The encrypted card fields of `order_ids`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn order_fields(conn: &mut DbConnection, order_ids: &[String]) -> QueryResult<Vec<OrderFieldsRow>> {
     let mut out = Vec::with_capacity(order_ids.len());
     for chunk in order_ids.chunks(5000) {
@@ -421,6 +433,7 @@ fn lease_orders(
 /// so concurrent leases (other card makers, other replicas) pass each other by; SQLite
 /// has one writer at a time. An entry whose order is no longer `ordered` (answered
 /// late, after its lease had expired) is dropped without being handed out.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult<Vec<OrderRow>> {
     let counties: Vec<&String> = lease.makers.keys().collect();
     let pick = card_queue::table
@@ -450,6 +463,7 @@ pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult
 /// queue (keeping the lease id, so a late result of that lease is still taken until
 /// another lease holds the order), and the lease is closed. Returns how many orders
 /// went back.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResult<usize> {
     let due = card_leases::table
         .filter(card_leases::closed_at.is_null())
@@ -483,6 +497,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
 
 /// Writes lease `lease` of `client_id` with the orders it handed out; a lease of no
 /// orders has nothing to return and is closed at once.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_lease(
     conn: &mut DbConnection,
     lease: &NewLease<'_>,
@@ -504,10 +519,12 @@ pub fn insert_lease(
 }
 
 /// The client that took lease `id`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lessee(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
     card_leases::table.find(id).select(card_leases::client_id).first(conn).optional()
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn orders_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<OrderRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(5000) {
@@ -525,6 +542,7 @@ pub enum Answer<'a> {
 /// Sets those of orders `ids` that lease `lease_id` still holds (leased, or back in
 /// the queue unanswered) as `answer` says, and returns their ids: an order another
 /// lease took meanwhile is left alone.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn answer_orders(
     conn: &mut DbConnection,
     ids: &[String],
@@ -561,6 +579,7 @@ pub fn answer_orders(
 
 /// Writes cards (COPY on PostgreSQL). A unique index refusing one (its number is
 /// taken, or its resident still holds a live card) fails the whole statement.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<usize> {
     use cards::dsl as c;
     let columns = (
@@ -599,11 +618,13 @@ fn write_card(copy: &mut BinaryCopy<'_>, r: &CardRow) -> std::io::Result<()> {
     copy.timestamp(r.state_changed_at)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_events(conn: &mut DbConnection, rows: &[CardEventRow]) -> QueryResult<usize> {
     insert_many(conn, rows, |chunk| diesel::insert_into(card_events::table).values(chunk))
 }
 
 /// Of `numbers`, those already used by a card.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn used_card_numbers(conn: &mut DbConnection, numbers: &[String]) -> QueryResult<Vec<String>> {
     let mut out = Vec::new();
     for chunk in numbers.chunks(5000) {
@@ -613,6 +634,7 @@ pub fn used_card_numbers(conn: &mut DbConnection, numbers: &[String]) -> QueryRe
 }
 
 /// The cards made for `order_ids`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn cards_of_orders(conn: &mut DbConnection, order_ids: &[String]) -> QueryResult<Vec<CardRow>> {
     let mut out = Vec::new();
     for chunk in order_ids.chunks(5000) {
@@ -621,16 +643,19 @@ pub fn cards_of_orders(conn: &mut DbConnection, order_ids: &[String]) -> QueryRe
     Ok(out)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn cards_by_number(conn: &mut DbConnection, numbers: &[String]) -> QueryResult<Vec<CardRow>> {
     cards::table.filter(cards::card_no.eq_any(numbers)).select(CardRow::as_select()).load(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn find_card(conn: &mut DbConnection, card_no: &str) -> QueryResult<Option<CardRow>> {
     cards::table.find(card_no).select(CardRow::as_select()).first(conn).optional()
 }
 
 /// The resident's live card, or else the latest card made for them (found through
 /// the resident's orders).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn card_of_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<CardRow>> {
     let live = cards::table
         .filter(cards::id_hash.eq(hash))
@@ -652,6 +677,7 @@ pub fn card_of_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Opti
 }
 
 /// Moves cards by `step`; those not in its `from` stay as they are.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn move_cards(
     conn: &mut DbConnection,
     numbers: &[String],
@@ -663,6 +689,7 @@ pub fn move_cards(
         .execute(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn events_of(conn: &mut DbConnection, card_no: &str) -> QueryResult<Vec<CardEventRow>> {
     card_events::table
         .filter(card_events::card_no.eq(card_no))
@@ -673,10 +700,12 @@ pub fn events_of(conn: &mut DbConnection, card_no: &str) -> QueryResult<Vec<Card
 
 // --- Access log ---
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn log_access(conn: &mut DbConnection, row: &AccessRow) -> QueryResult<usize> {
     diesel::insert_into(access_log::table).values(row).execute(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn access_entries(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<AccessRow>> {
     keyset(access_log::table.select(AccessRow::as_select()).into_boxed(), access_log::id, page).load(conn)
 }

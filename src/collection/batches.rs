@@ -75,6 +75,7 @@ impl OpenBatchCommand {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn open(
     req: HttpRequest,
     caller: Caller,
@@ -105,6 +106,7 @@ pub async fn open(
 
 /// The batch `id` if the caller may see it; 404 otherwise, exactly as for a batch that
 /// does not exist.
+#[tracing::instrument(skip_all)]
 pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &str) -> Result<BatchRow, ApiError> {
     let id = id.to_string();
     let row = pool.read(move |conn| repo::find_batch(conn, &id).map_err(ApiError::from)).await?;
@@ -136,6 +138,7 @@ pub struct BatchDetail {
     pub progress_percent: f64,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
@@ -159,6 +162,7 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
 }
 
 /// `POST /batches/{id}/submit`: closes the batch; its records go to verification.
+#[tracing::instrument(skip_all)]
 pub async fn submit(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -188,6 +192,7 @@ pub async fn submit(
     Ok(HttpResponse::Accepted().json(BatchView::from(row)))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,

@@ -16,6 +16,7 @@ use crate::outbox::inbox;
 use crate::pii::PiiKeys;
 
 /// Applies a message inside the inbox transaction.
+#[tracing::instrument(skip_all)]
 pub fn apply(conn: &mut DbConnection, envelope: &Envelope, _pii: &PiiKeys) -> Result<(), ApiError> {
     match envelope.kind.as_str() {
         VerificationCompleted::KIND => verification_completed(conn, inbox::payload(envelope)?),

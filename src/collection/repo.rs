@@ -39,15 +39,18 @@ pub struct BatchRow {
     pub fed_through: Option<String>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_batch(conn: &mut DbConnection, row: &BatchRow) -> QueryResult<()> {
     diesel::insert_into(batches::table).values(row).execute(conn).map(|_| ())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn find_batch(conn: &mut DbConnection, id: &str) -> QueryResult<Option<BatchRow>> {
     batches::table.find(id).select(BatchRow::as_select()).first(conn).optional()
 }
 
 /// Batches of `counties` (all counties when `None`), newest last, after the cursor.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn list_batches(
     conn: &mut DbConnection,
     counties: Option<&[String]>,
@@ -180,6 +183,7 @@ pub struct PartRow {
 
 /// Inserts many records in the caller's transaction (a binary `COPY` on PostgreSQL:
 /// a multi-row INSERT has to bind and plan 23 parameters a row).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResult<usize> {
     use records::dsl as r;
     let columns = (
@@ -284,6 +288,7 @@ pub enum HeldKey<'a> {
 /// keys, except those of `(batch, part)` that the upload `upload_id` is replacing; the
 /// rows `upload_id` has staged so far count as live. One look-up per key finds both:
 /// the rows of other uploads and the ones this upload staged.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn holders(
     conn: &mut DbConnection,
     key: HeldKey<'_>,
@@ -316,6 +321,7 @@ pub fn holders(
 /// Makes `part` the part of its batch: drops the records of the upload it replaces,
 /// and the staged records of `part`'s upload (`staged`: their tallies, as the upload
 /// counted them while storing them) count from now on.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn complete_part(conn: &mut DbConnection, part: &PartRow, mut staged: Deltas) -> QueryResult<()> {
     // Every other upload of the part, as two ranges of the (batch, part, upload)
     // index: `upload_id <> $3` was a filter over the new upload's rows, read from the
@@ -343,6 +349,7 @@ pub fn complete_part(conn: &mut DbConnection, part: &PartRow, mut staged: Deltas
 
 /// Removes what a failed upload of part `part` of `batch` staged (found by the part:
 /// an index on the upload id alone would cost every stored record an entry for this).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn discard_upload(conn: &mut DbConnection, batch: &str, part: i32, upload_id: &str) -> QueryResult<usize> {
     diesel::delete(
         records::table
@@ -353,12 +360,14 @@ pub fn discard_upload(conn: &mut DbConnection, batch: &str, part: i32, upload_id
     .execute(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn set_batch_submitted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(batches::table.find(id).filter(batches::state.eq(BatchState::Open)))
         .set((batches::state.eq(BatchState::Submitted), batches::submitted_at.eq(Some(at))))
         .execute(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
     parts::table.filter(parts::batch_id.eq(batch)).count().get_result(conn)
 }
@@ -367,6 +376,7 @@ pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
 /// rewrite the records it sends (see the migration `feeder_cursor`): a record still
 /// `received` in a submitted batch has been waiting for verification since the batch
 /// was submitted.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn as_seen(mut row: RecordRow, submitted_at: Option<NaiveDateTime>) -> RecordRow {
     if let Some(at) = submitted_at {
         let seen = row.state.as_seen(true);
@@ -380,6 +390,7 @@ pub fn as_seen(mut row: RecordRow, submitted_at: Option<NaiveDateTime>) -> Recor
 
 /// Live records of a batch, optionally of one state and village, by id after the
 /// cursor, as seen (see [`as_seen`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn list_records(
     conn: &mut DbConnection,
     batch: &str,
@@ -400,6 +411,7 @@ pub fn list_records(
 }
 
 /// A record as seen (see [`as_seen`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn find_record(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RecordRow>> {
     let found: Option<(RecordRow, Option<NaiveDateTime>)> = records::table
         .inner_join(batches::table.on(batches::id.eq(records::batch_id)))
@@ -410,6 +422,7 @@ pub fn find_record(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Reco
     Ok(found.map(|(row, submitted_at)| as_seen(row, submitted_at)))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<VersionRow>> {
     record_versions::table
         .filter(record_versions::record_id.eq(id))
@@ -420,6 +433,7 @@ pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Version
 
 /// Submitted batches whose records are still being fed to verification, each with the
 /// last record sent so far.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<String>)>> {
     batches::table
         .filter(batches::state.eq(BatchState::Submitted))
@@ -431,6 +445,7 @@ pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(String, Opti
 
 /// Moves the feeder's place in `batch` from `from` to `to`; `false` if another feeder
 /// moved it meanwhile.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn advance_feeder(conn: &mut DbConnection, batch: &str, from: Option<&str>, to: &str) -> QueryResult<bool> {
     let moved = batches::fed_through.eq(to);
     let n = match from {
@@ -447,6 +462,7 @@ pub fn advance_feeder(conn: &mut DbConnection, batch: &str, from: Option<&str>, 
 /// Locks `batch` against submission until the caller's transaction ends; `false` if it
 /// is no longer open. A part completed while the batch is being submitted is counted
 /// either before the submission or not at all.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_open_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<bool> {
     let n = diesel::update(batches::table.find(batch).filter(batches::state.eq(BatchState::Open)))
         .set(batches::state.eq(BatchState::Open))
@@ -485,6 +501,7 @@ pub struct ToVerify {
 /// The current upload of each part of `batch`, by part number. Liveness was an EXISTS
 /// over `parts` for each row the feeder read (a million look-ups for a batch of a
 /// million); a submitted batch's parts no longer change, so one read serves a chunk.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn current_uploads(conn: &mut DbConnection, batch: &str) -> QueryResult<HashMap<i32, String>> {
     Ok(parts::table
         .filter(parts::batch_id.eq(batch))
@@ -520,6 +537,7 @@ static TO_VERIFY_SQLITE: LazyLock<String> = LazyLock::new(|| to_verify_statement
 /// id order, each with the upload it came with, with only the columns the feeder
 /// sends: one ordered range of the batch's index, so the feeder never rescans what it
 /// has sent.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
     match conn {
@@ -544,12 +562,14 @@ const RECORDS_KEYS: &str = "batch_id, part_no, upload_id, state, id_hash, county
 /// During bulk uploads, refreshes PostgreSQL's statistics of `records` as it grows
 /// (a table that looked empty would be scanned whole for every chunk's duplicate
 /// check); see [`crate::db::statistics`]. True if it refreshed them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn refresh_statistics_if_grown(conn: &mut DbConnection) -> QueryResult<bool> {
     crate::db::statistics::analyze_if_grown(conn, "records", Some(RECORDS_KEYS), 100_000)
 }
 
 /// Moves a batch from one state to another; `false` if it was not in the move's
 /// `from`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn move_batch(conn: &mut DbConnection, id: &str, moved: Transition<BatchState>) -> QueryResult<bool> {
     let n = diesel::update(batches::table.find(id).filter(batches::state.eq(moved.from())))
         .set(batches::state.eq(moved.to()))
@@ -585,6 +605,7 @@ fn tally_moved(
 /// records it applied to. A record the feeder sent is still stored as `received`,
 /// waiting since `submitted_at`, its batch's submission (see [`as_seen`]); before
 /// submission only corrected records, stored as `pending_verification`, have been sent.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn apply_outcomes(
     conn: &mut DbConnection,
     ids: &[String],
@@ -617,6 +638,7 @@ pub fn apply_outcomes(
     tally_moved(conn, moved, outcome, at)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResult<usize> {
     diesel::insert_into(record_versions::table).values(version).execute(conn)
 }
@@ -626,6 +648,7 @@ pub fn save_version(conn: &mut DbConnection, version: &VersionRow) -> QueryResul
 /// as the caller read it: an optimistic update, so that of two concurrent corrections
 /// one wins and the other learns it lost (`false`), on a backend with row locks as on
 /// one without.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn replace_record(
     conn: &mut DbConnection,
     row: &RecordRow,
@@ -672,6 +695,7 @@ diesel::table! {
 }
 
 /// The records `ids` that are in `state` now.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn in_state(conn: &mut DbConnection, ids: &[String], state: RecordState) -> QueryResult<Vec<RecordRow>> {
     records::table
         .filter(records::id.eq_any(ids))
@@ -683,6 +707,7 @@ pub fn in_state(conn: &mut DbConnection, ids: &[String], state: RecordState) -> 
 /// Moves the records `ids` at `version` by `step` (with new reasons when given);
 /// records in another state or at another version stay as they are. Returns the ids
 /// of the records moved.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn advance(
     conn: &mut DbConnection,
     ids: &[String],
@@ -710,12 +735,14 @@ pub fn advance(
 }
 
 /// `(id, version, state)` of the records `ids`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, i32, RecordState)>> {
     records::table.filter(records::id.eq_any(ids)).select((records::id, records::version, records::state)).load(conn)
 }
 
 /// Records the card state of `(record_id, order_id)` pairs as of `at`, unless a later
 /// report is already there.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn upsert_cards(
     conn: &mut DbConnection,
     records: &[(String, String)],
@@ -753,6 +780,7 @@ pub fn upsert_cards(
 }
 
 /// The card of a record, if it has been registered: `(order_id, card_state, at)`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(String, CardStage, NaiveDateTime)>> {
     record_cards::table
         .find(record_id)
@@ -780,6 +808,7 @@ pub struct QueuedRegistrations {
 
 /// Queues the verified records `(id, version)` for registration at card making as one
 /// entry, in the caller's transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: NaiveDateTime) -> QueryResult<()> {
     use registration_queue::dsl as q;
     if due.is_empty() {
@@ -792,6 +821,7 @@ pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: N
 
 /// The first queue entry after the entry `after`. Locked on PostgreSQL (`FOR UPDATE
 /// SKIP LOCKED`), so that replicas take different ones; SQLite has one writer.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn next_queued_registrations(conn: &mut DbConnection, after: i64) -> QueryResult<Option<QueuedRegistrations>> {
     use registration_queue::dsl as q;
     let query = q::registration_queue.filter(q::id.gt(after)).order(q::id.asc()).limit(1).select((q::id, q::records));
@@ -806,6 +836,7 @@ pub fn next_queued_registrations(conn: &mut DbConnection, after: i64) -> QueryRe
 }
 
 /// Takes the queue entry `id` off the registration queue.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn unqueue_registrations(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
     use registration_queue::dsl as q;
     diesel::delete(q::registration_queue.find(id)).execute(conn)

@@ -89,6 +89,7 @@ impl Deltas {
 /// Moves every record of `batch` counted in the state `step` leaves to the one it
 /// enters at `at`, in the caller's transaction, without touching the records: for a
 /// state change that holds for a whole batch at once (see `repo::as_seen`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn move_whole_batch(
     conn: &mut DbConnection,
     batch: &str,
@@ -120,6 +121,7 @@ pub struct StateTally {
 }
 
 /// The states of `batch` that hold records.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn of_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<StateTally>> {
     use record_tallies::dsl as t;
     let rows: Vec<(RecordState, NaiveDateTime, i64)> =
@@ -148,6 +150,7 @@ fn summarise(rows: Vec<(RecordState, NaiveDateTime, i64)>) -> Vec<StateTally> {
 }
 
 /// Records in `state` across all batches.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn in_state(conn: &mut DbConnection, state: RecordState) -> QueryResult<i64> {
     use diesel::dsl::sql;
     use record_tallies::dsl as t;
@@ -159,6 +162,7 @@ pub fn in_state(conn: &mut DbConnection, state: RecordState) -> QueryResult<i64>
 }
 
 /// Batches with more than `deltas` delta rows, at most `limit` of them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryResult<Vec<String>> {
     use diesel::dsl::count_star;
     use record_tallies::dsl as t;
@@ -168,6 +172,7 @@ pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryRe
 /// Replaces the deltas of `batch` by one row per second that still holds records.
 /// Taking the rows with `DELETE ... RETURNING` keeps deltas that concurrent writers
 /// commit meanwhile: they are not deleted, so nothing is counted twice or lost.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn compact(conn: &mut DbConnection, batch: &str) -> QueryResult<()> {
     use record_tallies::dsl as t;
     let rows: Vec<(RecordState, NaiveDateTime, i64)> = diesel::delete(t::record_tallies.filter(t::batch_id.eq(batch)))

@@ -120,6 +120,7 @@ pub fn create(
     Ok(CreatedClient { client: row.into(), client_secret: secret })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_handler(
     req: HttpRequest,
     caller: Caller,
@@ -142,6 +143,7 @@ pub async fn create_handler(
     .await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,
@@ -161,6 +163,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |c| c.client_id.clone())))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn revoke(
     caller: Caller,
     pool: web::Data<DbPool>,

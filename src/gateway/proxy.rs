@@ -61,6 +61,7 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn forward(
     req: HttpRequest,
     payload: web::Payload,

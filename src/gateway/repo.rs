@@ -46,21 +46,25 @@ pub struct NewClient<'a> {
     pub created_at: NaiveDateTime,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert(conn: &mut DbConnection, client: &NewClient<'_>) -> QueryResult<ClientRow> {
     diesel::insert_into(api_clients::table).values(client).execute(conn)?;
     api_clients::table.find(client.id).select(ClientRow::as_select()).first(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
     api_clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()
 }
 
 /// Clients ordered by id, after the page's cursor; `limit + 1` rows.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ClientRow>> {
     keyset(api_clients::table.select(ClientRow::as_select()).into_boxed(), api_clients::id, page).load(conn)
 }
 
 /// Marks a client revoked; `false` if it was revoked already.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(api_clients::table.find(id).filter(api_clients::revoked_at.is_null()))
         .set(api_clients::revoked_at.eq(Some(at)))
@@ -68,10 +72,12 @@ pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResu
     Ok(n == 1)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn revoked_ids(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     api_clients::table.filter(api_clients::revoked_at.is_not_null()).select(api_clients::id).load(conn)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn count_active(conn: &mut DbConnection) -> QueryResult<i64> {
     api_clients::table.filter(api_clients::revoked_at.is_null()).count().get_result(conn)
 }

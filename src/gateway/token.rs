@@ -34,6 +34,7 @@ pub fn peer_key(req: &HttpRequest, what: &str) -> String {
     format!("{what}:{peer}")
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn issue(
     req: HttpRequest,
     state: web::Data<GatewayState>,
@@ -74,6 +75,7 @@ pub async fn issue(
     }))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn jwks(state: web::Data<GatewayState>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(state.keys.jwks())
 }

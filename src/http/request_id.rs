@@ -39,7 +39,14 @@ pub async fn middleware(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().to_string();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    // `client_id` is filled in by the `Caller` extractor once the token is checked.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        client_id = tracing::field::Empty
+    );
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let mut response = match result {

@@ -45,6 +45,7 @@ impl OutboxWaker {
 }
 
 /// Writes `message` for `destination` in the caller's transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn enqueue<M: Message>(conn: &mut DbConnection, destination: Service, message: &M) -> QueryResult<uuid::Uuid> {
     let id = uuid::Uuid::now_v7();
     let payload = serde_json::to_string(message).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
@@ -65,6 +66,7 @@ pub fn enqueue<M: Message>(conn: &mut DbConnection, destination: Service, messag
 
 /// Undelivered messages of `kind` for `destination`: lets a producer hold back while
 /// its receiver is behind, so that other messages are not queued behind a flood.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn waiting(conn: &mut DbConnection, destination: Service, kind: &str) -> QueryResult<i64> {
     use outbox_messages::dsl as o;
     o::outbox_messages
@@ -82,6 +84,7 @@ pub struct Backlog {
     pub oldest_age_secs: f64,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn backlog(conn: &mut DbConnection) -> QueryResult<Backlog> {
     use outbox_messages::dsl as o;
     let count: i64 = o::outbox_messages.filter(o::delivered_at.is_null()).count().get_result(conn)?;

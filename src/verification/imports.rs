@@ -152,6 +152,7 @@ fn load_view(conn: &mut DbConnection, id: &str) -> Result<Option<ImportView>, Ap
     Ok(Some(ImportView::new(row, Some(errors))))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(&READERS)?;
     let id = path.into_inner();
@@ -159,6 +160,7 @@ pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String
     view.map(|v| HttpResponse::Ok().json(v)).ok_or_else(|| ApiError::not_found("import"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,

@@ -46,6 +46,7 @@ impl TryFrom<MatchRow> for MatchView {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     caller: Caller,
     pool: web::Data<DbPool>,

@@ -26,6 +26,7 @@ pub fn outcome_str(outcome: VerificationOutcome) -> &'static str {
 /// records every outcome for audit and answers collection through the outbox, all in
 /// the inbox transaction. Without any imported snapshot the message is refused with
 /// 503 `register_not_loaded` and the sender retries it later.
+#[tracing::instrument(skip_all)]
 pub fn apply(conn: &mut DbConnection, envelope: &Envelope, _pii: &PiiKeys) -> Result<(), ApiError> {
     if envelope.kind != VerificationRequested::KIND {
         return Err(inbox::unknown_kind(envelope));

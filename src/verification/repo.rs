@@ -226,20 +226,24 @@ pub struct MatchRow {
     pub matched_at: NaiveDateTime,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_import(conn: &mut DbConnection, row: &ImportRow) -> QueryResult<()> {
     diesel::insert_into(register_imports::table).values(row).execute(conn).map(|_| ())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn find_import(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ImportRow>> {
     register_imports::table.find(id).select(ImportRow::as_select()).first(conn).optional()
 }
 
 /// Imports after the cursor, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn list_imports(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<ImportRow>> {
     keyset(register_imports::table.select(ImportRow::as_select()).into_boxed(), register_imports::id, page).load(conn)
 }
 
 /// The first `limit` row errors of an import.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn import_errors(conn: &mut DbConnection, import_id: &str, limit: i64) -> QueryResult<Vec<ImportErrorRow>> {
     register_import_errors::table
         .filter(register_import_errors::import_id.eq(import_id))
@@ -251,6 +255,7 @@ pub fn import_errors(conn: &mut DbConnection, import_id: &str, limit: i64) -> Qu
 
 /// Records the counts as of a chunk's last row. Chunks are written by several writers,
 /// so a chunk may land after a later one: the counts only ever grow.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn record_progress(conn: &mut DbConnection, id: &str, total: i64, invalid: i64) -> QueryResult<usize> {
     use register_imports::dsl as i;
     diesel::update(i::register_imports.find(id).filter(i::rows_total.lt(total)))
@@ -259,6 +264,7 @@ pub fn record_progress(conn: &mut DbConnection, id: &str, total: i64, invalid: i
 }
 
 /// Marks an import that is still receiving as failed; false if it was not receiving.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn mark_failed(
     conn: &mut DbConnection,
     id: &str,
@@ -283,6 +289,7 @@ pub fn mark_failed(
 }
 
 /// Marks an import applied with its final counts.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn mark_applied(
     conn: &mut DbConnection,
     id: &str,
@@ -304,6 +311,7 @@ pub fn mark_applied(
 }
 
 /// The import state, locked until the transaction ends.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ImportState>> {
     use register_imports::dsl as i;
     Ok(lock(conn, i::register_imports.find(id).select(i::state))?.pop())
@@ -311,11 +319,13 @@ pub fn lock_import_state(conn: &mut DbConnection, id: &str) -> QueryResult<Optio
 
 /// The active snapshot id, locked until the transaction ends, so that activations and
 /// delta applications run one at a time.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_active(conn: &mut DbConnection) -> QueryResult<Option<String>> {
     use register_active::dsl as a;
     Ok(lock(conn, a::register_active.find(1).select(a::snapshot_id))?.pop())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn active_snapshot(conn: &mut DbConnection) -> QueryResult<Option<String>> {
     use register_active::dsl as a;
     a::register_active.find(1).select(a::snapshot_id).first(conn).optional()
@@ -323,6 +333,7 @@ pub fn active_snapshot(conn: &mut DbConnection) -> QueryResult<Option<String>> {
 
 /// Makes `snapshot_id` the active snapshot; the previous one (if any) becomes
 /// superseded. Call after [`lock_active`] in the same transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn activate(
     conn: &mut DbConnection,
     previous: Option<&str>,
@@ -351,6 +362,7 @@ pub fn activate(
 /// Applies the staged rows of delta `delta_id` to snapshot `active`: rows of the active
 /// snapshot with an ID the delta holds are replaced, new IDs are added. Returns
 /// `(inserted, updated)` counted in delta rows.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn apply_delta(conn: &mut DbConnection, active: &str, delta_id: &str) -> QueryResult<(i64, i64)> {
     match conn {
         DbConnection::Pg(pg) => apply_delta_pg(pg, active, delta_id),
@@ -414,6 +426,7 @@ fn apply_delta_sqlite(conn: &mut DbConnection, active: &str, delta_id: &str) -> 
 /// Inserts the rows of import `import_id` (stored under it as their snapshot too):
 /// a binary `COPY` on PostgreSQL, multi-row INSERTs on SQLite, all in the caller's
 /// transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_entries(conn: &mut DbConnection, import_id: &str, rows: &[EntryToStore<'_>]) -> QueryResult<usize> {
     match conn {
         DbConnection::Pg(pg) => {
@@ -444,6 +457,7 @@ pub fn insert_entries(conn: &mut DbConnection, import_id: &str, rows: &[EntryToS
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_errors(conn: &mut DbConnection, rows: &[ImportErrorRow]) -> QueryResult<usize> {
     insert_many(conn, rows, |chunk| diesel::insert_into(register_import_errors::table).values(chunk))
 }
@@ -463,6 +477,7 @@ fn partition_of(import_id: &str) -> QueryResult<(String, String)> {
 
 /// Opens the partition an import writes its rows into, with no index, so that loading
 /// it costs no index maintenance (PostgreSQL; SQLite keeps one table).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn open_partition(conn: &mut DbConnection, import_id: &str) -> QueryResult<()> {
     if let DbConnection::Pg(pg) = conn {
         let (part, id) = partition_of(import_id)?;
@@ -481,6 +496,7 @@ pub fn open_partition(conn: &mut DbConnection, import_id: &str) -> QueryResult<(
 /// (measured on one partition, same machine), and `id_key` needs no function evaluated
 /// per row. Look-ups compare `id_hash` too, so two IDs sharing their first 64 bits cost
 /// a row read, never a wrong match.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn index_partition(conn: &mut DbConnection, import_id: &str) -> QueryResult<()> {
     if let DbConnection::Pg(pg) = conn {
         let (part, _) = partition_of(import_id)?;
@@ -496,6 +512,7 @@ pub fn index_partition(conn: &mut DbConnection, import_id: &str) -> QueryResult<
 /// or an applied delta's emptied partition): its partition is dropped on PostgreSQL,
 /// its rows deleted on SQLite. Run outside the activation transaction, so that a switch
 /// is instant.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn delete_snapshot_rows(conn: &mut DbConnection, snapshot_id: &str) -> QueryResult<()> {
     match conn {
         DbConnection::Pg(pg) => {
@@ -556,6 +573,7 @@ const LOOKUP_SQLITE: &str = "SELECT a.snapshot_id AS active, e.id_hash, e.name, 
 /// The register entries of `hashes` in the active snapshot, in one statement (so a
 /// concurrent switch of snapshots is seen entirely or not at all). `None` when no
 /// snapshot has been imported yet.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Option<ActiveLookup>> {
     let rows: Vec<LookupRow> = match conn {
         DbConnection::Pg(pg) => {
@@ -585,6 +603,7 @@ pub fn lookup_active(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<
 }
 
 /// Inserts match results in the caller's transaction (a binary `COPY` on PostgreSQL).
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult<usize> {
     use match_results::dsl as m;
     let columns = (
@@ -619,6 +638,7 @@ fn write_match(copy: &mut BinaryCopy<'_>, r: &MatchRow) -> std::io::Result<()> {
 }
 
 /// Match results, of one record when `record_id` is given, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn list_matches(
     conn: &mut DbConnection,
     record_id: Option<&str>,
@@ -632,6 +652,7 @@ pub fn list_matches(
 }
 
 /// Refreshes PostgreSQL's statistics of a snapshot's partition after a delta changed it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub fn refresh_statistics(conn: &mut DbConnection, snapshot_id: &str) -> QueryResult<()> {
     if let DbConnection::Pg(pg) = conn {
         let (part, _) = partition_of(snapshot_id)?;

@@ -21,6 +21,7 @@ on_both_backends!(
     pagination_walks_every_page_once,
     client_management_validates_and_lists,
     operational_endpoints_answer_on_every_service,
+    a_request_can_be_followed_down_to_its_repository_calls,
 );
 
 fn now() -> u64 {
@@ -617,4 +618,47 @@ async fn operational_endpoints_answer_on_every_service(backend: Backend) {
     // Requests are counted per route pattern, never per concrete path.
     let text = app.http.get(format!("{}/metrics", app.gateway())).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("route=\"/healthz\""));
+}
+
+/// With repository spans on (`healthcard=debug`) and span closings logged, the log of
+/// one request, found by its request id, names the caller's client id and shows the
+/// handler and the repository call beneath it, each with the time it took.
+async fn a_request_can_be_followed_down_to_its_repository_calls(backend: Backend) {
+    let env =
+        TestEnv::new(backend).with("HEALTHCARD_LOG", "info,healthcard=debug").with("HEALTHCARD_LOG_SPANS", "close");
+    let app = TestApp::spawn_with(env).await;
+    let admin = app.admin_token().await;
+    let (client_id, county) = app.client(&admin, "county_office", &["210804"]).await;
+    let request_id = format!("trace-{}", uuid::Uuid::new_v4());
+    let r = app
+        .http
+        .post(format!("{}/api/v1/batches", app.gateway()))
+        .bearer_auth(&county)
+        .header("x-request-id", &request_id)
+        .json(&json!({"county_code": "210804", "title": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let log = app.proc.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["spans"].as_array().is_some_and(|spans| {
+                spans.iter().any(|s| s["name"] == "request" && s["request_id"] == request_id.as_str())
+            })
+        })
+        .collect();
+    let closed = |name: &str| {
+        lines.iter().any(|v| {
+            let spans = v["spans"].as_array().unwrap();
+            v["message"] == "close"
+                && v["time.busy"].is_string()
+                && v["span"]["name"] == name
+                && spans.iter().any(|s| s["name"] == "request" && s["client_id"] == client_id.as_str())
+        })
+    };
+    assert!(closed("open"), "no closed handler span for {request_id}:\n{log}");
+    assert!(closed("insert_batch"), "no closed repository span for {request_id}:\n{log}");
 }
