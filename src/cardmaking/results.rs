@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +168,7 @@ fn parse_rows(rows: Vec<serde_json::Value>, errors: &mut Vec<ResultError>) -> Ve
     valid
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn record(
     req: HttpRequest,
     caller: Caller,
@@ -228,61 +230,119 @@ fn apply(
     errors: &mut Vec<ResultError>,
 ) -> Result<(usize, usize), ApiError> {
     let at = now();
-    let ids: Vec<String> = rows.iter().map(|r| r.order_id().to_string()).collect();
-    let orders: HashMap<String, OrderRow> =
-        repo::orders_by_id(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
-    // Cards are looked up only for orders answered before (a repeated result).
-    let answered: Vec<String> =
-        orders.values().filter(|o| o.state == OrderState::Produced).map(|o| o.id.clone()).collect();
-    let made: HashMap<String, CardRow> = if answered.is_empty() {
-        HashMap::new()
-    } else {
-        repo::cards_of_orders(conn, &answered)?.into_iter().map(|c| (c.order_id.clone(), c)).collect()
-    };
-    let mut cards = Vec::new();
-    let mut produced = Vec::new();
-    let mut updates: Vec<CardProgressUpdate> = Vec::new();
-    let mut duplicates = 0;
-    let row_of: HashMap<String, usize> = rows.iter().map(|r| (r.order_id().to_string(), r.row())).collect();
-    // Failed orders with the same code and message are marked by one statement.
-    let mut failures: HashMap<(&'static str, String), Vec<String>> = HashMap::new();
-    for item in rows {
-        let (row, order_id) = (item.row(), item.order_id().to_string());
-        let refuse = |code: &str, message: &str| error(row, Some(&order_id), "order_id", code, message);
-        let Some(order) =
-            orders.get(&order_id).filter(|o| o.card_maker.as_ref().is_some_and(|m| caller.scopes.contains(m)))
-        else {
-            errors.push(refuse("order_not_found", "no such order among this card maker's orders"));
-            continue;
+    let known = Known::load(conn, &rows)?;
+    let mut plan = Plan::judge(rows, &known, caller, lease_id, at, errors);
+    let answered = plan.write(conn, lease_id, at, errors)?;
+    // An order another lease took meanwhile was not marked and gets no card.
+    let asked = plan.produced.iter().chain(plan.failures.values().flatten());
+    for order_id in asked.filter(|id| !answered.contains(*id)) {
+        errors.push(error(plan.row_of(order_id), Some(order_id), "order_id", "lease_superseded", SUPERSEDED));
+    }
+    plan.updates.retain(|u| answered.contains(&u.order_id));
+    repo::refresh_statistics_if_grown(conn, &["cards"])?;
+    messages::send_progress(conn, at, plan.updates)?;
+    Ok((answered.len(), plan.duplicates))
+}
+
+/// The orders a request names, and the cards already made for those answered before.
+struct Known {
+    orders: HashMap<String, OrderRow>,
+    made: HashMap<String, CardRow>,
+}
+
+impl Known {
+    fn load(conn: &mut DbConnection, rows: &[Valid]) -> Result<Known, ApiError> {
+        let ids: Vec<String> = rows.iter().map(|r| r.order_id().to_string()).collect();
+        let orders: HashMap<String, OrderRow> =
+            repo::orders_by_id(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
+        // Cards are looked up only for orders answered before (a repeated result).
+        let answered: Vec<String> =
+            orders.values().filter(|o| o.state == OrderState::Produced).map(|o| o.id.clone()).collect();
+        let made = if answered.is_empty() {
+            HashMap::new()
+        } else {
+            repo::cards_of_orders(conn, &answered)?.into_iter().map(|c| (c.order_id.clone(), c)).collect()
         };
-        // An answered order: the same answer again is a duplicate, another is refused.
-        match (order.state, &item) {
-            (OrderState::Produced, Valid::Produced { pan, .. })
-                if made.get(&order_id).is_some_and(|c| c.card_no == pan.as_str()) =>
-            {
-                duplicates += 1;
+        Ok(Known { orders, made })
+    }
+}
+
+/// What a request's valid rows will write: cards, orders produced, orders failed
+/// (grouped so that one statement marks those with the same code and message), and
+/// the progress messages to collection.
+struct Plan {
+    cards: Vec<CardRow>,
+    produced: Vec<String>,
+    failures: HashMap<(&'static str, String), Vec<String>>,
+    updates: Vec<CardProgressUpdate>,
+    duplicates: usize,
+    rows: HashMap<String, usize>,
+}
+
+impl Plan {
+    /// Judges each row against its order: not the caller's, already answered (the same
+    /// answer again is a duplicate, another is refused), or held by another lease are
+    /// errors; the rest go into the plan.
+    fn judge(
+        rows: Vec<Valid>,
+        known: &Known,
+        caller: &Caller,
+        lease_id: &str,
+        at: NaiveDateTime,
+        errors: &mut Vec<ResultError>,
+    ) -> Plan {
+        let mut plan = Plan {
+            cards: Vec::new(),
+            produced: Vec::new(),
+            failures: HashMap::new(),
+            updates: Vec::new(),
+            duplicates: 0,
+            rows: rows.iter().map(|r| (r.order_id().to_string(), r.row())).collect(),
+        };
+        for item in rows {
+            let (row, order_id) = (item.row(), item.order_id().to_string());
+            let refuse = |code: &str, message: &str| error(row, Some(&order_id), "order_id", code, message);
+            let Some(order) = known
+                .orders
+                .get(&order_id)
+                .filter(|o| o.card_maker.as_ref().is_some_and(|m| caller.scopes.contains(m)))
+            else {
+                errors.push(refuse("order_not_found", "no such order among this card maker's orders"));
+                continue;
+            };
+            match (order.state, &item) {
+                (OrderState::Produced, Valid::Produced { pan, .. })
+                    if known.made.get(&order_id).is_some_and(|c| c.card_no == pan.as_str()) =>
+                {
+                    plan.duplicates += 1;
+                    continue;
+                }
+                (OrderState::Failed, Valid::Failed { code, .. })
+                    if order.failure_code.as_deref() == Some(code.as_str()) =>
+                {
+                    plan.duplicates += 1;
+                    continue;
+                }
+                (OrderState::Produced | OrderState::Failed, _) => {
+                    errors.push(refuse("result_conflict", &format!("the order was already reported {}", order.state)));
+                    continue;
+                }
+                _ => {}
+            }
+            if order.lease_id.as_deref() != Some(lease_id) {
+                errors.push(refuse("lease_superseded", SUPERSEDED));
                 continue;
             }
-            (OrderState::Failed, Valid::Failed { code, .. })
-                if order.failure_code.as_deref() == Some(code.as_str()) =>
-            {
-                duplicates += 1;
-                continue;
-            }
-            (OrderState::Produced | OrderState::Failed, _) => {
-                errors.push(refuse("result_conflict", &format!("the order was already reported {}", order.state)));
-                continue;
-            }
-            _ => {}
+            plan.add(order, item, caller, at);
         }
-        if order.lease_id.as_deref() != Some(lease_id) {
-            errors.push(refuse("lease_superseded", SUPERSEDED));
-            continue;
-        }
+        plan
+    }
+
+    /// Adds the answer `item` for `order`.
+    fn add(&mut self, order: &OrderRow, item: Valid, caller: &Caller, at: NaiveDateTime) {
         match item {
             Valid::Produced { pan, chip_serial, .. } => {
-                let maker = order.card_maker.clone().unwrap_or_default();
-                cards.push(CardRow {
+                self.cards.push(CardRow {
                     card_no: pan.as_str().to_string(),
                     chip_serial,
                     order_id: order.id.clone(),
@@ -290,81 +350,84 @@ fn apply(
                     record_id: order.record_id.clone(),
                     record_version: order.record_version,
                     county_code: order.county_code.clone(),
-                    card_maker: maker,
+                    card_maker: order.card_maker.clone().unwrap_or_default(),
                     state: CardState::Produced,
                     produced_by: caller.client_id.clone(),
                     produced_at: at,
                     state_changed_at: at,
                 });
-                produced.push(order.id.clone());
-                updates.push(messages::progress(order, Some(RecordState::Produced), OrderState::Produced));
+                self.produced.push(order.id.clone());
+                self.updates.push(messages::progress(order, Some(RecordState::Produced), OrderState::Produced));
             }
             Valid::Failed { code, message, .. } => {
-                failures.entry((code.as_str(), message.clone())).or_default().push(order.id.clone());
+                self.failures.entry((code.as_str(), message.clone())).or_default().push(order.id.clone());
                 let mut update = messages::progress(order, Some(RecordState::ProductionFailed), OrderState::Failed);
                 update.reason = Some(MismatchReason {
                     code: code.as_str().to_string(),
                     register_value: None,
                     detail: (!message.is_empty()).then_some(message),
                 });
-                updates.push(update);
+                self.updates.push(update);
             }
         }
     }
-    // Orders and cards are written in a savepoint. The unique indexes on cards are the
-    // check that a card number is free and that the resident holds no live card; only
-    // when one refuses (rarely) are the rows looked up, the colliding ones refused and
-    // the rest written again.
-    let answered = loop {
-        match conn.transaction(|conn| write_answers(conn, lease_id, &produced, &failures, &cards, at)) {
-            Ok(answered) => break answered,
-            Err(Attempt::Failed(e)) => return Err(e.into()),
-            Err(Attempt::Collided(due)) => {
-                let numbers: Vec<String> = due.iter().map(|c| c.card_no.clone()).collect();
-                let hashes: Vec<String> = due.iter().map(|c| c.id_hash.clone()).collect();
-                let taken: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
-                let live = repo::live_card_holders(conn, &hashes)?;
-                let collided: Vec<&CardRow> =
-                    due.iter().filter(|c| taken.contains(&c.card_no) || live.contains(&c.id_hash)).collect();
-                if collided.is_empty() {
-                    return Err(ApiError::internal("a card was refused by a unique index, but collides with no card"));
-                }
-                for card in collided {
-                    let row = row_of.get(&card.order_id).copied().unwrap_or_default();
-                    errors.push(if taken.contains(&card.card_no) {
-                        error(
-                            row,
-                            Some(&card.order_id),
-                            "card_no",
-                            "card_no_in_use",
-                            "another card already has this number",
-                        )
-                    } else {
-                        error(
-                            row,
-                            Some(&card.order_id),
-                            "order_id",
-                            "resident_has_live_card",
-                            "the resident already holds a live card",
-                        )
-                    });
-                    cards.retain(|c| c.order_id != card.order_id);
-                    produced.retain(|id| *id != card.order_id);
-                    updates.retain(|u| u.order_id != card.order_id);
-                }
+
+    fn row_of(&self, order_id: &str) -> usize {
+        self.rows.get(order_id).copied().unwrap_or_default()
+    }
+
+    /// Writes orders and cards in a savepoint and returns the orders answered. The
+    /// unique indexes on cards are the check that a card number is free and that the
+    /// resident holds no live card; only when one refuses (rarely) are the rows looked
+    /// up, the colliding ones refused and the rest written again.
+    fn write(
+        &mut self,
+        conn: &mut DbConnection,
+        lease_id: &str,
+        at: NaiveDateTime,
+        errors: &mut Vec<ResultError>,
+    ) -> Result<HashSet<String>, ApiError> {
+        loop {
+            match conn
+                .transaction(|conn| write_answers(conn, lease_id, &self.produced, &self.failures, &self.cards, at))
+            {
+                Ok(answered) => return Ok(answered),
+                Err(Attempt::Failed(e)) => return Err(e.into()),
+                Err(Attempt::Collided(due)) => self.refuse_collisions(conn, &due, errors)?,
             }
         }
-    };
-    // An order another lease took meanwhile was not marked and gets no card.
-    let asked = produced.iter().chain(failures.values().flatten());
-    for order_id in asked.filter(|id| !answered.contains(*id)) {
-        let row = row_of.get(order_id).copied().unwrap_or_default();
-        errors.push(error(row, Some(order_id), "order_id", "lease_superseded", SUPERSEDED));
     }
-    updates.retain(|u| answered.contains(&u.order_id));
-    repo::refresh_statistics_if_grown(conn, &["cards"])?;
-    messages::send_progress(conn, at, updates)?;
-    Ok((answered.len(), duplicates))
+
+    /// Takes out of the plan the cards of `due` whose number is taken or whose resident
+    /// already holds a live card, each with its error.
+    fn refuse_collisions(
+        &mut self,
+        conn: &mut DbConnection,
+        due: &[CardRow],
+        errors: &mut Vec<ResultError>,
+    ) -> Result<(), ApiError> {
+        let numbers: Vec<String> = due.iter().map(|c| c.card_no.clone()).collect();
+        let hashes: Vec<String> = due.iter().map(|c| c.id_hash.clone()).collect();
+        let taken: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
+        let live = repo::live_card_holders(conn, &hashes)?;
+        let collided: Vec<&CardRow> =
+            due.iter().filter(|c| taken.contains(&c.card_no) || live.contains(&c.id_hash)).collect();
+        if collided.is_empty() {
+            return Err(ApiError::internal("a card was refused by a unique index, but collides with no card"));
+        }
+        for card in collided {
+            let (row, order_id) = (self.row_of(&card.order_id), Some(card.order_id.as_str()));
+            errors.push(if taken.contains(&card.card_no) {
+                error(row, order_id, "card_no", "card_no_in_use", "another card already has this number")
+            } else {
+                error(row, order_id, "order_id", "resident_has_live_card", "the resident already holds a live card")
+            });
+            self.cards.retain(|c| c.order_id != card.order_id);
+            self.produced.retain(|id| *id != card.order_id);
+            self.updates.retain(|u| u.order_id != card.order_id);
+        }
+        Ok(())
+    }
 }
 
 /// Why writing the answers was undone.

@@ -192,6 +192,7 @@ fn part_error(e: PartError) -> ApiError {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip_all)]
 pub async fn upload(
     req: HttpRequest,
     caller: Caller,
@@ -265,14 +266,32 @@ fn receive(
     reader: BodyReader,
     dry_run: bool,
 ) -> Result<PartReport, ApiError> {
-    let upload_id = intake.upload_id.clone();
-    let (batch_id, part_no) = (intake.batch_id.clone(), intake.part_no);
+    let stored = read_and_store(&pool, &intake, format, charset, reader, dry_run);
+    if dry_run {
+        return stored.map(|(report, _)| report);
+    }
+    let completed = stored.and_then(|(report, staged)| complete(&pool, &intake, &report, staged).map(|()| report));
+    if completed.is_err() {
+        discard(&pool, &intake);
+    }
+    completed
+}
+
+/// Reads the part and stores its records as they come (a writer thread takes chunks
+/// from the parser); returns the report and the tallies of what was staged.
+fn read_and_store(
+    pool: &DbPool,
+    intake: &Intake,
+    format: PartFormat,
+    charset: Charset,
+    reader: BodyReader,
+    dry_run: bool,
+) -> Result<(PartReport, Deltas), ApiError> {
     let (out, inbox) = std::sync::mpsc::sync_channel::<Chunk>(WRITE_QUEUE);
     let (read, written, received, ignored_columns) = std::thread::scope(|scope| {
-        let (pool, intake) = (&pool, &intake);
         let writer = scope.spawn(move || {
             let report = PartReport {
-                part: part_no,
+                part: intake.part_no,
                 dry_run,
                 received: 0,
                 accepted: 0,
@@ -295,20 +314,7 @@ fn receive(
             ignored_columns: Vec::new(),
             failure: None,
         };
-        let parsed = if format == PartFormat::Xlsx {
-            // A workbook is a zip archive, read from its end: spool it to a temporary file
-            // (never to memory) and read the first sheet a row at a time.
-            spool(reader).map(|file| parse::read_xlsx(file.path(), &mut builder))
-        } else {
-            Ok(parse::read_part(format, Decoding::new(reader, charset), &mut builder))
-        };
-        let read = parsed.and_then(|result| match result {
-            Ok(_) if builder.send() => Ok(()),
-            Ok(_) | Err(PartError::Stopped) => {
-                Err(builder.failure.take().unwrap_or_else(|| ApiError::internal("upload stopped without a cause")))
-            }
-            Err(e) => Err(part_error(e)),
-        });
+        let read = parse_into(&mut builder, format, charset, reader);
         let Builder { received, ignored_columns, out, .. } = builder;
         // Closing the channel ends the writer once it has stored what it holds.
         drop(out);
@@ -317,51 +323,65 @@ fn receive(
     });
     // A writer failure is the cause when both failed (the parser then only saw the
     // channel close).
-    let read = match (read, written) {
+    match (read, written) {
         (_, Err(e)) | (Err(e), _) => Err(e),
         (Ok(()), Ok((report, staged))) => Ok((PartReport { received, ignored_columns, ..report }, staged)),
-    };
-    let (report, staged) = match read {
-        Ok(done) => done,
-        Err(e) => {
-            if !dry_run {
-                let discarded = pool.run_blocking(true, |conn| {
-                    repo::discard_upload(conn, &batch_id, part_no, &upload_id).map_err(ApiError::from)
-                });
-                if let Err(d) = discarded {
-                    tracing::warn!(error = %d, "could not discard a failed upload's rows");
-                }
-            }
-            return Err(e);
-        }
-    };
-    if !dry_run {
-        let errors = serde_json::to_string(&report.errors).map_err(ApiError::internal)?;
-        let part = PartRow {
-            batch_id,
-            part_no,
-            upload_id,
-            received: report.received as i64,
-            accepted: report.accepted as i64,
-            rejected: report.rejected as i64,
-            errors,
-            uploaded_at: now(),
-        };
-        let completed = pool.run_blocking(true, |conn| {
-            // The batch may have been submitted while this part was uploading; held
-            // open until this transaction ends, so that a submission counts the part.
-            if repo::lock_open_batch(conn, &part.batch_id)? {
-                Ok(repo::complete_part(conn, &part, staged)?)
-            } else {
-                Err(ApiError::conflict("batch_not_open", "the batch was submitted during the upload"))
-            }
-        });
-        if let Err(e) = completed {
-            let _ = pool.run_blocking(true, |conn| {
-                repo::discard_upload(conn, &part.batch_id, part.part_no, &part.upload_id).map_err(ApiError::from)
-            });
-            return Err(e);
-        }
     }
-    Ok(report)
+}
+
+/// Parses the body in its format into `builder`, which hands the rows on in chunks.
+fn parse_into(
+    builder: &mut Builder<'_>,
+    format: PartFormat,
+    charset: Charset,
+    reader: BodyReader,
+) -> Result<(), ApiError> {
+    let parsed = if format == PartFormat::Xlsx {
+        // A workbook is a zip archive, read from its end: spool it to a temporary file
+        // (never to memory) and read the first sheet a row at a time.
+        spool(reader).map(|file| parse::read_xlsx(file.path(), builder))
+    } else {
+        Ok(parse::read_part(format, Decoding::new(reader, charset), builder))
+    };
+    parsed.and_then(|result| match result {
+        Ok(_) if builder.send() => Ok(()),
+        Ok(_) | Err(PartError::Stopped) => {
+            Err(builder.failure.take().unwrap_or_else(|| ApiError::internal("upload stopped without a cause")))
+        }
+        Err(e) => Err(part_error(e)),
+    })
+}
+
+/// Makes the stored upload the part's current one, unless the batch was submitted
+/// meanwhile.
+fn complete(pool: &DbPool, intake: &Intake, report: &PartReport, staged: Deltas) -> Result<(), ApiError> {
+    let part = PartRow {
+        batch_id: intake.batch_id.clone(),
+        part_no: intake.part_no,
+        upload_id: intake.upload_id.clone(),
+        received: report.received as i64,
+        accepted: report.accepted as i64,
+        rejected: report.rejected as i64,
+        errors: serde_json::to_string(&report.errors).map_err(ApiError::internal)?,
+        uploaded_at: now(),
+    };
+    pool.run_blocking(true, |conn| {
+        // The batch may have been submitted while this part was uploading; held open
+        // until this transaction ends, so that a submission counts the part.
+        if repo::lock_open_batch(conn, &part.batch_id)? {
+            Ok(repo::complete_part(conn, &part, staged)?)
+        } else {
+            Err(ApiError::conflict("batch_not_open", "the batch was submitted during the upload"))
+        }
+    })
+}
+
+/// Removes what a failed upload stored; the part's earlier upload stays current.
+fn discard(pool: &DbPool, intake: &Intake) {
+    let discarded = pool.run_blocking(true, |conn| {
+        repo::discard_upload(conn, &intake.batch_id, intake.part_no, &intake.upload_id).map_err(ApiError::from)
+    });
+    if let Err(e) = discarded {
+        tracing::warn!(error = %e, "could not discard a failed upload's rows");
+    }
 }

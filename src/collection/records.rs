@@ -12,7 +12,7 @@ use super::repo::{self, RecordRow, VersionRow};
 use crate::auth::{Caller, Role};
 use crate::config::Service;
 use crate::contracts::messages::MismatchReason;
-use crate::db::{DbPool, now};
+use crate::db::{DbConnection, DbPool, now};
 use crate::domain::record::{FieldIssue, RawRecord};
 use crate::domain::{CardStage, CountyCode, PersonName, RecordState, StateMachine};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
@@ -186,6 +186,7 @@ async fn export_xlsx(
         .body(bytes))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     req: HttpRequest,
     caller: Caller,
@@ -326,6 +327,7 @@ async fn visible_record(pool: &DbPool, caller: &Caller, id: String) -> Result<Re
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let record = visible_record(&pool, &caller, path.into_inner()).await?;
@@ -345,6 +347,7 @@ fn record_changed() -> ApiError {
 
 /// `PUT /records/{id}`: a corrected version (the whole record, as a JSON object of its
 /// fields); the old version is kept, and a valid correction goes to verification.
+#[tracing::instrument(skip_all)]
 pub async fn correct(
     req: HttpRequest,
     caller: Caller,
@@ -355,7 +358,37 @@ pub async fn correct(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice])?;
-    let fields: serde_json::Map<String, serde_json::Value> = extract::parse_json(&req, &body)?;
+    let raw = correction_fields(&req, &body)?;
+    let current = visible_record(&pool, &caller, path.into_inner()).await?;
+    if !current.state.is_correctable() {
+        return Err(ApiError::conflict(
+            "record_not_correctable",
+            format!("a record in state {} cannot be corrected", current.state),
+        ));
+    }
+    let intake = Intake {
+        pii: pii.get_ref().clone(),
+        batch_id: current.batch_id.clone(),
+        batch_county: CountyCode::parse(&current.county_code).map_err(ApiError::internal)?,
+        allowed_counties: caller.scopes.clone(),
+        part_no: current.part_no,
+        upload_id: current.upload_id.clone(),
+        today: Utc::now().date_naive(),
+    };
+    let mut next = intake.build(current.row_no as u64, &raw)?;
+    next.id = current.id.clone();
+    next.version = current.version + 1;
+    next.created_at = current.created_at;
+    let who = caller.client_id.clone();
+    let saved = pool.write(move |conn| save_correction(conn, &intake, &current, next, who)).await?;
+    waker.wake();
+    Ok(HttpResponse::Ok().json(RecordView::from(saved)))
+}
+
+/// The fields of a correction: a JSON object of record fields (by their English or
+/// Chinese names), each a string (a number is taken as its digits).
+fn correction_fields(req: &HttpRequest, body: &[u8]) -> Result<RawRecord, ApiError> {
+    let fields: serde_json::Map<String, serde_json::Value> = extract::parse_json(req, body)?;
     let mut raw = RawRecord::default();
     for (key, value) in fields {
         let Some(field) = crate::domain::record::field_for_header(&key) else {
@@ -378,67 +411,52 @@ pub async fn correct(
             }
         }
     }
-    let current = visible_record(&pool, &caller, path.into_inner()).await?;
-    if !current.state.is_correctable() {
-        return Err(ApiError::conflict(
-            "record_not_correctable",
-            format!("a record in state {} cannot be corrected", current.state),
-        ));
+    Ok(raw)
+}
+
+/// Saves `next` as the record's new version in the caller's transaction: the version
+/// it replaces goes to the history, and a valid correction goes to verification.
+fn save_correction(
+    conn: &mut DbConnection,
+    intake: &Intake,
+    current: &RecordRow,
+    mut next: RecordRow,
+    who: String,
+) -> Result<RecordRow, ApiError> {
+    // Re-read in the transaction; the update below holds only if the record is still
+    // as read here, so that a concurrent correction is never lost.
+    let latest = repo::find_record(conn, &current.id)?.ok_or_else(|| ApiError::not_found("record"))?;
+    if latest.version != current.version || !latest.state.is_correctable() {
+        return Err(record_changed());
     }
-    let intake = Intake {
-        pii: pii.get_ref().clone(),
-        batch_id: current.batch_id.clone(),
-        batch_county: CountyCode::parse(&current.county_code).map_err(ApiError::internal)?,
-        allowed_counties: caller.scopes.clone(),
-        part_no: current.part_no,
-        upload_id: current.upload_id.clone(),
-        today: Utc::now().date_naive(),
-    };
-    let mut next = intake.build(current.row_no as u64, &raw)?;
-    next.id = current.id.clone();
-    next.version = current.version + 1;
-    next.created_at = current.created_at;
-    let who = caller.client_id.clone();
-    let saved = pool
-        .write(move |conn| {
-            // Re-read in the transaction; the update below holds only if the record is still
-            // as read here, so that a concurrent correction is never lost.
-            let latest = repo::find_record(conn, &current.id)?.ok_or_else(|| ApiError::not_found("record"))?;
-            if latest.version != current.version || !latest.state.is_correctable() {
-                return Err(record_changed());
-            }
-            intake.mark_duplicates(conn, std::slice::from_mut(&mut next))?;
-            if next.state == RecordState::Received {
-                next.state = RecordState::PendingVerification;
-            }
-            let step = latest.state.transition(next.state).map_err(ApiError::internal)?;
-            let at = now();
-            next.state_changed_at = at;
-            if !repo::replace_record(conn, &next, latest.version, step)? {
-                return Err(record_changed());
-            }
-            repo::save_version(
-                conn,
-                &VersionRow {
-                    record_id: latest.id.clone(),
-                    version: latest.version,
-                    state: latest.state,
-                    submitted_enc: latest.submitted_enc.clone(),
-                    issues: latest.issues.clone(),
-                    warnings: latest.warnings.clone(),
-                    reasons: latest.reasons.clone(),
-                    created_at: latest.state_changed_at,
-                    superseded_at: at,
-                    superseded_by: who,
-                },
-            )?;
-            if next.state == RecordState::PendingVerification {
-                let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
-                outbox::enqueue(conn, Service::Verification, &message)?;
-            }
-            Ok::<_, ApiError>(next)
-        })
-        .await?;
-    waker.wake();
-    Ok(HttpResponse::Ok().json(RecordView::from(saved)))
+    intake.mark_duplicates(conn, std::slice::from_mut(&mut next))?;
+    if next.state == RecordState::Received {
+        next.state = RecordState::PendingVerification;
+    }
+    let step = latest.state.transition(next.state).map_err(ApiError::internal)?;
+    let at = now();
+    next.state_changed_at = at;
+    if !repo::replace_record(conn, &next, latest.version, step)? {
+        return Err(record_changed());
+    }
+    repo::save_version(
+        conn,
+        &VersionRow {
+            record_id: latest.id.clone(),
+            version: latest.version,
+            state: latest.state,
+            submitted_enc: latest.submitted_enc.clone(),
+            issues: latest.issues.clone(),
+            warnings: latest.warnings.clone(),
+            reasons: latest.reasons.clone(),
+            created_at: latest.state_changed_at,
+            superseded_at: at,
+            superseded_by: who,
+        },
+    )?;
+    if next.state == RecordState::PendingVerification {
+        let message = super::feeder::request(&next.batch_id, &next.county_code, std::slice::from_ref(&next));
+        outbox::enqueue(conn, Service::Verification, &message)?;
+    }
+    Ok(next)
 }
