@@ -15,7 +15,7 @@ use crate::auth::{Caller, Role};
 use crate::contracts::messages::{CardFields, CardProgressUpdate, CardStatusChanged};
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::card::{CancelReason, CardAction, CardState};
-use crate::domain::{CitizenId, Pan, PersonName, PhoneNumber};
+use crate::domain::{CitizenId, ClientId, Pan, PersonName, PhoneNumber};
 use crate::domain::{OrderState, RecordState, StateMachine};
 use crate::http::{ApiError, FieldError, extract};
 use crate::outbox::OutboxWaker;
@@ -83,7 +83,7 @@ pub struct EventView {
     pub to_state: CardState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub actor: String,
+    pub actor: ClientId,
     pub actor_role: String,
     pub at: DateTime<Utc>,
 }

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::db::binary_copy::BinaryCopy;
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset};
-use crate::domain::{CardState, OrderState, Transition};
+use crate::domain::{CardState, ClientId, OrderState, Transition};
 
 diesel::table! {
     card_assignments (county_code) {
@@ -131,7 +131,7 @@ diesel::table! {
 pub struct AssignmentRow {
     pub county_code: String,
     pub card_maker: String,
-    pub assigned_by: String,
+    pub assigned_by: ClientId,
     pub assigned_at: NaiveDateTime,
 }
 
@@ -225,7 +225,7 @@ pub struct CardRow {
     pub county_code: String,
     pub card_maker: String,
     pub state: CardState,
-    pub produced_by: String,
+    pub produced_by: ClientId,
     pub produced_at: NaiveDateTime,
     pub state_changed_at: NaiveDateTime,
 }
@@ -238,7 +238,7 @@ pub struct CardEventRow {
     pub from_state: Option<CardState>,
     pub to_state: CardState,
     pub reason: Option<String>,
-    pub actor: String,
+    pub actor: ClientId,
     pub actor_role: String,
     pub at: NaiveDateTime,
 }
@@ -248,7 +248,7 @@ pub struct CardEventRow {
 pub struct AccessRow {
     pub id: String,
     pub at: NaiveDateTime,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub role: String,
     pub action: String,
     pub subject: String,
@@ -501,7 +501,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
 pub fn insert_lease(
     conn: &mut DbConnection,
     lease: &NewLease<'_>,
-    client_id: &str,
+    client_id: &ClientId,
     orders: &[OrderRow],
 ) -> QueryResult<usize> {
     let order_ids = orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(",");
@@ -520,7 +520,7 @@ pub fn insert_lease(
 
 /// The client that took lease `id`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn lessee(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+pub fn lessee(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientId>> {
     card_leases::table.find(id).select(card_leases::client_id).first(conn).optional()
 }
 
@@ -613,7 +613,7 @@ fn write_card(copy: &mut BinaryCopy<'_>, r: &CardRow) -> std::io::Result<()> {
     copy.text(&r.county_code)?;
     copy.text(&r.card_maker)?;
     copy.text(r.state.as_str())?;
-    copy.text(&r.produced_by)?;
+    copy.text(r.produced_by.as_str())?;
     copy.timestamp(r.produced_at)?;
     copy.timestamp(r.state_changed_at)
 }

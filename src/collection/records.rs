@@ -14,7 +14,7 @@ use crate::config::Service;
 use crate::contracts::messages::MismatchReason;
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::record::{FieldIssue, RawRecord};
-use crate::domain::{CardStage, CountyCode, PersonName, RecordState, StateMachine};
+use crate::domain::{CardStage, ClientId, CountyCode, PersonName, RecordState, StateMachine};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
@@ -421,7 +421,7 @@ fn save_correction(
     intake: &Intake,
     current: &RecordRow,
     mut next: RecordRow,
-    who: String,
+    who: ClientId,
 ) -> Result<RecordRow, ApiError> {
     // Re-read in the transaction; the update below holds only if the record is still
     // as read here, so that a concurrent correction is never lost.

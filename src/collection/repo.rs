@@ -10,7 +10,7 @@ use super::tallies::Deltas;
 use crate::db::binary_copy::BinaryCopy;
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, claim, copy_many, insert_many, keyset};
-use crate::domain::{BatchState, CardStage, RecordState, Transition};
+use crate::domain::{BatchState, CardStage, ClientId, RecordState, Transition};
 
 diesel::table! {
     batches (id) {
@@ -33,7 +33,7 @@ pub struct BatchRow {
     pub county_code: String,
     pub title: String,
     pub state: BatchState,
-    pub created_by: String,
+    pub created_by: ClientId,
     pub created_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
     pub fed_through: Option<String>,
@@ -165,7 +165,7 @@ pub struct VersionRow {
     pub reasons: String,
     pub created_at: NaiveDateTime,
     pub superseded_at: NaiveDateTime,
-    pub superseded_by: String,
+    pub superseded_by: ClientId,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Message;
-use crate::domain::{CardStage, CardState, RecordState};
+use crate::domain::{CardStage, CardState, ClientId, RecordState};
 
 /// Gateway -> every service: an API client was revoked; refuse its tokens at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientRevoked {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub revoked_at: DateTime<Utc>,
 }
 

@@ -23,7 +23,7 @@ use super::matching::RegisterFact;
 use crate::db::binary_copy::{BinaryCopy, copy_in};
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset, lock};
-use crate::domain::ImportState;
+use crate::domain::{ClientId, ImportState};
 
 diesel::table! {
     register_imports (id) {
@@ -111,7 +111,7 @@ pub struct ImportRow {
     pub rows_invalid: i64,
     pub failure_code: Option<String>,
     pub failure_reason: Option<String>,
-    pub created_by: String,
+    pub created_by: ClientId,
     pub created_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
 }
