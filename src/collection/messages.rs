@@ -10,7 +10,7 @@ use crate::contracts::messages::{
 };
 use crate::contracts::{Envelope, Message};
 use crate::db::{DbConnection, now};
-use crate::domain::{CardStage, RecordState, StateMachine, Transition};
+use crate::domain::{BatchId, CardStage, OrderId, RecordId, RecordState, StateMachine, Transition};
 use crate::http::ApiError;
 use crate::outbox::inbox;
 use crate::pii::PiiKeys;
@@ -36,19 +36,19 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
     let at = now();
     // Records the feeder sent wait since their batch's submission; a record corrected
     // before its batch was submitted was sent as it was corrected.
-    let submitted_at = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at);
+    let submitted_at = repo::find_batch(conn, &BatchId::from(message.batch_id.as_str()))?.and_then(|b| b.submitted_at);
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
-    let mut groups: BTreeMap<(i32, &'static str, String), (RecordState, Vec<String>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(i32, &'static str, String), (RecordState, Vec<RecordId>)> = BTreeMap::new();
     for result in &message.results {
         let state = match result.outcome {
             VerificationOutcome::Verified => RecordState::Verified,
             VerificationOutcome::Rejected => RecordState::Rejected,
         };
         let group = groups.entry((result.version, state.as_str(), json(&result.reasons)?));
-        group.or_insert((state, Vec::new())).1.push(result.record_id.clone());
+        group.or_insert((state, Vec::new())).1.push(RecordId::from(result.record_id.as_str()));
     }
-    let mut due: Vec<(String, i32)> = Vec::new();
+    let mut due: Vec<(RecordId, i32)> = Vec::new();
     for ((version, _, reasons), (state, ids)) in groups {
         let outcome = RecordState::PendingVerification.transition(state).map_err(ApiError::internal)?;
         // An outcome for a version that has since been corrected changes nothing.
@@ -69,13 +69,13 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
     let at = now();
     let refused = RecordState::Verified.transition(RecordState::Rejected).map_err(ApiError::internal)?;
     let accepted = RecordState::Verified.transition(RecordState::Registered).map_err(ApiError::internal)?;
-    let mut registered: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+    let mut registered: BTreeMap<i32, Vec<(RecordId, OrderId)>> = BTreeMap::new();
     for result in message.results {
         match result.outcome {
             RegistrationOutcome::Registered => registered
                 .entry(result.version)
                 .or_default()
-                .push((result.record_id, result.order_id.unwrap_or_default())),
+                .push((RecordId::from(result.record_id), OrderId::from(result.order_id.unwrap_or_default()))),
             RegistrationOutcome::AlreadyRegistered => {
                 let reason = MismatchReason {
                     code: "already_registered".into(),
@@ -89,7 +89,7 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
                 };
                 repo::advance(
                     conn,
-                    std::slice::from_ref(&result.record_id),
+                    &[RecordId::from(result.record_id)],
                     result.version,
                     refused,
                     Some(&json(&[reason])?),
@@ -99,11 +99,11 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
         }
     }
     for (version, records) in registered {
-        let ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<RecordId> = records.iter().map(|(id, _)| id.clone()).collect();
         repo::advance(conn, &ids, version, accepted, None, at)?;
-        let known: std::collections::HashSet<String> =
+        let known: std::collections::HashSet<RecordId> =
             repo::states_of(conn, &ids)?.into_iter().map(|(id, _, _)| id).collect();
-        let records: Vec<(String, String)> = records.into_iter().filter(|(id, _)| known.contains(id)).collect();
+        let records: Vec<(RecordId, OrderId)> = records.into_iter().filter(|(id, _)| known.contains(id)).collect();
         repo::upsert_cards(conn, &records, CardStage::Ordered, at)?;
     }
     Ok(())
@@ -113,16 +113,16 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
 /// order); the card's own state is kept as of the latest message.
 fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), ApiError> {
     let at = message.at.naive_utc();
-    let ids: Vec<String> = message.updates.iter().map(|u| u.record_id.clone()).collect();
-    let known: BTreeMap<String, (i32, RecordState)> =
+    let ids: Vec<RecordId> = message.updates.iter().map(|u| RecordId::from(u.record_id.as_str())).collect();
+    let known: BTreeMap<RecordId, (i32, RecordState)> =
         repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
     // `(record, order)` pairs per card stage, by the stage's name.
-    type Cards = Vec<(String, String)>;
+    type Cards = Vec<(RecordId, OrderId)>;
     let mut cards: BTreeMap<&'static str, (CardStage, Cards)> = BTreeMap::new();
-    for update in message.updates.iter().filter(|u| known.contains_key(&u.record_id)) {
+    for update in message.updates.iter().filter(|u| known.contains_key(u.record_id.as_str())) {
         let stage = update.card_state;
         let records = &mut cards.entry(stage.as_str()).or_insert((stage, Vec::new())).1;
-        records.push((update.record_id.clone(), update.order_id.clone()));
+        records.push((RecordId::from(update.record_id.as_str()), OrderId::from(update.order_id.as_str())));
     }
     let mut current = known;
     // Each move applies only from the state its record was read in. A record that a
@@ -131,9 +131,10 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
     // the first and then finds the state changed).
     for _ in 0..MOVE_ATTEMPTS {
         type Key = (i32, &'static str, &'static str, Option<String>);
-        let mut moves: BTreeMap<Key, (Transition<RecordState>, Vec<String>)> = BTreeMap::new();
+        let mut moves: BTreeMap<Key, (Transition<RecordState>, Vec<RecordId>)> = BTreeMap::new();
         for update in &message.updates {
-            let (Some(target), Some((version, state))) = (update.record_state, current.get(&update.record_id)) else {
+            let (Some(target), Some((version, state))) = (update.record_state, current.get(update.record_id.as_str()))
+            else {
                 continue;
             };
             // Along the card pipeline the table allows exactly the forward moves.
@@ -143,12 +144,12 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
             {
                 let reasons = update.reason.as_ref().map(|r| json(&[r])).transpose()?;
                 let key = (*version, state.as_str(), target.as_str(), reasons);
-                moves.entry(key).or_insert((step, Vec::new())).1.push(update.record_id.clone());
+                moves.entry(key).or_insert((step, Vec::new())).1.push(RecordId::from(update.record_id.as_str()));
             }
         }
         let mut missed = Vec::new();
         for ((version, _, _, reasons), (step, ids)) in moves {
-            let moved: std::collections::HashSet<String> =
+            let moved: std::collections::HashSet<RecordId> =
                 repo::advance(conn, &ids, version, step, reasons.as_deref(), at)?.into_iter().collect();
             missed.extend(ids.into_iter().filter(|id| !moved.contains(id)));
         }

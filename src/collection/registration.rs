@@ -16,7 +16,7 @@ use crate::contracts::Message;
 use crate::contracts::messages::{CardFields, Registration, RegistrationRequested};
 use crate::db::{DbConnection, DbPool};
 use crate::domain::record::{self, RawRecord};
-use crate::domain::{CountyCode, RecordState};
+use crate::domain::{CountyCode, RecordId, RecordState};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
@@ -47,9 +47,9 @@ pub fn of(row: &RecordRow, pii: &PiiKeys) -> Result<Registration, ApiError> {
     };
     let fields_json = serde_json::to_string(&fields).map_err(ApiError::internal)?;
     Ok(Registration {
-        record_id: row.id.clone(),
+        record_id: row.id.to_string(),
         version: row.version,
-        batch_id: row.batch_id.clone(),
+        batch_id: row.batch_id.to_string(),
         county_code: row.county_code.clone(),
         village: row.village.clone(),
         id_hash,
@@ -98,7 +98,7 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut i64, may_defer
     };
     *after = entry.id;
     let versions: HashMap<&str, i32> = entry.records.iter().map(|(id, version)| (id.as_str(), *version)).collect();
-    let ids: Vec<String> = entry.records.iter().map(|(id, _)| id.clone()).collect();
+    let ids: Vec<RecordId> = entry.records.iter().map(|(id, _)| id.clone()).collect();
     let mut rows = repo::in_state(conn, &ids, RecordState::Verified)?;
     // A record that moved on meanwhile (or was corrected) is not due any more.
     rows.retain(|row| versions.get(row.id.as_str()) == Some(&row.version));
