@@ -34,13 +34,13 @@ impl FeederWaker {
 /// The request for `rows` (all of one batch).
 pub fn request(batch_id: &BatchId, county_code: &str, rows: &[repo::RecordRow]) -> VerificationRequested {
     VerificationRequested {
-        batch_id: batch_id.to_string(),
+        batch_id: batch_id.clone(),
         county_code: county_code.to_string(),
         records: rows
             .iter()
             .filter_map(|r| {
                 Some(RecordToVerify {
-                    record_id: r.id.to_string(),
+                    record_id: r.id.clone(),
                     version: r.version,
                     id_hash: r.id_hash.clone()?,
                     name: r.name.clone(),
@@ -55,7 +55,7 @@ pub fn request(batch_id: &BatchId, county_code: &str, rows: &[repo::RecordRow]) 
 
 fn to_verify(r: repo::ToVerify) -> Option<RecordToVerify> {
     Some(RecordToVerify {
-        record_id: r.id.into_string(),
+        record_id: r.id,
         version: r.version,
         id_hash: r.id_hash?,
         name: r.name,
@@ -102,7 +102,7 @@ fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
         let message = VerificationRequested {
             county_code: rows[0].county_code.clone(),
             records: rows.into_iter().filter_map(to_verify).collect(),
-            batch_id: batch.to_string(),
+            batch_id: batch.clone(),
         };
         let sent = message.records.len();
         outbox::enqueue(conn, Service::Verification, &message)?;

@@ -10,7 +10,7 @@ use crate::contracts::messages::{
 };
 use crate::contracts::{Envelope, Message};
 use crate::db::{DbConnection, now};
-use crate::domain::{BatchId, CardStage, OrderId, RecordId, RecordState, StateMachine, Transition};
+use crate::domain::{CardStage, OrderId, RecordId, RecordState, StateMachine, Transition};
 use crate::http::ApiError;
 use crate::outbox::inbox;
 use crate::pii::PiiKeys;
@@ -36,7 +36,7 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
     let at = now();
     // Records the feeder sent wait since their batch's submission; a record corrected
     // before its batch was submitted was sent as it was corrected.
-    let submitted_at = repo::find_batch(conn, &BatchId::from(message.batch_id.as_str()))?.and_then(|b| b.submitted_at);
+    let submitted_at = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at);
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
     let mut groups: BTreeMap<(i32, &'static str, String), (RecordState, Vec<RecordId>)> = BTreeMap::new();
@@ -46,7 +46,7 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
             VerificationOutcome::Rejected => RecordState::Rejected,
         };
         let group = groups.entry((result.version, state.as_str(), json(&result.reasons)?));
-        group.or_insert((state, Vec::new())).1.push(RecordId::from(result.record_id.as_str()));
+        group.or_insert((state, Vec::new())).1.push(result.record_id.clone());
     }
     let mut due: Vec<(RecordId, i32)> = Vec::new();
     for ((version, _, reasons), (state, ids)) in groups {
@@ -75,7 +75,9 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
             RegistrationOutcome::Registered => registered
                 .entry(result.version)
                 .or_default()
-                .push((RecordId::from(result.record_id), OrderId::from(result.order_id.unwrap_or_default()))),
+                // A registration always names its order; one without is kept, as an
+                // empty id, rather than lose the record's move.
+                .push((result.record_id, result.order_id.unwrap_or_else(|| OrderId::from(String::new())))),
             RegistrationOutcome::AlreadyRegistered => {
                 let reason = MismatchReason {
                     code: "already_registered".into(),
@@ -89,7 +91,7 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
                 };
                 repo::advance(
                     conn,
-                    &[RecordId::from(result.record_id)],
+                    std::slice::from_ref(&result.record_id),
                     result.version,
                     refused,
                     Some(&json(&[reason])?),
@@ -113,16 +115,16 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
 /// order); the card's own state is kept as of the latest message.
 fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), ApiError> {
     let at = message.at.naive_utc();
-    let ids: Vec<RecordId> = message.updates.iter().map(|u| RecordId::from(u.record_id.as_str())).collect();
+    let ids: Vec<RecordId> = message.updates.iter().map(|u| u.record_id.clone()).collect();
     let known: BTreeMap<RecordId, (i32, RecordState)> =
         repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
     // `(record, order)` pairs per card stage, by the stage's name.
     type Cards = Vec<(RecordId, OrderId)>;
     let mut cards: BTreeMap<&'static str, (CardStage, Cards)> = BTreeMap::new();
-    for update in message.updates.iter().filter(|u| known.contains_key(u.record_id.as_str())) {
+    for update in message.updates.iter().filter(|u| known.contains_key(&u.record_id)) {
         let stage = update.card_state;
         let records = &mut cards.entry(stage.as_str()).or_insert((stage, Vec::new())).1;
-        records.push((RecordId::from(update.record_id.as_str()), OrderId::from(update.order_id.as_str())));
+        records.push((update.record_id.clone(), update.order_id.clone()));
     }
     let mut current = known;
     // Each move applies only from the state its record was read in. A record that a
@@ -133,8 +135,7 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
         type Key = (i32, &'static str, &'static str, Option<String>);
         let mut moves: BTreeMap<Key, (Transition<RecordState>, Vec<RecordId>)> = BTreeMap::new();
         for update in &message.updates {
-            let (Some(target), Some((version, state))) = (update.record_state, current.get(update.record_id.as_str()))
-            else {
+            let (Some(target), Some((version, state))) = (update.record_state, current.get(&update.record_id)) else {
                 continue;
             };
             // Along the card pipeline the table allows exactly the forward moves.
@@ -144,7 +145,7 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
             {
                 let reasons = update.reason.as_ref().map(|r| json(&[r])).transpose()?;
                 let key = (*version, state.as_str(), target.as_str(), reasons);
-                moves.entry(key).or_insert((step, Vec::new())).1.push(RecordId::from(update.record_id.as_str()));
+                moves.entry(key).or_insert((step, Vec::new())).1.push(update.record_id.clone());
             }
         }
         let mut missed = Vec::new();

@@ -47,9 +47,9 @@ pub fn of(row: &RecordRow, pii: &PiiKeys) -> Result<Registration, ApiError> {
     };
     let fields_json = serde_json::to_string(&fields).map_err(ApiError::internal)?;
     Ok(Registration {
-        record_id: row.id.to_string(),
+        record_id: row.id.clone(),
         version: row.version,
-        batch_id: row.batch_id.to_string(),
+        batch_id: row.batch_id.clone(),
         county_code: row.county_code.clone(),
         village: row.village.clone(),
         id_hash,
