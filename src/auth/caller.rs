@@ -9,12 +9,13 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::{AuthError, Role};
 use crate::auth::Authenticator;
+use crate::domain::ClientId;
 use crate::http::ApiError;
 
 /// Who is calling: the API client, its role and its scopes.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub role: Role,
     pub scopes: Vec<String>,
 }

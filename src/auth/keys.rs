@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::{Digest, Sha256};
 
 use super::{Claims, Role};
+use crate::domain::ClientId;
 
 /// Why the key could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
@@ -88,13 +89,13 @@ impl SigningKeys {
     }
 
     /// Signs an access token for `client_id`; returns the token and its lifetime.
-    pub fn issue(&self, client_id: &str, role: Role, scopes: Vec<String>) -> Result<(String, u64), KeyError> {
+    pub fn issue(&self, client_id: &ClientId, role: Role, scopes: Vec<String>) -> Result<(String, u64), KeyError> {
         let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let ttl = self.ttl.as_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: client_id.to_string(),
+            sub: client_id.clone(),
             role,
             scopes,
             iat,

@@ -13,6 +13,8 @@ pub use verify::{AuthError, TokenVerifier};
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ClientId;
+
 /// What an API client is allowed to do (DOMAIN.md section 6), plus `service` for our
 /// own services talking to each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,7 +66,7 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     /// The API client id.
-    pub sub: String,
+    pub sub: ClientId,
     pub role: Role,
     /// County codes, an institution code or a card maker code, by role.
     #[serde(default)]

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 
 use crate::contracts::messages::ClientRevoked;
 use crate::db::DbConnection;
+use crate::domain::ClientId;
 
 diesel::table! {
     revoked_clients (client_id) {
@@ -20,21 +21,21 @@ diesel::table! {
 /// The ids of revoked clients, in memory.
 #[derive(Default)]
 pub struct RevocationSet {
-    ids: RwLock<HashSet<String>>,
+    ids: RwLock<HashSet<ClientId>>,
 }
 
 impl RevocationSet {
-    pub fn contains(&self, client_id: &str) -> bool {
+    pub fn contains(&self, client_id: &ClientId) -> bool {
         self.ids.read().map(|ids| ids.contains(client_id)).unwrap_or(false)
     }
 
-    pub fn insert(&self, client_id: &str) {
+    pub fn insert(&self, client_id: &ClientId) {
         if let Ok(mut ids) = self.ids.write() {
-            ids.insert(client_id.to_string());
+            ids.insert(client_id.clone());
         }
     }
 
-    pub fn replace(&self, all: HashSet<String>) {
+    pub fn replace(&self, all: HashSet<ClientId>) {
         if let Ok(mut ids) = self.ids.write() {
             *ids = all;
         }
@@ -47,7 +48,7 @@ pub fn record(conn: &mut DbConnection, message: &ClientRevoked) -> QueryResult<(
     let exists = revoked_clients::table
         .find(&message.client_id)
         .select(revoked_clients::client_id)
-        .first::<String>(conn)
+        .first::<ClientId>(conn)
         .optional()?;
     if exists.is_none() {
         diesel::insert_into(revoked_clients::table)
@@ -62,6 +63,6 @@ pub fn record(conn: &mut DbConnection, message: &ClientRevoked) -> QueryResult<(
 
 /// Every revoked client id recorded in this service's database.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn load(conn: &mut DbConnection) -> QueryResult<HashSet<String>> {
-    Ok(revoked_clients::table.select(revoked_clients::client_id).load::<String>(conn)?.into_iter().collect())
+pub fn load(conn: &mut DbConnection) -> QueryResult<HashSet<ClientId>> {
+    Ok(revoked_clients::table.select(revoked_clients::client_id).load::<ClientId>(conn)?.into_iter().collect())
 }

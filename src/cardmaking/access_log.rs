@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::repo::{self, AccessRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
+use crate::domain::ClientId;
 use crate::http::ApiError;
 use crate::http::pagination::{Page, PageQuery};
 
@@ -39,7 +40,7 @@ pub fn record(
 pub struct AccessView {
     pub id: String,
     pub at: DateTime<Utc>,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub role: String,
     pub action: String,
     pub subject: String,

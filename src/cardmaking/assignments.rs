@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::repo::{self, AssignmentRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
-use crate::domain::CountyCode;
+use crate::domain::{ClientId, CountyCode};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError, extract};
 
@@ -20,7 +20,7 @@ pub struct AssignBody {
 pub struct AssignmentView {
     pub county_code: String,
     pub card_maker: String,
-    pub assigned_by: String,
+    pub assigned_by: ClientId,
     pub assigned_at: DateTime<Utc>,
 }
 

@@ -15,7 +15,7 @@ use crate::auth::{Caller, Role};
 use crate::contracts::messages::{CardFields, CardProgressUpdate, CardStatusChanged};
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::card::{CancelReason, CardAction, CardState};
-use crate::domain::{CitizenId, Pan, PersonName, PhoneNumber};
+use crate::domain::{CardNo, CitizenId, ClientId, OrderId, Pan, PersonName, PhoneNumber, RecordId};
 use crate::domain::{OrderState, RecordState, StateMachine};
 use crate::http::{ApiError, FieldError, extract};
 use crate::outbox::OutboxWaker;
@@ -29,12 +29,12 @@ pub const MAX_ISSUE: usize = 10_000;
 /// first.
 struct CardKey {
     holder: Option<String>,
-    pan: Option<String>,
+    pan: Option<CardNo>,
 }
 
 fn card_key(raw: &str, pii: &PiiKeys) -> Result<CardKey, ApiError> {
     let holder = CitizenId::parse(raw, Utc::now().date_naive()).ok().map(|id| pii.hash(id.id().as_str()));
-    let pan = Pan::parse(raw).ok().map(|p| p.as_str().to_string());
+    let pan = Pan::parse(raw).ok().map(CardNo::from);
     if holder.is_none() && pan.is_none() {
         // Neither: no such card (a malformed number cannot exist).
         return Err(ApiError::not_found("card"));
@@ -83,20 +83,20 @@ pub struct EventView {
     pub to_state: CardState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub actor: String,
+    pub actor: ClientId,
     pub actor_role: String,
     pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct CardView {
-    pub card_no: String,
+    pub card_no: CardNo,
     pub state: CardState,
     pub county_code: String,
     pub card_maker: String,
     pub chip_serial: String,
-    pub order_id: String,
-    pub record_id: String,
+    pub order_id: OrderId,
+    pub record_id: RecordId,
     pub produced_at: DateTime<Utc>,
     pub state_changed_at: DateTime<Utc>,
     /// Masked (王*明, 210804********123X).
@@ -168,7 +168,7 @@ pub async fn get(
             let fields = repo::order_fields(conn, std::slice::from_ref(&card.order_id))?;
             let events = repo::events_of(conn, &card.card_no)?;
             if matches!(caller.role, Role::Clinic | Role::CardMaker | Role::Auditor) {
-                access_log::record(conn, &caller, "read_card", &card.card_no, &serde_json::json!({}))?;
+                access_log::record(conn, &caller, "read_card", card.card_no.as_str(), &serde_json::json!({}))?;
             }
             Ok::<_, ApiError>((card, fields.into_iter().next().map(|f| f.fields_enc), events))
         })
@@ -391,13 +391,13 @@ pub async fn issue(
         )]));
     }
     let mut errors = Vec::new();
-    let mut numbers: Vec<(usize, String)> = Vec::new();
+    let mut numbers: Vec<(usize, CardNo)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (row, raw) in (1..).zip(body.card_numbers.iter()) {
         match Pan::parse(raw) {
             // The same number twice is issued once.
             Ok(pan) if !seen.insert(pan.clone()) => {}
-            Ok(pan) => numbers.push((row, pan.as_str().to_string())),
+            Ok(pan) => numbers.push((row, CardNo::from(pan))),
             Err(e) => errors.push(FieldError {
                 row: Some(row as u64),
                 field: "card_no".into(),
@@ -408,8 +408,8 @@ pub async fn issue(
     }
     let view = pool
         .write(move |conn| {
-            let wanted: Vec<String> = numbers.iter().map(|(_, n)| n.clone()).collect();
-            let cards: HashMap<String, CardRow> =
+            let wanted: Vec<CardNo> = numbers.iter().map(|(_, n)| n.clone()).collect();
+            let cards: HashMap<CardNo, CardRow> =
                 repo::cards_by_number(conn, &wanted)?.into_iter().map(|c| (c.card_no.clone(), c)).collect();
             let fx = Effects { caller: &caller, at: now(), reason: None };
             let mut issued = 0;

@@ -15,7 +15,7 @@ use super::{access_log, messages};
 use crate::auth::{Caller, Role};
 use crate::contracts::messages::CardFields;
 use crate::db::{DbPool, now};
-use crate::domain::{OrderState, RecordState};
+use crate::domain::{CardNo, LeaseId, OrderId, OrderState, RecordState};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::{ApiError, FieldError, extract};
 use crate::outbox::OutboxWaker;
@@ -36,7 +36,7 @@ pub struct LeaseBody {
 
 #[derive(Debug, Serialize)]
 pub struct LeaseView {
-    pub lease_id: String,
+    pub lease_id: LeaseId,
     pub leased_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub orders: Vec<LeasedOrder>,
@@ -45,10 +45,10 @@ pub struct LeaseView {
 /// One order as the card maker receives it.
 #[derive(Debug, Serialize)]
 pub struct LeasedOrder {
-    pub order_id: String,
+    pub order_id: OrderId,
     /// The card this one replaces, if it is a replacement.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub replaces_card: Option<String>,
+    pub replaces_card: Option<CardNo>,
     #[serde(flatten)]
     pub card: CardFields,
 }
@@ -77,7 +77,7 @@ pub async fn lease(
     let pii = pii.get_ref().clone();
     let response = idempotency::run(&pool, key, StatusCode::OK, move |conn| {
         let at = now();
-        let lease_id = uuid::Uuid::now_v7().to_string();
+        let lease_id = LeaseId::new();
         repo::requeue_expired(conn, at)?;
         let makers: HashMap<String, String> = repo::counties_of(conn, &caller.scopes)?.into_iter().collect();
         let until = at + term;
@@ -85,14 +85,14 @@ pub async fn lease(
         let orders = if makers.is_empty() { Vec::new() } else { repo::take_orders(conn, &new_lease)? };
         repo::insert_lease(conn, &new_lease, &caller.client_id, &orders)?;
         let order_ids: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
-        access_log::record(conn, &caller, "lease", &lease_id, &serde_json::json!({ "orders": order_ids }))?;
+        access_log::record(conn, &caller, "lease", lease_id.as_str(), &serde_json::json!({ "orders": order_ids }))?;
         messages::send_progress(
             conn,
             at,
             orders.iter().map(|o| messages::progress(o, Some(RecordState::InProduction), OrderState::Leased)).collect(),
         )?;
-        let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
-        let mut fields: HashMap<String, String> =
+        let ids: Vec<OrderId> = orders.iter().map(|o| o.id.clone()).collect();
+        let mut fields: HashMap<OrderId, String> =
             repo::order_fields(conn, &ids)?.into_iter().map(|f| (f.order_id, f.fields_enc)).collect();
         let mut leased = Vec::with_capacity(orders.len());
         for order in orders {

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::db::binary_copy::BinaryCopy;
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset};
-use crate::domain::{CardState, OrderState, Transition};
+use crate::domain::{BatchId, CardNo, CardState, ClientId, LeaseId, OrderId, OrderState, RecordId, Transition};
 
 diesel::table! {
     card_assignments (county_code) {
@@ -131,7 +131,7 @@ diesel::table! {
 pub struct AssignmentRow {
     pub county_code: String,
     pub card_maker: String,
-    pub assigned_by: String,
+    pub assigned_by: ClientId,
     pub assigned_at: NaiveDateTime,
 }
 
@@ -141,8 +141,8 @@ pub struct ResidentRow {
     pub id_hash: String,
     pub county_code: String,
     pub village: String,
-    pub batch_id: String,
-    pub record_id: String,
+    pub batch_id: BatchId,
+    pub record_id: RecordId,
     pub record_version: i32,
     pub fields_enc: String,
     pub registered_at: NaiveDateTime,
@@ -152,16 +152,16 @@ pub struct ResidentRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = card_orders)]
 pub struct OrderRow {
-    pub id: String,
+    pub id: OrderId,
     pub id_hash: String,
-    pub record_id: String,
+    pub record_id: RecordId,
     pub record_version: i32,
     pub county_code: String,
     pub village: String,
-    pub replaces_card: Option<String>,
+    pub replaces_card: Option<CardNo>,
     pub state: OrderState,
     pub card_maker: Option<String>,
-    pub lease_id: Option<String>,
+    pub lease_id: Option<LeaseId>,
     pub leased_until: Option<NaiveDateTime>,
     pub lease_count: i32,
     pub failure_code: Option<String>,
@@ -174,7 +174,7 @@ pub struct OrderRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = card_order_fields)]
 pub struct OrderFieldsRow {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub fields_enc: String,
 }
 
@@ -186,8 +186,8 @@ pub struct NewOrder {
 
 impl NewOrder {
     /// A new order for `resident`'s current record, waiting in the queue.
-    pub fn new(resident: &ResidentRow, replaces_card: Option<String>, at: NaiveDateTime) -> NewOrder {
-        let id = uuid::Uuid::now_v7().to_string();
+    pub fn new(resident: &ResidentRow, replaces_card: Option<CardNo>, at: NaiveDateTime) -> NewOrder {
+        let id = OrderId::new();
         let fields = OrderFieldsRow { order_id: id.clone(), fields_enc: resident.fields_enc.clone() };
         let order = OrderRow {
             id,
@@ -216,16 +216,16 @@ impl NewOrder {
 // Written with COPY on PostgreSQL, which needs every value spelled out.
 #[diesel(treat_none_as_default_value = false)]
 pub struct CardRow {
-    pub card_no: String,
+    pub card_no: CardNo,
     pub chip_serial: String,
-    pub order_id: String,
+    pub order_id: OrderId,
     pub id_hash: String,
-    pub record_id: String,
+    pub record_id: RecordId,
     pub record_version: i32,
     pub county_code: String,
     pub card_maker: String,
     pub state: CardState,
-    pub produced_by: String,
+    pub produced_by: ClientId,
     pub produced_at: NaiveDateTime,
     pub state_changed_at: NaiveDateTime,
 }
@@ -234,11 +234,11 @@ pub struct CardRow {
 #[diesel(table_name = card_events)]
 pub struct CardEventRow {
     pub id: String,
-    pub card_no: String,
+    pub card_no: CardNo,
     pub from_state: Option<CardState>,
     pub to_state: CardState,
     pub reason: Option<String>,
-    pub actor: String,
+    pub actor: ClientId,
     pub actor_role: String,
     pub at: NaiveDateTime,
 }
@@ -248,7 +248,7 @@ pub struct CardEventRow {
 pub struct AccessRow {
     pub id: String,
     pub at: NaiveDateTime,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub role: String,
     pub action: String,
     pub subject: String,
@@ -382,7 +382,7 @@ fn insert_fields(conn: &mut DbConnection, rows: &[OrderFieldsRow]) -> QueryResul
 
 /// The encrypted card fields of `order_ids`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn order_fields(conn: &mut DbConnection, order_ids: &[String]) -> QueryResult<Vec<OrderFieldsRow>> {
+pub fn order_fields(conn: &mut DbConnection, order_ids: &[OrderId]) -> QueryResult<Vec<OrderFieldsRow>> {
     let mut out = Vec::with_capacity(order_ids.len());
     for chunk in order_ids.chunks(5000) {
         out.extend(
@@ -397,7 +397,7 @@ pub fn order_fields(conn: &mut DbConnection, order_ids: &[String]) -> QueryResul
 
 /// A lease being taken.
 pub struct NewLease<'a> {
-    pub id: &'a str,
+    pub id: &'a LeaseId,
     /// The counties of the lessee, each with its card maker.
     pub makers: &'a std::collections::HashMap<String, String>,
     pub limit: i64,
@@ -411,7 +411,7 @@ fn lease_orders(
     conn: &mut DbConnection,
     lease: &NewLease<'_>,
     maker: &str,
-    ids: &[&String],
+    ids: &[&OrderId],
 ) -> QueryResult<Vec<OrderRow>> {
     let ordered =
         card_orders::table.filter(card_orders::id.eq_any(ids)).filter(card_orders::state.eq(OrderState::Ordered));
@@ -441,11 +441,11 @@ pub fn take_orders(conn: &mut DbConnection, lease: &NewLease<'_>) -> QueryResult
         .order(card_queue::order_id.asc())
         .limit(lease.limit)
         .select((card_queue::order_id, card_queue::county_code));
-    let picked: Vec<(String, String)> = crate::db::claim(conn, pick)?;
-    let ids: Vec<&String> = picked.iter().map(|(id, _)| id).collect();
+    let picked: Vec<(OrderId, String)> = crate::db::claim(conn, pick)?;
+    let ids: Vec<&OrderId> = picked.iter().map(|(id, _)| id).collect();
     diesel::delete(card_queue::table.filter(card_queue::order_id.eq_any(&ids))).execute(conn)?;
     // One statement per card maker (usually one): the lease and its maker in one write.
-    let mut by_maker: std::collections::HashMap<&str, Vec<&String>> = std::collections::HashMap::new();
+    let mut by_maker: std::collections::HashMap<&str, Vec<&OrderId>> = std::collections::HashMap::new();
     for (id, county) in &picked {
         if let Some(maker) = lease.makers.get(county) {
             by_maker.entry(maker.as_str()).or_default().push(id);
@@ -472,7 +472,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
         .limit(50)
         .select((card_leases::id, card_leases::order_ids));
     // Another replica closing the same lease is passed by.
-    let expired: Vec<(String, String)> = crate::db::claim(conn, due)?;
+    let expired: Vec<(LeaseId, String)> = crate::db::claim(conn, due)?;
     let mut returned = 0;
     for (lease_id, order_ids) in expired {
         let ids: Vec<&str> = order_ids.split(',').filter(|id| !id.is_empty()).collect();
@@ -480,7 +480,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
             .filter(card_orders::id.eq_any(&ids))
             .filter(card_orders::state.eq(OrderState::Leased))
             .filter(card_orders::lease_id.eq(&lease_id));
-        let queued: Vec<(String, String)> =
+        let queued: Vec<(OrderId, String)> =
             back.clone().select((card_orders::id, card_orders::county_code)).load(conn)?;
         diesel::update(back)
             .set((card_orders::state.eq(OrderState::Ordered), card_orders::state_changed_at.eq(at)))
@@ -501,7 +501,7 @@ pub fn requeue_expired(conn: &mut DbConnection, at: NaiveDateTime) -> QueryResul
 pub fn insert_lease(
     conn: &mut DbConnection,
     lease: &NewLease<'_>,
-    client_id: &str,
+    client_id: &ClientId,
     orders: &[OrderRow],
 ) -> QueryResult<usize> {
     let order_ids = orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(",");
@@ -520,12 +520,12 @@ pub fn insert_lease(
 
 /// The client that took lease `id`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn lessee(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+pub fn lessee(conn: &mut DbConnection, id: &LeaseId) -> QueryResult<Option<ClientId>> {
     card_leases::table.find(id).select(card_leases::client_id).first(conn).optional()
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn orders_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<OrderRow>> {
+pub fn orders_by_id(conn: &mut DbConnection, ids: &[OrderId]) -> QueryResult<Vec<OrderRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(5000) {
         out.extend(card_orders::table.filter(card_orders::id.eq_any(chunk)).select(OrderRow::as_select()).load(conn)?);
@@ -545,11 +545,11 @@ pub enum Answer<'a> {
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn answer_orders(
     conn: &mut DbConnection,
-    ids: &[String],
-    lease_id: &str,
+    ids: &[OrderId],
+    lease_id: &LeaseId,
     answer: &Answer<'_>,
     at: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<OrderId>> {
     let (state, code, message) = match answer {
         Answer::Produced => (OrderState::Produced, None, None),
         Answer::Failed { code, message } => (OrderState::Failed, Some(*code), Some(*message)),
@@ -569,7 +569,7 @@ pub fn answer_orders(
                     card_orders::state_changed_at.eq(at),
                 ))
                 .returning(card_orders::id)
-                .get_results::<String>(conn)?,
+                .get_results::<OrderId>(conn)?,
         );
     }
     Ok(answered)
@@ -604,16 +604,16 @@ pub fn insert_cards(conn: &mut DbConnection, rows: &[CardRow]) -> QueryResult<us
 /// One card as a row of the `COPY` in [`insert_cards`].
 fn write_card(copy: &mut BinaryCopy<'_>, r: &CardRow) -> std::io::Result<()> {
     copy.row(12)?;
-    copy.text(&r.card_no)?;
+    copy.text(r.card_no.as_str())?;
     copy.text(&r.chip_serial)?;
-    copy.text(&r.order_id)?;
+    copy.text(r.order_id.as_str())?;
     copy.text(&r.id_hash)?;
-    copy.text(&r.record_id)?;
+    copy.text(r.record_id.as_str())?;
     copy.int4(r.record_version)?;
     copy.text(&r.county_code)?;
     copy.text(&r.card_maker)?;
     copy.text(r.state.as_str())?;
-    copy.text(&r.produced_by)?;
+    copy.text(r.produced_by.as_str())?;
     copy.timestamp(r.produced_at)?;
     copy.timestamp(r.state_changed_at)
 }
@@ -625,17 +625,17 @@ pub fn insert_events(conn: &mut DbConnection, rows: &[CardEventRow]) -> QueryRes
 
 /// Of `numbers`, those already used by a card.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn used_card_numbers(conn: &mut DbConnection, numbers: &[String]) -> QueryResult<Vec<String>> {
+pub fn used_card_numbers(conn: &mut DbConnection, numbers: &[CardNo]) -> QueryResult<Vec<CardNo>> {
     let mut out = Vec::new();
     for chunk in numbers.chunks(5000) {
-        out.extend(cards::table.filter(cards::card_no.eq_any(chunk)).select(cards::card_no).load::<String>(conn)?);
+        out.extend(cards::table.filter(cards::card_no.eq_any(chunk)).select(cards::card_no).load::<CardNo>(conn)?);
     }
     Ok(out)
 }
 
 /// The cards made for `order_ids`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn cards_of_orders(conn: &mut DbConnection, order_ids: &[String]) -> QueryResult<Vec<CardRow>> {
+pub fn cards_of_orders(conn: &mut DbConnection, order_ids: &[OrderId]) -> QueryResult<Vec<CardRow>> {
     let mut out = Vec::new();
     for chunk in order_ids.chunks(5000) {
         out.extend(cards::table.filter(cards::order_id.eq_any(chunk)).select(CardRow::as_select()).load(conn)?);
@@ -644,12 +644,12 @@ pub fn cards_of_orders(conn: &mut DbConnection, order_ids: &[String]) -> QueryRe
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn cards_by_number(conn: &mut DbConnection, numbers: &[String]) -> QueryResult<Vec<CardRow>> {
+pub fn cards_by_number(conn: &mut DbConnection, numbers: &[CardNo]) -> QueryResult<Vec<CardRow>> {
     cards::table.filter(cards::card_no.eq_any(numbers)).select(CardRow::as_select()).load(conn)
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn find_card(conn: &mut DbConnection, card_no: &str) -> QueryResult<Option<CardRow>> {
+pub fn find_card(conn: &mut DbConnection, card_no: &CardNo) -> QueryResult<Option<CardRow>> {
     cards::table.find(card_no).select(CardRow::as_select()).first(conn).optional()
 }
 
@@ -666,7 +666,7 @@ pub fn card_of_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Opti
     if live.is_some() {
         return Ok(live);
     }
-    let orders: Vec<String> =
+    let orders: Vec<OrderId> =
         card_orders::table.filter(card_orders::id_hash.eq(hash)).select(card_orders::id).load(conn)?;
     cards::table
         .filter(cards::order_id.eq_any(&orders))
@@ -680,7 +680,7 @@ pub fn card_of_resident(conn: &mut DbConnection, hash: &str) -> QueryResult<Opti
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn move_cards(
     conn: &mut DbConnection,
-    numbers: &[String],
+    numbers: &[CardNo],
     step: Transition<CardState>,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -690,7 +690,7 @@ pub fn move_cards(
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn events_of(conn: &mut DbConnection, card_no: &str) -> QueryResult<Vec<CardEventRow>> {
+pub fn events_of(conn: &mut DbConnection, card_no: &CardNo) -> QueryResult<Vec<CardEventRow>> {
     card_events::table
         .filter(card_events::card_no.eq(card_no))
         .order((card_events::at.asc(), card_events::id.asc()))

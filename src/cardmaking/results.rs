@@ -16,7 +16,7 @@ use crate::auth::{Caller, Role};
 use crate::contracts::messages::{CardProgressUpdate, MismatchReason};
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::card::FailureCode;
-use crate::domain::{CardState, OrderState, Pan, RecordState};
+use crate::domain::{CardNo, CardState, LeaseId, OrderId, OrderState, Pan, RecordState};
 use crate::http::{ApiError, extract};
 use crate::outbox::OutboxWaker;
 
@@ -30,7 +30,7 @@ pub const RESULTS_BODY_LIMIT: usize = 16 * 1024 * 1024;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultsBody {
-    pub lease_id: String,
+    pub lease_id: LeaseId,
     pub results: Vec<serde_json::Value>,
 }
 
@@ -39,12 +39,12 @@ pub struct ResultsBody {
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 enum OrderResult {
     Produced {
-        order_id: String,
+        order_id: OrderId,
         card_no: String,
         chip_serial: String,
     },
     Failed {
-        order_id: String,
+        order_id: OrderId,
         code: FailureCode,
         #[serde(default)]
         message: String,
@@ -58,7 +58,7 @@ const SUPERSEDED: &str = "the lease on this order expired and another lease hold
 pub struct ResultError {
     pub row: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
+    pub order_id: Option<OrderId>,
     pub field: String,
     pub code: String,
     pub message: String,
@@ -75,12 +75,12 @@ pub struct ResultsView {
 
 /// A row that passed its own checks.
 enum Valid {
-    Produced { row: usize, order_id: String, pan: Pan, chip_serial: String },
-    Failed { row: usize, order_id: String, code: FailureCode, message: String },
+    Produced { row: usize, order_id: OrderId, pan: Pan, chip_serial: String },
+    Failed { row: usize, order_id: OrderId, code: FailureCode, message: String },
 }
 
 impl Valid {
-    fn order_id(&self) -> &str {
+    fn order_id(&self) -> &OrderId {
         match self {
             Valid::Produced { order_id, .. } | Valid::Failed { order_id, .. } => order_id,
         }
@@ -92,14 +92,8 @@ impl Valid {
     }
 }
 
-fn error(row: usize, order_id: Option<&str>, field: &str, code: &str, message: impl Into<String>) -> ResultError {
-    ResultError {
-        row,
-        order_id: order_id.map(str::to_string),
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    }
+fn error(row: usize, order_id: Option<&OrderId>, field: &str, code: &str, message: impl Into<String>) -> ResultError {
+    ResultError { row, order_id: order_id.cloned(), field: field.into(), code: code.into(), message: message.into() }
 }
 
 /// Checks each row by itself (shape, card number, chip serial, code, message).
@@ -153,7 +147,7 @@ fn parse_rows(rows: Vec<serde_json::Value>, errors: &mut Vec<ResultError>) -> Ve
                 Valid::Failed { row, order_id, code, message }
             }
         };
-        if !seen_orders.insert(item.order_id().to_string()) {
+        if !seen_orders.insert(item.order_id().clone()) {
             errors.push(error(
                 item.row(),
                 Some(item.order_id()),
@@ -225,7 +219,7 @@ pub async fn record(
 fn apply(
     conn: &mut DbConnection,
     caller: &Caller,
-    lease_id: &str,
+    lease_id: &LeaseId,
     rows: Vec<Valid>,
     errors: &mut Vec<ResultError>,
 ) -> Result<(usize, usize), ApiError> {
@@ -246,17 +240,17 @@ fn apply(
 
 /// The orders a request names, and the cards already made for those answered before.
 struct Known {
-    orders: HashMap<String, OrderRow>,
-    made: HashMap<String, CardRow>,
+    orders: HashMap<OrderId, OrderRow>,
+    made: HashMap<OrderId, CardRow>,
 }
 
 impl Known {
     fn load(conn: &mut DbConnection, rows: &[Valid]) -> Result<Known, ApiError> {
-        let ids: Vec<String> = rows.iter().map(|r| r.order_id().to_string()).collect();
-        let orders: HashMap<String, OrderRow> =
+        let ids: Vec<OrderId> = rows.iter().map(|r| r.order_id().clone()).collect();
+        let orders: HashMap<OrderId, OrderRow> =
             repo::orders_by_id(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
         // Cards are looked up only for orders answered before (a repeated result).
-        let answered: Vec<String> =
+        let answered: Vec<OrderId> =
             orders.values().filter(|o| o.state == OrderState::Produced).map(|o| o.id.clone()).collect();
         let made = if answered.is_empty() {
             HashMap::new()
@@ -272,11 +266,11 @@ impl Known {
 /// the progress messages to collection.
 struct Plan {
     cards: Vec<CardRow>,
-    produced: Vec<String>,
-    failures: HashMap<(&'static str, String), Vec<String>>,
+    produced: Vec<OrderId>,
+    failures: HashMap<(&'static str, String), Vec<OrderId>>,
     updates: Vec<CardProgressUpdate>,
     duplicates: usize,
-    rows: HashMap<String, usize>,
+    rows: HashMap<OrderId, usize>,
 }
 
 impl Plan {
@@ -287,7 +281,7 @@ impl Plan {
         rows: Vec<Valid>,
         known: &Known,
         caller: &Caller,
-        lease_id: &str,
+        lease_id: &LeaseId,
         at: NaiveDateTime,
         errors: &mut Vec<ResultError>,
     ) -> Plan {
@@ -297,10 +291,10 @@ impl Plan {
             failures: HashMap::new(),
             updates: Vec::new(),
             duplicates: 0,
-            rows: rows.iter().map(|r| (r.order_id().to_string(), r.row())).collect(),
+            rows: rows.iter().map(|r| (r.order_id().clone(), r.row())).collect(),
         };
         for item in rows {
-            let (row, order_id) = (item.row(), item.order_id().to_string());
+            let (row, order_id) = (item.row(), item.order_id().clone());
             let refuse = |code: &str, message: &str| error(row, Some(&order_id), "order_id", code, message);
             let Some(order) = known
                 .orders
@@ -312,7 +306,7 @@ impl Plan {
             };
             match (order.state, &item) {
                 (OrderState::Produced, Valid::Produced { pan, .. })
-                    if known.made.get(&order_id).is_some_and(|c| c.card_no == pan.as_str()) =>
+                    if known.made.get(&order_id).is_some_and(|c| c.card_no == *pan.as_str()) =>
                 {
                     plan.duplicates += 1;
                     continue;
@@ -329,7 +323,7 @@ impl Plan {
                 }
                 _ => {}
             }
-            if order.lease_id.as_deref() != Some(lease_id) {
+            if order.lease_id.as_ref() != Some(lease_id) {
                 errors.push(refuse("lease_superseded", SUPERSEDED));
                 continue;
             }
@@ -343,7 +337,7 @@ impl Plan {
         match item {
             Valid::Produced { pan, chip_serial, .. } => {
                 self.cards.push(CardRow {
-                    card_no: pan.as_str().to_string(),
+                    card_no: CardNo::from(pan),
                     chip_serial,
                     order_id: order.id.clone(),
                     id_hash: order.id_hash.clone(),
@@ -372,7 +366,7 @@ impl Plan {
         }
     }
 
-    fn row_of(&self, order_id: &str) -> usize {
+    fn row_of(&self, order_id: &OrderId) -> usize {
         self.rows.get(order_id).copied().unwrap_or_default()
     }
 
@@ -383,10 +377,10 @@ impl Plan {
     fn write(
         &mut self,
         conn: &mut DbConnection,
-        lease_id: &str,
+        lease_id: &LeaseId,
         at: NaiveDateTime,
         errors: &mut Vec<ResultError>,
-    ) -> Result<HashSet<String>, ApiError> {
+    ) -> Result<HashSet<OrderId>, ApiError> {
         loop {
             match conn
                 .transaction(|conn| write_answers(conn, lease_id, &self.produced, &self.failures, &self.cards, at))
@@ -406,9 +400,9 @@ impl Plan {
         due: &[CardRow],
         errors: &mut Vec<ResultError>,
     ) -> Result<(), ApiError> {
-        let numbers: Vec<String> = due.iter().map(|c| c.card_no.clone()).collect();
+        let numbers: Vec<CardNo> = due.iter().map(|c| c.card_no.clone()).collect();
         let hashes: Vec<String> = due.iter().map(|c| c.id_hash.clone()).collect();
-        let taken: HashSet<String> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
+        let taken: HashSet<CardNo> = repo::used_card_numbers(conn, &numbers)?.into_iter().collect();
         let live = repo::live_card_holders(conn, &hashes)?;
         let collided: Vec<&CardRow> =
             due.iter().filter(|c| taken.contains(&c.card_no) || live.contains(&c.id_hash)).collect();
@@ -416,7 +410,7 @@ impl Plan {
             return Err(ApiError::internal("a card was refused by a unique index, but collides with no card"));
         }
         for card in collided {
-            let (row, order_id) = (self.row_of(&card.order_id), Some(card.order_id.as_str()));
+            let (row, order_id) = (self.row_of(&card.order_id), Some(&card.order_id));
             errors.push(if taken.contains(&card.card_no) {
                 error(row, order_id, "card_no", "card_no_in_use", "another card already has this number")
             } else {
@@ -448,13 +442,13 @@ impl From<diesel::result::Error> for Attempt {
 /// orders answered.
 fn write_answers(
     conn: &mut DbConnection,
-    lease_id: &str,
-    produced: &[String],
-    failures: &HashMap<(&'static str, String), Vec<String>>,
+    lease_id: &LeaseId,
+    produced: &[OrderId],
+    failures: &HashMap<(&'static str, String), Vec<OrderId>>,
     cards: &[CardRow],
     at: chrono::NaiveDateTime,
-) -> Result<HashSet<String>, Attempt> {
-    let mut answered: HashSet<String> = HashSet::new();
+) -> Result<HashSet<OrderId>, Attempt> {
+    let mut answered: HashSet<OrderId> = HashSet::new();
     for ((code, message), ids) in failures {
         let failed = repo::Answer::Failed { code, message };
         answered.extend(repo::answer_orders(conn, ids, lease_id, &failed, at)?);

@@ -10,7 +10,7 @@ use super::tallies;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::region::CountyCode;
-use crate::domain::{BatchState, RecordState, StateMachine};
+use crate::domain::{BatchId, BatchState, RecordState, StateMachine};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError};
@@ -23,7 +23,7 @@ pub struct OpenBatch {
 
 #[derive(Debug, Serialize)]
 pub struct BatchView {
-    pub id: String,
+    pub id: BatchId,
     pub county_code: String,
     pub title: String,
     pub state: BatchState,
@@ -89,7 +89,7 @@ pub async fn open(
     let created_by = caller.client_id.clone();
     idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
         let row = BatchRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: BatchId::new(),
             county_code: command.county_code,
             title: command.title,
             state: BatchState::Open,
@@ -107,8 +107,8 @@ pub async fn open(
 /// The batch `id` if the caller may see it; 404 otherwise, exactly as for a batch that
 /// does not exist.
 #[tracing::instrument(skip_all)]
-pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &str) -> Result<BatchRow, ApiError> {
-    let id = id.to_string();
+pub async fn visible_batch(pool: &DbPool, caller: &Caller, id: &BatchId) -> Result<BatchRow, ApiError> {
+    let id = id.clone();
     let row = pool.read(move |conn| repo::find_batch(conn, &id).map_err(ApiError::from)).await?;
     match row {
         Some(row) if caller.may_see_county(&row.county_code) => Ok(row),
@@ -139,7 +139,7 @@ pub struct BatchDetail {
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<BatchId>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
     let id = batch.id.clone();
@@ -167,7 +167,7 @@ pub async fn submit(
     caller: Caller,
     pool: web::Data<DbPool>,
     feeder: web::Data<super::feeder::FeederWaker>,
-    path: web::Path<String>,
+    path: web::Path<BatchId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice])?;
     let batch = visible_batch(&pool, &caller, &path.into_inner()).await?;
@@ -208,5 +208,5 @@ pub async fn list(
         })
         .await?;
     let views: Vec<BatchView> = rows.into_iter().map(BatchView::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |b| b.id.clone())))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |b| b.id.to_string())))
 }

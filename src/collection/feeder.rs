@@ -11,7 +11,7 @@ use super::repo;
 use crate::config::Service;
 use crate::contracts::messages::{MAX_RECORDS_PER_VERIFICATION, RecordToVerify, VerificationRequested};
 use crate::db::{DbConnection, DbPool};
-use crate::domain::{BatchState, StateMachine};
+use crate::domain::{BatchId, BatchState, StateMachine};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 
@@ -32,9 +32,9 @@ impl FeederWaker {
 }
 
 /// The request for `rows` (all of one batch).
-pub fn request(batch_id: &str, county_code: &str, rows: &[repo::RecordRow]) -> VerificationRequested {
+pub fn request(batch_id: &BatchId, county_code: &str, rows: &[repo::RecordRow]) -> VerificationRequested {
     VerificationRequested {
-        batch_id: batch_id.to_string(),
+        batch_id: batch_id.clone(),
         county_code: county_code.to_string(),
         records: rows
             .iter()
@@ -74,27 +74,28 @@ fn to_verify(r: repo::ToVerify) -> Option<RecordToVerify> {
 /// are refused, corrections are sent as they are made).
 fn feed_chunk(conn: &mut DbConnection) -> Result<usize, ApiError> {
     for (batch, fed_through) in repo::batches_to_feed(conn)? {
-        let mut after = fed_through.clone().unwrap_or_default();
+        let mut after = fed_through.clone();
         let current = repo::current_uploads(conn, &batch)?;
         let rows = loop {
-            let rows = repo::to_verify_in_batch(conn, &batch, &after, CHUNK)?;
+            let rows = repo::to_verify_in_batch(conn, &batch, after.as_ref(), CHUNK)?;
             let Some(last) = rows.last().map(|r| r.id.clone()) else {
                 break rows;
             };
             let live: Vec<repo::ToVerify> =
                 rows.into_iter().filter(|r| current.get(&r.part_no) == Some(&r.upload_id)).collect();
-            after = last;
+            after = Some(last);
             if !live.is_empty() {
                 break live;
             }
             // Only rows of replaced or unfinished uploads here: read on.
         };
-        if rows.is_empty() {
+        // A chunk to send always moved the place, so `after` is set then.
+        let Some(through) = after.as_ref().filter(|_| !rows.is_empty()) else {
             let sent = BatchState::Submitted.transition(BatchState::Verifying).map_err(ApiError::internal)?;
             repo::move_batch(conn, &batch, sent)?;
             continue;
-        }
-        if !repo::advance_feeder(conn, &batch, fed_through.as_deref(), &after)? {
+        };
+        if !repo::advance_feeder(conn, &batch, fed_through.as_ref(), through)? {
             // Another replica sent this chunk meanwhile.
             return Err(ApiError::conflict("feeder_race", "records were taken by another feeder"));
         }

@@ -12,7 +12,7 @@ use super::repo::{self, RecordRow};
 use crate::db::{DbConnection, now};
 use crate::domain::normalize::normalize_text;
 use crate::domain::record::{self, Checked, FieldIssue, RawRecord};
-use crate::domain::{CountyCode, RecordState};
+use crate::domain::{BatchId, CountyCode, RecordId, RecordState, UploadId};
 use crate::http::ApiError;
 use crate::pii::PiiKeys;
 
@@ -34,12 +34,12 @@ pub struct RowError {
 /// Where the rows of one upload go.
 pub struct Intake {
     pub pii: PiiKeys,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub batch_county: CountyCode,
     /// Counties the submitting office may submit for.
     pub allowed_counties: Vec<String>,
     pub part_no: i32,
-    pub upload_id: String,
+    pub upload_id: UploadId,
     pub today: NaiveDate,
 }
 
@@ -64,7 +64,7 @@ impl Intake {
         let at = now();
         let submitted_enc = self.pii.encrypt(&json(raw)?).map_err(ApiError::internal)?;
         let base = RecordRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: RecordId::new(),
             batch_id: self.batch_id.clone(),
             part_no: self.part_no,
             upload_id: self.upload_id.clone(),
@@ -209,8 +209,8 @@ fn describe(place: &str) -> String {
     }
 }
 
-fn duplicate_issue(field: &str, place: &str, this_batch: &str) -> FieldIssue {
-    let same_batch = place.split(':').nth(1) == Some(this_batch);
+fn duplicate_issue(field: &str, place: &str, this_batch: &BatchId) -> FieldIssue {
+    let same_batch = place.split(':').nth(1) == Some(this_batch.as_str());
     FieldIssue {
         field: field.into(),
         code: if same_batch { "duplicate_in_batch" } else { "duplicate_in_open_batch" }.into(),

@@ -10,7 +10,7 @@ use crate::contracts::messages::{
 };
 use crate::contracts::{Envelope, Message};
 use crate::db::{DbConnection, now};
-use crate::domain::{CardStage, RecordState, StateMachine, Transition};
+use crate::domain::{CardStage, OrderId, RecordId, RecordState, StateMachine, Transition};
 use crate::http::ApiError;
 use crate::outbox::inbox;
 use crate::pii::PiiKeys;
@@ -39,7 +39,7 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
     let submitted_at = repo::find_batch(conn, &message.batch_id)?.and_then(|b| b.submitted_at);
     // Outcomes with the same version, state and reasons (most are "verified, no
     // reason") are applied by one statement each.
-    let mut groups: BTreeMap<(i32, &'static str, String), (RecordState, Vec<String>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(i32, &'static str, String), (RecordState, Vec<RecordId>)> = BTreeMap::new();
     for result in &message.results {
         let state = match result.outcome {
             VerificationOutcome::Verified => RecordState::Verified,
@@ -48,7 +48,7 @@ fn verification_completed(conn: &mut DbConnection, message: VerificationComplete
         let group = groups.entry((result.version, state.as_str(), json(&result.reasons)?));
         group.or_insert((state, Vec::new())).1.push(result.record_id.clone());
     }
-    let mut due: Vec<(String, i32)> = Vec::new();
+    let mut due: Vec<(RecordId, i32)> = Vec::new();
     for ((version, _, reasons), (state, ids)) in groups {
         let outcome = RecordState::PendingVerification.transition(state).map_err(ApiError::internal)?;
         // An outcome for a version that has since been corrected changes nothing.
@@ -69,13 +69,15 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
     let at = now();
     let refused = RecordState::Verified.transition(RecordState::Rejected).map_err(ApiError::internal)?;
     let accepted = RecordState::Verified.transition(RecordState::Registered).map_err(ApiError::internal)?;
-    let mut registered: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+    let mut registered: BTreeMap<i32, Vec<(RecordId, OrderId)>> = BTreeMap::new();
     for result in message.results {
         match result.outcome {
             RegistrationOutcome::Registered => registered
                 .entry(result.version)
                 .or_default()
-                .push((result.record_id, result.order_id.unwrap_or_default())),
+                // A registration always names its order; one without is kept, as an
+                // empty id, rather than lose the record's move.
+                .push((result.record_id, result.order_id.unwrap_or_else(|| OrderId::from(String::new())))),
             RegistrationOutcome::AlreadyRegistered => {
                 let reason = MismatchReason {
                     code: "already_registered".into(),
@@ -99,11 +101,11 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
         }
     }
     for (version, records) in registered {
-        let ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
+        let ids: Vec<RecordId> = records.iter().map(|(id, _)| id.clone()).collect();
         repo::advance(conn, &ids, version, accepted, None, at)?;
-        let known: std::collections::HashSet<String> =
+        let known: std::collections::HashSet<RecordId> =
             repo::states_of(conn, &ids)?.into_iter().map(|(id, _, _)| id).collect();
-        let records: Vec<(String, String)> = records.into_iter().filter(|(id, _)| known.contains(id)).collect();
+        let records: Vec<(RecordId, OrderId)> = records.into_iter().filter(|(id, _)| known.contains(id)).collect();
         repo::upsert_cards(conn, &records, CardStage::Ordered, at)?;
     }
     Ok(())
@@ -113,11 +115,11 @@ fn registration_completed(conn: &mut DbConnection, message: RegistrationComplete
 /// order); the card's own state is kept as of the latest message.
 fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), ApiError> {
     let at = message.at.naive_utc();
-    let ids: Vec<String> = message.updates.iter().map(|u| u.record_id.clone()).collect();
-    let known: BTreeMap<String, (i32, RecordState)> =
+    let ids: Vec<RecordId> = message.updates.iter().map(|u| u.record_id.clone()).collect();
+    let known: BTreeMap<RecordId, (i32, RecordState)> =
         repo::states_of(conn, &ids)?.into_iter().map(|(id, version, state)| (id, (version, state))).collect();
     // `(record, order)` pairs per card stage, by the stage's name.
-    type Cards = Vec<(String, String)>;
+    type Cards = Vec<(RecordId, OrderId)>;
     let mut cards: BTreeMap<&'static str, (CardStage, Cards)> = BTreeMap::new();
     for update in message.updates.iter().filter(|u| known.contains_key(&u.record_id)) {
         let stage = update.card_state;
@@ -131,7 +133,7 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
     // the first and then finds the state changed).
     for _ in 0..MOVE_ATTEMPTS {
         type Key = (i32, &'static str, &'static str, Option<String>);
-        let mut moves: BTreeMap<Key, (Transition<RecordState>, Vec<String>)> = BTreeMap::new();
+        let mut moves: BTreeMap<Key, (Transition<RecordState>, Vec<RecordId>)> = BTreeMap::new();
         for update in &message.updates {
             let (Some(target), Some((version, state))) = (update.record_state, current.get(&update.record_id)) else {
                 continue;
@@ -148,7 +150,7 @@ fn card_progress(conn: &mut DbConnection, message: CardProgress) -> Result<(), A
         }
         let mut missed = Vec::new();
         for ((version, _, _, reasons), (step, ids)) in moves {
-            let moved: std::collections::HashSet<String> =
+            let moved: std::collections::HashSet<RecordId> =
                 repo::advance(conn, &ids, version, step, reasons.as_deref(), at)?.into_iter().collect();
             missed.extend(ids.into_iter().filter(|id| !moved.contains(id)));
         }

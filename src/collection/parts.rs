@@ -16,7 +16,7 @@ use super::repo::{self, PartRow, RecordRow};
 use super::tallies::Deltas;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
-use crate::domain::{BatchState, CountyCode, RecordState};
+use crate::domain::{BatchId, BatchState, CountyCode, RecordState, UploadId};
 use crate::http::charset::{self, Charset, Decoding};
 use crate::http::stream::{BodyReader, body_reader, refuse_declared_over};
 use crate::http::{ApiError, FieldError};
@@ -198,7 +198,7 @@ pub async fn upload(
     caller: Caller,
     pool: web::Data<DbPool>,
     pii: web::Data<PiiKeys>,
-    path: web::Path<(String, i32)>,
+    path: web::Path<(BatchId, i32)>,
     query: web::Query<PartQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -226,7 +226,7 @@ pub async fn upload(
         batch_county,
         allowed_counties: caller.scopes.clone(),
         part_no,
-        upload_id: uuid::Uuid::now_v7().to_string(),
+        upload_id: UploadId::new(),
         today: chrono::Utc::now().date_naive(),
     };
     let reader = body_reader(payload, MAX_PART_BYTES);

@@ -14,7 +14,9 @@ use crate::config::Service;
 use crate::contracts::messages::MismatchReason;
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::record::{FieldIssue, RawRecord};
-use crate::domain::{CardStage, CountyCode, PersonName, RecordState, StateMachine};
+use crate::domain::{
+    BatchId, CardStage, ClientId, CountyCode, OrderId, PersonName, RecordId, RecordState, StateMachine,
+};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
@@ -31,8 +33,8 @@ pub struct RecordQuery {
 /// A record as listed: personal data masked.
 #[derive(Debug, Serialize)]
 pub struct RecordView {
-    pub id: String,
-    pub batch_id: String,
+    pub id: RecordId,
+    pub batch_id: BatchId,
     pub part: i32,
     pub row: i64,
     pub county_code: String,
@@ -111,7 +113,7 @@ fn problem_lines(rows: &[RecordRow]) -> Vec<[String; 10]> {
         for (field, code, message) in problems {
             lines.push(
                 [
-                    view.id.clone(),
+                    view.id.to_string(),
                     view.part.to_string(),
                     view.row.to_string(),
                     view.village.clone(),
@@ -148,7 +150,7 @@ const XLSX_MAX_RECORDS: i64 = 200_000;
 /// capped; the CSV list streams any size.
 async fn export_xlsx(
     pool: DbPool,
-    batch_id: String,
+    batch_id: BatchId,
     state: Option<RecordState>,
     village: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -191,7 +193,7 @@ pub async fn list(
     req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
-    path: web::Path<String>,
+    path: web::Path<BatchId>,
     query: web::Query<RecordQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
@@ -215,15 +217,15 @@ pub async fn list(
         })
         .await?;
     let views: Vec<RecordView> = rows.into_iter().map(RecordView::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |r| r.id.clone())))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |r| r.id.to_string())))
 }
 
 /// The correction list for the villages as CSV (UTF-8 with a byte order mark, so that
 /// Excel opens it right), streamed a page at a time.
-fn export(pool: DbPool, batch_id: String, state: Option<RecordState>, village: Option<String>) -> HttpResponse {
+fn export(pool: DbPool, batch_id: BatchId, state: Option<RecordState>, village: Option<String>) -> HttpResponse {
     struct Cursor {
         pool: DbPool,
-        batch_id: String,
+        batch_id: BatchId,
         state: Option<RecordState>,
         village: Option<String>,
         page: PageRequest,
@@ -314,12 +316,12 @@ pub struct RecordDetail {
 
 #[derive(Debug, Serialize)]
 pub struct CardView {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub state: CardStage,
     pub state_changed_at: DateTime<Utc>,
 }
 
-async fn visible_record(pool: &DbPool, caller: &Caller, id: String) -> Result<RecordRow, ApiError> {
+async fn visible_record(pool: &DbPool, caller: &Caller, id: RecordId) -> Result<RecordRow, ApiError> {
     let row = pool.read(move |conn| repo::find_record(conn, &id).map_err(ApiError::from)).await?;
     match row {
         Some(r) if caller.may_see_county(&r.county_code) => Ok(r),
@@ -328,7 +330,7 @@ async fn visible_record(pool: &DbPool, caller: &Caller, id: String) -> Result<Re
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<RecordId>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
     let record = visible_record(&pool, &caller, path.into_inner()).await?;
     let id = record.id.clone();
@@ -354,7 +356,7 @@ pub async fn correct(
     pool: web::Data<DbPool>,
     pii: web::Data<PiiKeys>,
     waker: web::Data<OutboxWaker>,
-    path: web::Path<String>,
+    path: web::Path<RecordId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::CountyOffice])?;
@@ -421,7 +423,7 @@ fn save_correction(
     intake: &Intake,
     current: &RecordRow,
     mut next: RecordRow,
-    who: String,
+    who: ClientId,
 ) -> Result<RecordRow, ApiError> {
     // Re-read in the transaction; the update below holds only if the record is still
     // as read here, so that a concurrent correction is never lost.

@@ -16,7 +16,7 @@ use crate::contracts::Message;
 use crate::contracts::messages::{CardFields, Registration, RegistrationRequested};
 use crate::db::{DbConnection, DbPool};
 use crate::domain::record::{self, RawRecord};
-use crate::domain::{CountyCode, RecordState};
+use crate::domain::{CountyCode, RecordId, RecordState};
 use crate::http::ApiError;
 use crate::outbox::{self, OutboxWaker};
 use crate::pii::PiiKeys;
@@ -98,7 +98,7 @@ fn send_round(conn: &mut DbConnection, pii: &PiiKeys, after: &mut i64, may_defer
     };
     *after = entry.id;
     let versions: HashMap<&str, i32> = entry.records.iter().map(|(id, version)| (id.as_str(), *version)).collect();
-    let ids: Vec<String> = entry.records.iter().map(|(id, _)| id.clone()).collect();
+    let ids: Vec<RecordId> = entry.records.iter().map(|(id, _)| id.clone()).collect();
     let mut rows = repo::in_state(conn, &ids, RecordState::Verified)?;
     // A record that moved on meanwhile (or was corrected) is not due any more.
     rows.retain(|row| versions.get(row.id.as_str()) == Some(&row.version));

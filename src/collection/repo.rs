@@ -10,7 +10,7 @@ use super::tallies::Deltas;
 use crate::db::binary_copy::BinaryCopy;
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, claim, copy_many, insert_many, keyset};
-use crate::domain::{BatchState, CardStage, RecordState, Transition};
+use crate::domain::{BatchId, BatchState, CardStage, ClientId, OrderId, RecordId, RecordState, Transition, UploadId};
 
 diesel::table! {
     batches (id) {
@@ -29,14 +29,14 @@ diesel::table! {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = batches)]
 pub struct BatchRow {
-    pub id: String,
+    pub id: BatchId,
     pub county_code: String,
     pub title: String,
     pub state: BatchState,
-    pub created_by: String,
+    pub created_by: ClientId,
     pub created_at: NaiveDateTime,
     pub submitted_at: Option<NaiveDateTime>,
-    pub fed_through: Option<String>,
+    pub fed_through: Option<RecordId>,
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -45,7 +45,7 @@ pub fn insert_batch(conn: &mut DbConnection, row: &BatchRow) -> QueryResult<()> 
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn find_batch(conn: &mut DbConnection, id: &str) -> QueryResult<Option<BatchRow>> {
+pub fn find_batch(conn: &mut DbConnection, id: &BatchId) -> QueryResult<Option<BatchRow>> {
     batches::table.find(id).select(BatchRow::as_select()).first(conn).optional()
 }
 
@@ -128,10 +128,10 @@ diesel::allow_tables_to_appear_in_same_query!(records, parts, batches);
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = records)]
 pub struct RecordRow {
-    pub id: String,
-    pub batch_id: String,
+    pub id: RecordId,
+    pub batch_id: BatchId,
     pub part_no: i32,
-    pub upload_id: String,
+    pub upload_id: UploadId,
     pub row_no: i64,
     pub county_code: String,
     pub village: String,
@@ -156,7 +156,7 @@ pub struct RecordRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = record_versions)]
 pub struct VersionRow {
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
     pub state: RecordState,
     pub submitted_enc: String,
@@ -165,15 +165,15 @@ pub struct VersionRow {
     pub reasons: String,
     pub created_at: NaiveDateTime,
     pub superseded_at: NaiveDateTime,
-    pub superseded_by: String,
+    pub superseded_by: ClientId,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = parts)]
 pub struct PartRow {
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub part_no: i32,
-    pub upload_id: String,
+    pub upload_id: UploadId,
     pub received: i64,
     pub accepted: i64,
     pub rejected: i64,
@@ -220,10 +220,10 @@ pub fn insert_records(conn: &mut DbConnection, rows: &[RecordRow]) -> QueryResul
 /// `previous_state_at`, which a new record does not have).
 fn write_record(copy: &mut BinaryCopy<'_>, r: &RecordRow) -> std::io::Result<()> {
     copy.row(23)?;
-    copy.text(&r.id)?;
-    copy.text(&r.batch_id)?;
+    copy.text(r.id.as_str())?;
+    copy.text(r.batch_id.as_str())?;
     copy.int4(r.part_no)?;
-    copy.text(&r.upload_id)?;
+    copy.text(r.upload_id.as_str())?;
     copy.int8(r.row_no)?;
     copy.text(&r.county_code)?;
     copy.text(&r.village)?;
@@ -269,7 +269,7 @@ fn live() -> _ {
 #[derive(Debug, Clone, Queryable)]
 pub struct Holder {
     pub key: Option<String>,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub part_no: i32,
     pub row_no: i64,
     pub state: RecordState,
@@ -292,9 +292,9 @@ pub enum HeldKey<'a> {
 pub fn holders(
     conn: &mut DbConnection,
     key: HeldKey<'_>,
-    batch: &str,
+    batch: &BatchId,
     part: i32,
-    upload_id: &str,
+    upload_id: &UploadId,
 ) -> QueryResult<Vec<Holder>> {
     use diesel::dsl::not;
     let place = (records::batch_id, records::part_no, records::row_no, records::state);
@@ -350,7 +350,7 @@ pub fn complete_part(conn: &mut DbConnection, part: &PartRow, mut staged: Deltas
 /// Removes what a failed upload of part `part` of `batch` staged (found by the part:
 /// an index on the upload id alone would cost every stored record an entry for this).
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn discard_upload(conn: &mut DbConnection, batch: &str, part: i32, upload_id: &str) -> QueryResult<usize> {
+pub fn discard_upload(conn: &mut DbConnection, batch: &BatchId, part: i32, upload_id: &UploadId) -> QueryResult<usize> {
     diesel::delete(
         records::table
             .filter(records::batch_id.eq(batch))
@@ -361,14 +361,14 @@ pub fn discard_upload(conn: &mut DbConnection, batch: &str, part: i32, upload_id
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn set_batch_submitted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+pub fn set_batch_submitted(conn: &mut DbConnection, id: &BatchId, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(batches::table.find(id).filter(batches::state.eq(BatchState::Open)))
         .set((batches::state.eq(BatchState::Submitted), batches::submitted_at.eq(Some(at))))
         .execute(conn)
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn part_count(conn: &mut DbConnection, batch: &str) -> QueryResult<i64> {
+pub fn part_count(conn: &mut DbConnection, batch: &BatchId) -> QueryResult<i64> {
     parts::table.filter(parts::batch_id.eq(batch)).count().get_result(conn)
 }
 
@@ -393,7 +393,7 @@ pub fn as_seen(mut row: RecordRow, submitted_at: Option<NaiveDateTime>) -> Recor
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn list_records(
     conn: &mut DbConnection,
-    batch: &str,
+    batch: &BatchId,
     state: Option<RecordState>,
     village: Option<&str>,
     page: &PageRequest,
@@ -412,7 +412,7 @@ pub fn list_records(
 
 /// A record as seen (see [`as_seen`]).
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn find_record(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RecordRow>> {
+pub fn find_record(conn: &mut DbConnection, id: &RecordId) -> QueryResult<Option<RecordRow>> {
     let found: Option<(RecordRow, Option<NaiveDateTime>)> = records::table
         .inner_join(batches::table.on(batches::id.eq(records::batch_id)))
         .filter(records::id.eq(id))
@@ -423,7 +423,7 @@ pub fn find_record(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Reco
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<VersionRow>> {
+pub fn versions_of(conn: &mut DbConnection, id: &RecordId) -> QueryResult<Vec<VersionRow>> {
     record_versions::table
         .filter(record_versions::record_id.eq(id))
         .order(record_versions::version.asc())
@@ -434,7 +434,7 @@ pub fn versions_of(conn: &mut DbConnection, id: &str) -> QueryResult<Vec<Version
 /// Submitted batches whose records are still being fed to verification, each with the
 /// last record sent so far.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(String, Option<String>)>> {
+pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(BatchId, Option<RecordId>)>> {
     batches::table
         .filter(batches::state.eq(BatchState::Submitted))
         .select((batches::id, batches::fed_through))
@@ -446,7 +446,12 @@ pub fn batches_to_feed(conn: &mut DbConnection) -> QueryResult<Vec<(String, Opti
 /// Moves the feeder's place in `batch` from `from` to `to`; `false` if another feeder
 /// moved it meanwhile.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn advance_feeder(conn: &mut DbConnection, batch: &str, from: Option<&str>, to: &str) -> QueryResult<bool> {
+pub fn advance_feeder(
+    conn: &mut DbConnection,
+    batch: &BatchId,
+    from: Option<&RecordId>,
+    to: &RecordId,
+) -> QueryResult<bool> {
     let moved = batches::fed_through.eq(to);
     let n = match from {
         Some(from) => {
@@ -463,7 +468,7 @@ pub fn advance_feeder(conn: &mut DbConnection, batch: &str, from: Option<&str>, 
 /// is no longer open. A part completed while the batch is being submitted is counted
 /// either before the submission or not at all.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn lock_open_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<bool> {
+pub fn lock_open_batch(conn: &mut DbConnection, batch: &BatchId) -> QueryResult<bool> {
     let n = diesel::update(batches::table.find(batch).filter(batches::state.eq(BatchState::Open)))
         .set(batches::state.eq(BatchState::Open))
         .execute(conn)?;
@@ -475,7 +480,7 @@ pub fn lock_open_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<bool
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ToVerify {
     #[diesel(sql_type = diesel::sql_types::Text)]
-    pub id: String,
+    pub id: RecordId,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub version: i32,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -495,18 +500,18 @@ pub struct ToVerify {
     #[diesel(sql_type = diesel::sql_types::Integer)]
     pub part_no: i32,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    pub upload_id: String,
+    pub upload_id: UploadId,
 }
 
 /// The current upload of each part of `batch`, by part number. Liveness was an EXISTS
 /// over `parts` for each row the feeder read (a million look-ups for a batch of a
 /// million); a submitted batch's parts no longer change, so one read serves a chunk.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn current_uploads(conn: &mut DbConnection, batch: &str) -> QueryResult<HashMap<i32, String>> {
+pub fn current_uploads(conn: &mut DbConnection, batch: &BatchId) -> QueryResult<HashMap<i32, UploadId>> {
     Ok(parts::table
         .filter(parts::batch_id.eq(batch))
         .select((parts::part_no, parts::upload_id))
-        .load::<(i32, String)>(conn)?
+        .load::<(i32, UploadId)>(conn)?
         .into_iter()
         .collect())
 }
@@ -533,21 +538,29 @@ fn to_verify_statement(placeholders: [&str; 3]) -> String {
 static TO_VERIFY_PG: LazyLock<String> = LazyLock::new(|| to_verify_statement(["$1", "$2", "$3"]));
 static TO_VERIFY_SQLITE: LazyLock<String> = LazyLock::new(|| to_verify_statement(["?", "?", "?"]));
 
-/// Up to `limit` records of `batch` in state `received` after the record `after`, in
+/// Up to `limit` records of `batch` in state `received` after the record `after` (from
+/// the first when `None`), in
 /// id order, each with the upload it came with, with only the columns the feeder
 /// sends: one ordered range of the batch's index, so the feeder never rescans what it
 /// has sent.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn to_verify_in_batch(conn: &mut DbConnection, batch: &str, after: &str, limit: i64) -> QueryResult<Vec<ToVerify>> {
+pub fn to_verify_in_batch(
+    conn: &mut DbConnection,
+    batch: &BatchId,
+    after: Option<&RecordId>,
+    limit: i64,
+) -> QueryResult<Vec<ToVerify>> {
     use diesel::sql_types::{BigInt, Text};
+    // No id is below the empty text: the statement stays one range either way.
+    let after = after.map_or("", RecordId::as_str);
     match conn {
         DbConnection::Pg(pg) => diesel::sql_query(TO_VERIFY_PG.as_str())
-            .bind::<Text, _>(batch)
+            .bind::<Text, _>(batch.as_str())
             .bind::<Text, _>(after)
             .bind::<BigInt, _>(limit)
             .load(pg),
         DbConnection::Sqlite(sqlite) => diesel::sql_query(TO_VERIFY_SQLITE.as_str())
-            .bind::<Text, _>(batch)
+            .bind::<Text, _>(batch.as_str())
             .bind::<Text, _>(after)
             .bind::<BigInt, _>(limit)
             .load(sqlite),
@@ -570,7 +583,7 @@ pub fn refresh_statistics_if_grown(conn: &mut DbConnection) -> QueryResult<bool>
 /// Moves a batch from one state to another; `false` if it was not in the move's
 /// `from`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn move_batch(conn: &mut DbConnection, id: &str, moved: Transition<BatchState>) -> QueryResult<bool> {
+pub fn move_batch(conn: &mut DbConnection, id: &BatchId, moved: Transition<BatchState>) -> QueryResult<bool> {
     let n = diesel::update(batches::table.find(id).filter(batches::state.eq(moved.from())))
         .set(batches::state.eq(moved.to()))
         .execute(conn)?;
@@ -579,7 +592,7 @@ pub fn move_batch(conn: &mut DbConnection, id: &str, moved: Transition<BatchStat
 
 /// What a statement moving records returns: each record's id, its batch and when it
 /// entered the state it left.
-type Moved = Vec<(String, String, Option<NaiveDateTime>)>;
+type Moved = Vec<(RecordId, BatchId, Option<NaiveDateTime>)>;
 
 /// The columns that make a [`Moved`] row.
 const MOVED: (records::id, records::batch_id, records::previous_state_at) =
@@ -592,8 +605,8 @@ fn tally_moved(
     moved: Moved,
     step: Transition<RecordState>,
     at: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
-    let (ids, entered): (Vec<String>, Vec<(String, Option<NaiveDateTime>)>) =
+) -> QueryResult<Vec<RecordId>> {
+    let (ids, entered): (Vec<RecordId>, Vec<(BatchId, Option<NaiveDateTime>)>) =
         moved.into_iter().map(|(id, batch, at)| (id, (batch, at))).unzip();
     Deltas::default().moved(&entered, step, at).save(conn)?;
     Ok(ids)
@@ -608,13 +621,13 @@ fn tally_moved(
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn apply_outcomes(
     conn: &mut DbConnection,
-    ids: &[String],
+    ids: &[RecordId],
     version: i32,
     outcome: Transition<RecordState>,
     reasons: &str,
     submitted_at: Option<NaiveDateTime>,
     at: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<RecordId>> {
     use diesel::dsl::case_when;
     use diesel::sql_types::{Nullable, Timestamp};
     let waiting = outcome.from().stored_as(submitted_at.is_some());
@@ -696,7 +709,7 @@ diesel::table! {
 
 /// The records `ids` that are in `state` now.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn in_state(conn: &mut DbConnection, ids: &[String], state: RecordState) -> QueryResult<Vec<RecordRow>> {
+pub fn in_state(conn: &mut DbConnection, ids: &[RecordId], state: RecordState) -> QueryResult<Vec<RecordRow>> {
     records::table
         .filter(records::id.eq_any(ids))
         .filter(records::state.eq(state))
@@ -710,12 +723,12 @@ pub fn in_state(conn: &mut DbConnection, ids: &[String], state: RecordState) -> 
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn advance(
     conn: &mut DbConnection,
-    ids: &[String],
+    ids: &[RecordId],
     version: i32,
     step: Transition<RecordState>,
     reasons: Option<&str>,
     at: NaiveDateTime,
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<RecordId>> {
     let target = records::table
         .filter(records::id.eq_any(ids))
         .filter(records::version.eq(version))
@@ -736,7 +749,7 @@ pub fn advance(
 
 /// `(id, version, state)` of the records `ids`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(String, i32, RecordState)>> {
+pub fn states_of(conn: &mut DbConnection, ids: &[RecordId]) -> QueryResult<Vec<(RecordId, i32, RecordState)>> {
     records::table.filter(records::id.eq_any(ids)).select((records::id, records::version, records::state)).load(conn)
 }
 
@@ -745,13 +758,13 @@ pub fn states_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<(St
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn upsert_cards(
     conn: &mut DbConnection,
-    records: &[(String, String)],
+    records: &[(RecordId, OrderId)],
     card_state: CardStage,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     use std::collections::HashSet;
-    let ids: Vec<&String> = records.iter().map(|(id, _)| id).collect();
-    let newer: HashSet<String> = record_cards::table
+    let ids: Vec<&RecordId> = records.iter().map(|(id, _)| id).collect();
+    let newer: HashSet<RecordId> = record_cards::table
         .filter(record_cards::record_id.eq_any(&ids))
         .filter(record_cards::card_state_at.gt(at))
         .select(record_cards::record_id)
@@ -781,7 +794,10 @@ pub fn upsert_cards(
 
 /// The card of a record, if it has been registered: `(order_id, card_state, at)`.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn card_of(conn: &mut DbConnection, record_id: &str) -> QueryResult<Option<(String, CardStage, NaiveDateTime)>> {
+pub fn card_of(
+    conn: &mut DbConnection,
+    record_id: &RecordId,
+) -> QueryResult<Option<(OrderId, CardStage, NaiveDateTime)>> {
     record_cards::table
         .find(record_id)
         .select((record_cards::order_id, record_cards::card_state, record_cards::card_state_at))
@@ -803,13 +819,13 @@ diesel::table! {
 /// each with the version it was verified at.
 pub struct QueuedRegistrations {
     pub id: i64,
-    pub records: Vec<(String, i32)>,
+    pub records: Vec<(RecordId, i32)>,
 }
 
 /// Queues the verified records `(id, version)` for registration at card making as one
 /// entry, in the caller's transaction.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn queue_registrations(conn: &mut DbConnection, due: &[(String, i32)], at: NaiveDateTime) -> QueryResult<()> {
+pub fn queue_registrations(conn: &mut DbConnection, due: &[(RecordId, i32)], at: NaiveDateTime) -> QueryResult<()> {
     use registration_queue::dsl as q;
     if due.is_empty() {
         return Ok(());

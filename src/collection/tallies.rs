@@ -16,7 +16,7 @@ use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
 use crate::db::{DbConnection, DbPool, insert_many};
-use crate::domain::{RecordState, Transition};
+use crate::domain::{BatchId, RecordState, Transition};
 
 diesel::table! {
     record_tallies (id) {
@@ -36,29 +36,29 @@ fn second_of(at: NaiveDateTime) -> NaiveDateTime {
 /// Deltas gathered in one transaction: `(batch, state, second entered) -> records`,
 /// the state by its name (the order rows are written in).
 #[derive(Debug, Default)]
-pub struct Deltas(BTreeMap<(String, &'static str, NaiveDateTime), i64>);
+pub struct Deltas(BTreeMap<(BatchId, &'static str, NaiveDateTime), i64>);
 
 impl Deltas {
     /// Records of `batch` that entered `state` at `at` (negative: that left it).
-    pub fn add(&mut self, batch: &str, state: RecordState, at: NaiveDateTime, records: i64) {
-        *self.0.entry((batch.to_string(), state.as_str(), second_of(at))).or_default() += records;
+    pub fn add(&mut self, batch: &BatchId, state: RecordState, at: NaiveDateTime, records: i64) {
+        *self.0.entry((batch.clone(), state.as_str(), second_of(at))).or_default() += records;
     }
 
     /// Records moved by `step` at `at`, given as `(batch, when each entered the state
     /// they left)` as the moving statement returned them.
     pub fn moved(
         mut self,
-        rows: &[(String, Option<NaiveDateTime>)],
+        rows: &[(BatchId, Option<NaiveDateTime>)],
         step: Transition<RecordState>,
         at: NaiveDateTime,
     ) -> Self {
         // Counted by batch and second first: an outcome moves a thousand records that
         // share a few keys, and each `add` makes the key's strings.
-        let mut by_entry: BTreeMap<(&str, NaiveDateTime), i64> = BTreeMap::new();
+        let mut by_entry: BTreeMap<(&BatchId, NaiveDateTime), i64> = BTreeMap::new();
         for (batch, entered) in rows {
             // A moved record always has the time it entered `from`; a missing one
             // counts as now, which is wrong by the age only, never by the count.
-            *by_entry.entry((batch.as_str(), second_of(entered.unwrap_or(at)))).or_default() += 1;
+            *by_entry.entry((batch, second_of(entered.unwrap_or(at)))).or_default() += 1;
         }
         for ((batch, entered), records) in by_entry {
             self.add(batch, step.from(), entered, -records);
@@ -68,7 +68,7 @@ impl Deltas {
     }
 
     /// The deltas that change a count (moves within one second cancel out).
-    fn nonzero(self) -> impl Iterator<Item = ((String, &'static str, NaiveDateTime), i64)> {
+    fn nonzero(self) -> impl Iterator<Item = ((BatchId, &'static str, NaiveDateTime), i64)> {
         self.0.into_iter().filter(|(_, n)| *n != 0)
     }
 
@@ -92,7 +92,7 @@ impl Deltas {
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn move_whole_batch(
     conn: &mut DbConnection,
-    batch: &str,
+    batch: &BatchId,
     step: Transition<RecordState>,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -122,7 +122,7 @@ pub struct StateTally {
 
 /// The states of `batch` that hold records.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn of_batch(conn: &mut DbConnection, batch: &str) -> QueryResult<Vec<StateTally>> {
+pub fn of_batch(conn: &mut DbConnection, batch: &BatchId) -> QueryResult<Vec<StateTally>> {
     use record_tallies::dsl as t;
     let rows: Vec<(RecordState, NaiveDateTime, i64)> =
         t::record_tallies.filter(t::batch_id.eq(batch)).select((t::state, t::entered_at, t::records)).load(conn)?;
@@ -163,7 +163,7 @@ pub fn in_state(conn: &mut DbConnection, state: RecordState) -> QueryResult<i64>
 
 /// Batches with more than `deltas` delta rows, at most `limit` of them.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryResult<Vec<String>> {
+pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryResult<Vec<BatchId>> {
     use diesel::dsl::count_star;
     use record_tallies::dsl as t;
     t::record_tallies.group_by(t::batch_id).having(count_star().gt(deltas)).select(t::batch_id).limit(limit).load(conn)
@@ -173,7 +173,7 @@ pub fn long_batches(conn: &mut DbConnection, deltas: i64, limit: i64) -> QueryRe
 /// Taking the rows with `DELETE ... RETURNING` keeps deltas that concurrent writers
 /// commit meanwhile: they are not deleted, so nothing is counted twice or lost.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn compact(conn: &mut DbConnection, batch: &str) -> QueryResult<()> {
+pub fn compact(conn: &mut DbConnection, batch: &BatchId) -> QueryResult<()> {
     use record_tallies::dsl as t;
     let rows: Vec<(RecordState, NaiveDateTime, i64)> = diesel::delete(t::record_tallies.filter(t::batch_id.eq(batch)))
         .returning((t::state, t::entered_at, t::records))
@@ -221,9 +221,9 @@ mod tests {
     #[test]
     fn a_move_takes_from_the_second_entered_and_adds_to_now() {
         let rows = vec![
-            ("b1".to_string(), Some(at("2026-11-30 10:00:00.250"))),
-            ("b1".to_string(), Some(at("2026-11-30 10:00:00.750"))),
-            ("b2".to_string(), Some(at("2026-11-30 09:00:01.000"))),
+            (BatchId::from("b1"), Some(at("2026-11-30 10:00:00.250"))),
+            (BatchId::from("b1"), Some(at("2026-11-30 10:00:00.750"))),
+            (BatchId::from("b2"), Some(at("2026-11-30 09:00:01.000"))),
         ];
         let deltas = Deltas::default().moved(
             &rows,
@@ -244,10 +244,10 @@ mod tests {
 
     #[test]
     fn deltas_that_cancel_out_are_not_written() {
-        let mut deltas = Deltas::default();
-        deltas.add("b", Received, at("2026-11-30 10:00:00.1"), 3);
-        deltas.add("b", Received, at("2026-11-30 10:00:00.9"), -3);
-        deltas.add("b", Verified, at("2026-11-30 10:00:00.9"), 1);
+        let (mut deltas, b) = (Deltas::default(), BatchId::from("b"));
+        deltas.add(&b, Received, at("2026-11-30 10:00:00.1"), 3);
+        deltas.add(&b, Received, at("2026-11-30 10:00:00.9"), -3);
+        deltas.add(&b, Verified, at("2026-11-30 10:00:00.9"), 1);
         let kept: Vec<_> = deltas.nonzero().map(|((_, state, _), n)| (state, n)).collect();
         assert_eq!(kept, vec![(Verified.as_str(), 1)]);
     }

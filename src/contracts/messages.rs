@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Message;
-use crate::domain::{CardStage, CardState, RecordState};
+use crate::domain::{BatchId, CardNo, CardStage, CardState, ClientId, OrderId, RecordId, RecordState};
 
 /// Gateway -> every service: an API client was revoked; refuse its tokens at once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClientRevoked {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub revoked_at: DateTime<Utc>,
 }
 
@@ -24,7 +24,7 @@ pub const MAX_RECORDS_PER_VERIFICATION: usize = 2000;
 /// in chunks (one message per chunk of a batch, or one per corrected record).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerificationRequested {
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub county_code: String,
     pub records: Vec<RecordToVerify>,
 }
@@ -37,7 +37,7 @@ impl Message for VerificationRequested {
 /// travels only as its keyed hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordToVerify {
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
     pub id_hash: String,
     pub name: String,
@@ -51,7 +51,7 @@ pub struct RecordToVerify {
 /// Verification -> collection: the outcome of each record of one request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerificationCompleted {
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub results: Vec<VerificationResult>,
 }
 
@@ -61,7 +61,7 @@ impl Message for VerificationCompleted {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerificationResult {
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
     pub outcome: VerificationOutcome,
     /// Every reason that applies (DOMAIN.md section 3); empty when verified.
@@ -121,9 +121,9 @@ impl Message for RegistrationRequested {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Registration {
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub county_code: String,
     pub village: String,
     /// Keyed hash of the citizen ID: the master index's key.
@@ -144,11 +144,11 @@ impl Message for RegistrationCompleted {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistrationResult {
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
     pub outcome: RegistrationOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
+    pub order_id: Option<OrderId>,
     /// For `already_registered`: the registration that holds the citizen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<Holding>,
@@ -166,8 +166,8 @@ pub enum RegistrationOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Holding {
     pub county_code: String,
-    pub batch_id: String,
-    pub record_id: String,
+    pub batch_id: BatchId,
+    pub record_id: RecordId,
 }
 
 /// Cardmaking -> collection: how far the cards of some records have come. All updates
@@ -184,10 +184,10 @@ impl Message for CardProgress {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CardProgressUpdate {
-    pub record_id: String,
+    pub record_id: RecordId,
     /// The record version the card order was made from.
     pub version: i32,
-    pub order_id: String,
+    pub order_id: OrderId,
     /// The record's new state in the county's view (`in_production`, `produced`,
     /// `production_failed`, `issued`, `activated`); none once the card is in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,7 +203,7 @@ pub struct CardProgressUpdate {
 /// `cancelled`), or was reported lost or found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CardStatusChanged {
-    pub card_no: String,
+    pub card_no: CardNo,
     pub id_hash: String,
     pub county_code: String,
     pub state: CardState,

@@ -9,6 +9,7 @@ use std::io::Write;
 use crate::contracts::messages::{CardFields, Registration, RegistrationRequested};
 use crate::contracts::{Envelope, Message};
 use crate::domain::citizen_id::check_character;
+use crate::domain::{BatchId, RecordId};
 use crate::pii::PiiKeys;
 
 /// County codes of a Yingkou-like city the orders are spread over.
@@ -27,7 +28,7 @@ pub fn write<W: Write>(
     seed: u64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let start = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).ok_or("date")?;
-    let batch_id = uuid::Uuid::from_u64_pair(seed, 0).to_string();
+    let batch_id = BatchId::from(uuid::Uuid::from_u64_pair(seed, 0).to_string());
     let mut messages = 0;
     let mut registrations = Vec::with_capacity(per_message);
     for i in 0..count {
@@ -53,7 +54,7 @@ pub fn write<W: Write>(
             village: village.clone(),
         };
         registrations.push(Registration {
-            record_id: uuid::Uuid::from_u64_pair(seed, i + 1).to_string(),
+            record_id: RecordId::from(uuid::Uuid::from_u64_pair(seed, i + 1).to_string()),
             version: 1,
             batch_id: batch_id.clone(),
             county_code: county.into(),

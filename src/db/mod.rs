@@ -8,6 +8,7 @@ pub mod binary_copy;
 pub mod bulk;
 mod connection;
 mod error;
+pub mod id_column;
 pub mod lock;
 pub mod migrations;
 pub mod page;

@@ -13,6 +13,7 @@ use crate::auth::{Authenticator, Caller, Role};
 use crate::config::Service;
 use crate::contracts::messages::ClientRevoked;
 use crate::db::{DbConnection, DbPool, now};
+use crate::domain::ClientId;
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError};
@@ -29,7 +30,7 @@ pub struct CreateClient {
 /// A client as shown to admins (never its secret or hash).
 #[derive(Debug, Serialize)]
 pub struct ClientView {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub role: String,
     pub scopes: Vec<String>,
@@ -101,9 +102,9 @@ pub fn create(
     command: &NewClientCommand,
     secret: String,
     secret_hash: &str,
-    created_by: Option<&str>,
+    created_by: Option<&ClientId>,
 ) -> Result<CreatedClient, ApiError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = ClientId::random();
     let scopes = serde_json::to_string(&command.scopes).map_err(ApiError::internal)?;
     let row = repo::insert(
         conn,
@@ -129,7 +130,7 @@ pub async fn create_handler(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin])?;
-    state.limits.check(&caller.client_id)?;
+    state.limits.check(caller.client_id.as_str())?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let parsed: CreateClient = crate::http::extract::parse_json(&req, &body)?;
     let command = NewClientCommand::try_from(parsed)?;
@@ -151,7 +152,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin, Role::Auditor])?;
-    state.limits.check(&caller.client_id)?;
+    state.limits.check(caller.client_id.as_str())?;
     let page = query.parse()?;
     let rows = pool
         .read({
@@ -160,7 +161,7 @@ pub async fn list(
         })
         .await?;
     let views: Vec<ClientView> = rows.into_iter().map(ClientView::from).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |c| c.client_id.clone())))
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |c| c.client_id.to_string())))
 }
 
 #[tracing::instrument(skip_all)]
@@ -169,10 +170,10 @@ pub async fn revoke(
     pool: web::Data<DbPool>,
     state: web::Data<GatewayState>,
     auth: web::Data<Authenticator>,
-    path: web::Path<String>,
+    path: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin])?;
-    state.limits.check(&caller.client_id)?;
+    state.limits.check(caller.client_id.as_str())?;
     let id = path.into_inner();
     if id == caller.client_id {
         return Err(ApiError::conflict("cannot_revoke_self", "an admin cannot revoke the client it is using"));

@@ -75,7 +75,7 @@ pub async fn forward(
     let limit_key = match req.headers().get(header::AUTHORIZATION) {
         Some(_) => {
             let token = bearer(&req)?;
-            auth.authenticate(&token).await?.client_id
+            auth.authenticate(&token).await?.client_id.into_string()
         }
         None if is_anonymous(segment, req.method()) => peer_key(&req, "anonymous"),
         None => return Err(crate::auth::AuthError::Missing.into()),

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::{PageRequest, keyset};
+use crate::domain::ClientId;
 
 diesel::table! {
     api_clients (id) {
@@ -23,12 +24,12 @@ diesel::table! {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
 pub struct ClientRow {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     pub role: String,
     pub scopes: String,
     pub secret_hash: String,
-    pub created_by: Option<String>,
+    pub created_by: Option<ClientId>,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
 }
@@ -37,12 +38,12 @@ pub struct ClientRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = api_clients)]
 pub struct NewClient<'a> {
-    pub id: &'a str,
+    pub id: &'a ClientId,
     pub name: &'a str,
     pub role: &'a str,
     pub scopes: &'a str,
     pub secret_hash: &'a str,
-    pub created_by: Option<&'a str>,
+    pub created_by: Option<&'a ClientId>,
     pub created_at: NaiveDateTime,
 }
 
@@ -53,7 +54,7 @@ pub fn insert(conn: &mut DbConnection, client: &NewClient<'_>) -> QueryResult<Cl
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
+pub fn find(conn: &mut DbConnection, id: &ClientId) -> QueryResult<Option<ClientRow>> {
     api_clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()
 }
 
@@ -65,7 +66,7 @@ pub fn list(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<Clie
 
 /// Marks a client revoked; `false` if it was revoked already.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<bool> {
+pub fn revoke(conn: &mut DbConnection, id: &ClientId, at: NaiveDateTime) -> QueryResult<bool> {
     let n = diesel::update(api_clients::table.find(id).filter(api_clients::revoked_at.is_null()))
         .set(api_clients::revoked_at.eq(Some(at)))
         .execute(conn)?;
@@ -73,7 +74,7 @@ pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResu
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn revoked_ids(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+pub fn revoked_ids(conn: &mut DbConnection) -> QueryResult<Vec<ClientId>> {
     api_clients::table.filter(api_clients::revoked_at.is_not_null()).select(api_clients::id).load(conn)
 }
 

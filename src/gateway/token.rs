@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::{GatewayState, credentials, repo};
 use crate::auth::Role;
 use crate::db::DbPool;
+use crate::domain::ClientId;
 use crate::http::ApiError;
 
 #[derive(Debug, Deserialize)]
 pub struct TokenRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_secret: String,
     #[serde(default)]
     pub grant_type: Option<String>,
@@ -47,7 +48,7 @@ pub async fn issue(
     if body.grant_type.as_deref().is_some_and(|g| g != "client_credentials") {
         return Err(ApiError::bad_request("unsupported_grant_type", "only client_credentials is supported"));
     }
-    if body.client_id.len() > 64
+    if body.client_id.as_str().len() > 64
         || body.client_secret.is_empty()
         || body.client_secret.len() > credentials::MAX_SECRET_LEN
     {

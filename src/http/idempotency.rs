@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::ApiError;
 use crate::db::{DbConnection, DbPool, now};
+use crate::domain::ClientId;
 
 pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -38,7 +39,7 @@ diesel::table! {
 /// A validated idempotency key of one client.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
-    client_id: String,
+    client_id: ClientId,
     key: String,
     request_hash: String,
 }
@@ -46,7 +47,7 @@ pub struct IdempotencyKey {
 impl IdempotencyKey {
     /// Reads the header; `None` when the request has none. `body` is the raw request
     /// body, hashed with the method and path to tell "same request" from "key reused".
-    pub fn from_request(req: &HttpRequest, client_id: &str, body: &[u8]) -> Result<Option<Self>, ApiError> {
+    pub fn from_request(req: &HttpRequest, client_id: &ClientId, body: &[u8]) -> Result<Option<Self>, ApiError> {
         let Some(value) = req.headers().get(HEADER) else {
             return Ok(None);
         };
@@ -67,7 +68,7 @@ impl IdempotencyKey {
         hash.update(b"\n");
         hash.update(body);
         Ok(Some(IdempotencyKey {
-            client_id: client_id.to_string(),
+            client_id: client_id.clone(),
             key: key.to_string(),
             request_hash: hex(&hash.finalize()),
         }))

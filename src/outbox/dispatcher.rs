@@ -18,6 +18,7 @@ use crate::config::{Secret, Service};
 use crate::contracts::Envelope;
 use crate::contracts::client::MessageClient;
 use crate::db::{DbConnection, DbError, DbPool, now};
+use crate::domain::ClientId;
 use crate::http::metrics::Metrics;
 
 const BATCH: i64 = 100;
@@ -119,7 +120,7 @@ impl ServiceTokens {
         }
         let (token, ttl) = match &self.source {
             TokenSource::Local(keys) => keys
-                .issue(&format!("service:{}", self.sender.name()), Role::Service, Vec::new())
+                .issue(&ClientId::from(format!("service:{}", self.sender.name())), Role::Service, Vec::new())
                 .map_err(|e| e.to_string())?,
             TokenSource::ClientCredentials { token_url, client_id, client_secret, http } => {
                 let body = serde_json::json!({"client_id": client_id, "client_secret": client_secret.expose()});

@@ -8,12 +8,13 @@ use super::repo::{self, MatchRow};
 use crate::auth::{Caller, Role};
 use crate::contracts::messages::MismatchReason;
 use crate::db::DbPool;
+use crate::domain::{BatchId, RecordId};
 use crate::http::ApiError;
 use crate::http::pagination::{Page, PageQuery};
 
 #[derive(Debug, Deserialize)]
 pub struct MatchQuery {
-    pub record_id: Option<String>,
+    pub record_id: Option<RecordId>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -21,9 +22,9 @@ pub struct MatchQuery {
 #[derive(Debug, Serialize)]
 pub struct MatchView {
     pub id: String,
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub outcome: String,
     pub reasons: Vec<MismatchReason>,
     pub snapshot_id: String,
@@ -55,11 +56,11 @@ pub async fn list(
     caller.require(&[Role::RegistryAdmin, Role::Auditor, Role::ProvincialAdmin])?;
     let query = query.into_inner();
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
-    let record_id = query.record_id.filter(|r| !r.is_empty());
+    let record_id = query.record_id.filter(|r| !r.as_str().is_empty());
     let rows = pool
         .read({
             let page = page.clone();
-            move |conn| repo::list_matches(conn, record_id.as_deref(), &page).map_err(ApiError::from)
+            move |conn| repo::list_matches(conn, record_id.as_ref(), &page).map_err(ApiError::from)
         })
         .await?;
     let views = rows.into_iter().map(MatchView::try_from).collect::<Result<Vec<_>, _>>()?;

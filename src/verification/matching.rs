@@ -224,7 +224,7 @@ mod tests {
         };
         let long_name = "阿".repeat(14) + "·" + &"买".repeat(15);
         let mut r = record(&long_name);
-        r.record_id = uuid::Uuid::now_v7().to_string();
+        r.record_id = crate::domain::RecordId::new();
         r.id_hash = "f".repeat(64);
         let mut e = entry(&"欧".repeat(30));
         (e.sex, e.birth_date, e.ethnicity, e.status) = ("2".into(), date(1999, 12, 31), "56".into(), "deceased".into());
@@ -240,7 +240,7 @@ mod tests {
             };
             serde_json::to_vec(&envelope).unwrap().len()
         };
-        let batch_id = uuid::Uuid::now_v7().to_string();
+        let batch_id = crate::domain::BatchId::new();
         let result =
             VerificationResult { record_id: r.record_id.clone(), version: 99, outcome: outcome(&reasons), reasons };
         let completed =

@@ -23,7 +23,7 @@ use super::matching::RegisterFact;
 use crate::db::binary_copy::{BinaryCopy, copy_in};
 use crate::db::bulk::Copy;
 use crate::db::{DbConnection, PageRequest, copy_many, insert_many, keyset, lock};
-use crate::domain::ImportState;
+use crate::domain::{BatchId, ClientId, ImportState, RecordId};
 
 diesel::table! {
     register_imports (id) {
@@ -111,7 +111,7 @@ pub struct ImportRow {
     pub rows_invalid: i64,
     pub failure_code: Option<String>,
     pub failure_reason: Option<String>,
-    pub created_by: String,
+    pub created_by: ClientId,
     pub created_at: NaiveDateTime,
     pub finished_at: Option<NaiveDateTime>,
 }
@@ -216,9 +216,9 @@ fn write_entries(copy: &mut BinaryCopy<'_>, import: &uuid::Uuid, rows: &[EntryTo
 #[diesel(treat_none_as_default_value = false)]
 pub struct MatchRow {
     pub id: String,
-    pub record_id: String,
+    pub record_id: RecordId,
     pub version: i32,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub message_id: String,
     pub outcome: String,
     pub reasons: String,
@@ -626,9 +626,9 @@ pub fn insert_matches(conn: &mut DbConnection, rows: &[MatchRow]) -> QueryResult
 fn write_match(copy: &mut BinaryCopy<'_>, r: &MatchRow) -> std::io::Result<()> {
     copy.row(9)?;
     copy.text(&r.id)?;
-    copy.text(&r.record_id)?;
+    copy.text(r.record_id.as_str())?;
     copy.int4(r.version)?;
-    copy.text(&r.batch_id)?;
+    copy.text(r.batch_id.as_str())?;
     copy.text(&r.message_id)?;
     copy.text(&r.outcome)?;
     copy.text(&r.reasons)?;
@@ -641,12 +641,12 @@ fn write_match(copy: &mut BinaryCopy<'_>, r: &MatchRow) -> std::io::Result<()> {
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn list_matches(
     conn: &mut DbConnection,
-    record_id: Option<&str>,
+    record_id: Option<&RecordId>,
     page: &PageRequest,
 ) -> QueryResult<Vec<MatchRow>> {
     let mut query = match_results::table.select(MatchRow::as_select()).into_boxed();
     if let Some(record_id) = record_id {
-        query = query.filter(match_results::record_id.eq(record_id.to_string()));
+        query = query.filter(match_results::record_id.eq(record_id.clone()));
     }
     keyset(query, match_results::id, page).load(conn)
 }
