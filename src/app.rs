@@ -37,6 +37,8 @@ pub struct Running {
     pub service: Service,
     pub addr: SocketAddr,
     pub server: Server,
+    /// Run after the server has stopped taking requests (see [`ServiceParts::finish`]).
+    pub finish: Vec<LocalBoxFuture<'static, ()>>,
 }
 
 /// Opens `service`'s pool of `pool_size` connections and applies its migrations.
@@ -59,6 +61,9 @@ pub struct ServiceParts {
     pub routes: Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>,
     /// Background work that runs as long as the server does.
     pub workers: Vec<LocalBoxFuture<'static, ()>>,
+    /// Work that must end before the process does, awaited once the server has
+    /// answered its last request (writing what a worker still holds in memory).
+    pub finish: Vec<LocalBoxFuture<'static, ()>>,
 }
 
 /// What a service is built from.
@@ -101,8 +106,8 @@ pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Runni
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))??
         };
-        let server = start_service(&config, service, keys.clone(), pool, listener)?;
-        running.push(Running { service, addr, server });
+        let (server, finish) = start_service(&config, service, keys.clone(), pool, listener)?;
+        running.push(Running { service, addr, server, finish });
     }
     Ok(running)
 }
@@ -115,7 +120,7 @@ fn start_service(
     keys: Option<Arc<SigningKeys>>,
     pool: DbPool,
     listener: TcpListener,
-) -> Result<Server, StartError> {
+) -> Result<(Server, Vec<LocalBoxFuture<'static, ()>>), StartError> {
     let other = |e: &dyn std::fmt::Display| StartError::Other(format!("{service}: {e}"));
     let verifier = match (service, &keys) {
         (Service::Gateway, Some(keys)) => TokenVerifier::local(&keys.jwks(), &config.jwt_issuer, &config.jwt_audience),
@@ -160,7 +165,7 @@ fn start_service(
         fault_exit_after_send: config.fault_exit_after_send,
     };
     actix_web::rt::spawn(dispatcher.run());
-    Ok(server)
+    Ok((server, parts.finish))
 }
 
 /// How `service`'s dispatcher gets its tokens: signed here where this process holds
@@ -205,12 +210,21 @@ pub fn upstream_parts(
     setup: &Setup<'_>,
     configure: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
 ) -> Result<ServiceParts, StartError> {
-    let data = upstream_data(setup)?;
+    Ok(upstream_parts_with(setup, upstream_data(setup)?, configure))
+}
+
+/// [`upstream_parts`] over app data the service has already loaded, for a service
+/// whose workers read it too.
+pub fn upstream_parts_with(
+    setup: &Setup<'_>,
+    data: UpstreamData,
+    configure: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+) -> ServiceParts {
     let routes = Arc::new(move |cfg: &mut web::ServiceConfig| {
         data.register(cfg);
         configure(cfg);
     });
-    Ok(ServiceParts { routes, workers: vec![revocation_refresher(setup)] })
+    ServiceParts { routes, workers: vec![revocation_refresher(setup)], finish: Vec::new() }
 }
 
 /// The app data every upstream service's handlers read: its personal-data keys, the
@@ -250,8 +264,14 @@ fn signing_keys(config: &Config) -> Result<Arc<SigningKeys>, StartError> {
 /// Serves until SIGINT or SIGTERM, then stops every server gracefully.
 pub async fn serve_until_signal(running: Vec<Running>) -> std::io::Result<()> {
     let handles: Vec<ServerHandle> = running.iter().map(|r| r.server.handle()).collect();
-    let servers = futures_util::future::try_join_all(running.into_iter().map(|r| r.server));
-    tokio::select! {
+    let mut servers = Vec::new();
+    let mut finish = Vec::new();
+    for r in running {
+        servers.push(r.server);
+        finish.extend(r.finish);
+    }
+    let servers = futures_util::future::try_join_all(servers);
+    let result = tokio::select! {
         result = servers => result.map(|_| ()),
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
@@ -260,7 +280,9 @@ pub async fn serve_until_signal(running: Vec<Running>) -> std::io::Result<()> {
             }
             Ok(())
         }
-    }
+    };
+    futures_util::future::join_all(finish).await;
+    result
 }
 
 async fn shutdown_signal() {

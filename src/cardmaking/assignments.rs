@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::repo::{self, AssignmentRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
+use crate::domain::party::parse_party_code;
 use crate::domain::{ClientId, CountyCode};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError, extract};
@@ -37,11 +38,7 @@ impl From<AssignmentRow> for AssignmentView {
 
 /// A card maker's code as API clients carry it in their scopes.
 fn card_maker_code(value: &str) -> Result<String, FieldError> {
-    let code = value.trim();
-    if code.is_empty() || code.len() > 64 || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        return Err(FieldError::new("card_maker", "card_maker_invalid", "1 to 64 letters, digits, '-', '_' or '.'"));
-    }
-    Ok(code.to_string())
+    parse_party_code(value).map_err(|e| FieldError::new("card_maker", "card_maker_invalid", e.to_string()))
 }
 
 /// `PUT /card-assignments/{county_code}`: from now on, new leases of the county's

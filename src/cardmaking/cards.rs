@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::repo::{self, CardEventRow, CardRow, NewOrder};
 use super::{access_log, messages};
 use crate::auth::{Caller, Role};
-use crate::contracts::messages::{CardFields, CardProgressUpdate, CardStatusChanged};
+use crate::contracts::messages::{CardFields, CardProgressUpdate};
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::card::{CancelReason, CardAction, CardState};
 use crate::domain::{CardNo, CitizenId, ClientId, OrderId, Pan, PersonName, PhoneNumber, RecordId};
@@ -187,6 +187,7 @@ pub async fn get(
 /// What an action does beyond the card's own state.
 struct Effects<'a> {
     caller: &'a Caller,
+    pii: &'a PiiKeys,
     at: chrono::NaiveDateTime,
     reason: Option<String>,
 }
@@ -245,17 +246,7 @@ fn transition(
         repo::insert_orders(conn, std::slice::from_ref(&new))?;
     }
     if to != CardState::Issued {
-        messages::send_status(
-            conn,
-            CardStatusChanged {
-                card_no: card.card_no.clone(),
-                id_hash: card.id_hash.clone(),
-                county_code: card.county_code.clone(),
-                state: to,
-                reason: fx.reason.clone(),
-                at: fx.at.and_utc(),
-            },
-        )?;
+        messages::send_status(conn, fx.pii, card, to, fx.reason.clone(), fx.at)?;
     }
     Ok(to)
 }
@@ -346,7 +337,7 @@ async fn act(request: ActionRequest, action: CardAction) -> Result<HttpResponse,
             let card = find(conn, &key)?
                 .filter(|c| caller.role == Role::Clinic || may_see(&caller, c))
                 .ok_or_else(|| ApiError::not_found("card"))?;
-            let fx = Effects { caller: &caller, at: now(), reason };
+            let fx = Effects { caller: &caller, pii: &pii, at: now(), reason };
             let mut progress = Vec::new();
             transition(conn, &card, action, &fx, &mut progress)?;
             messages::send_progress(conn, fx.at, progress)?;
@@ -378,6 +369,7 @@ pub async fn issue(
     req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
+    pii: web::Data<PiiKeys>,
     waker: web::Data<OutboxWaker>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -411,7 +403,7 @@ pub async fn issue(
             let wanted: Vec<CardNo> = numbers.iter().map(|(_, n)| n.clone()).collect();
             let cards: HashMap<CardNo, CardRow> =
                 repo::cards_by_number(conn, &wanted)?.into_iter().map(|c| (c.card_no.clone(), c)).collect();
-            let fx = Effects { caller: &caller, at: now(), reason: None };
+            let fx = Effects { caller: &caller, pii: &pii, at: now(), reason: None };
             let mut issued = 0;
             let mut progress = Vec::new();
             for (row, number) in numbers {

@@ -709,3 +709,39 @@ pub fn log_access(conn: &mut DbConnection, row: &AccessRow) -> QueryResult<usize
 pub fn access_entries(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<AccessRow>> {
     keyset(access_log::table.select(AccessRow::as_select()).into_boxed(), access_log::id, page).load(conn)
 }
+
+// --- Card status for settlement ---
+
+/// How many status changes settlement has been told of for `card_no` up to and
+/// including `at`: every event but issuance. The number of the change made at `at`,
+/// since a card changes at most once per instant (each change locks its row).
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn status_changes_until(conn: &mut DbConnection, card_no: &CardNo, at: NaiveDateTime) -> QueryResult<i64> {
+    card_events::table
+        .filter(card_events::card_no.eq(card_no))
+        .filter(card_events::to_state.ne(CardState::Issued))
+        .filter(card_events::at.le(at))
+        .count()
+        .get_result(conn)
+}
+
+/// Undelivered outbox messages of `kind`: id and payload, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn waiting_messages(conn: &mut DbConnection, kind: &str) -> QueryResult<Vec<(String, String)>> {
+    use crate::outbox::outbox_messages::dsl as o;
+    o::outbox_messages
+        .filter(o::delivered_at.is_null())
+        .filter(o::kind.eq(kind))
+        .order((o::created_at.asc(), o::id.asc()))
+        .select((o::id, o::payload))
+        .load(conn)
+}
+
+/// Rewrites the payload of a message not yet delivered.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn rewrite_waiting_message(conn: &mut DbConnection, id: &str, payload: &str) -> QueryResult<usize> {
+    use crate::outbox::outbox_messages::dsl as o;
+    diesel::update(o::outbox_messages.filter(o::id.eq(id)).filter(o::delivered_at.is_null()))
+        .set(o::payload.eq(payload))
+        .execute(conn)
+}

@@ -17,6 +17,7 @@ use crate::domain::record::{FieldIssue, RawRecord};
 use crate::domain::{
     BatchId, CardStage, ClientId, CountyCode, OrderId, PersonName, RecordId, RecordState, StateMachine,
 };
+use crate::http::csv_output::{neutralise, wants_csv};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
@@ -81,16 +82,6 @@ impl From<RecordRow> for RecordView {
             state: r.state,
         }
     }
-}
-
-fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"))
-}
-
-/// A cell a spreadsheet would run as a formula is prefixed with a quote (CSV
-/// injection); everything else is as is.
-pub fn neutralise(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell.to_string() }
 }
 
 const CSV_HEADER: [&str; 10] = ["记录号", "分包", "行", "村", "姓名", "身份证号", "状态", "字段", "原因代码", "说明"];

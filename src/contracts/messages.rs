@@ -1,6 +1,6 @@
 //! Message payloads.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Message;
@@ -204,14 +204,37 @@ pub struct CardProgressUpdate {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CardStatusChanged {
     pub card_no: CardNo,
+    /// Keyed hash of the holder's citizen ID: settlement's key of a person, so that a
+    /// replacement card carries the person's enrollment, premium and caps over.
     pub id_hash: String,
     pub county_code: String,
     pub state: CardState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// The card's status messages count from 1 without a gap; settlement applies them
+    /// in this order whatever order they arrive in.
+    pub seq: i64,
+    pub holder: CardHolder,
+    /// For a replacement card, the card it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<CardNo>,
 }
 
 impl Message for CardStatusChanged {
     const KIND: &'static str = "card_status_changed";
+}
+
+/// What settlement knows of a card's holder: enough for disclosure (village, masked
+/// name) and for age rules, and no citizen ID.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CardHolder {
+    pub village: String,
+    /// 王*明.
+    pub name_masked: String,
+    /// The full name, encrypted with the shared personal-data key.
+    pub name_enc: String,
+    /// GB/T 2261.1 code, `1` or `2`.
+    pub sex: String,
+    pub birth_date: NaiveDate,
 }

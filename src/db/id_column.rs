@@ -11,7 +11,10 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Nullable, SingleValue, Text};
 
-use crate::domain::{BatchId, CardNo, ClientId, ImportId, LeaseId, OrderId, RecordId, UploadId};
+use crate::domain::{
+    BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PersonNo, RecordId,
+    UploadId,
+};
 
 /// `AsExpression` of `$st` for an id owned (bound as its `String`), borrowed and
 /// borrowed twice (bound as its `&str`: `eq_any` over a `Vec<&Id>` yields `&&Id`).
@@ -83,7 +86,20 @@ macro_rules! id_column {
     )+};
 }
 
-id_column!(RecordId, BatchId, UploadId, OrderId, LeaseId, ImportId, ClientId, CardNo);
+id_column!(
+    RecordId,
+    BatchId,
+    UploadId,
+    OrderId,
+    LeaseId,
+    ImportId,
+    ClientId,
+    CardNo,
+    PersonNo,
+    DebitRunId,
+    EnvelopeId,
+    InstructionId
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

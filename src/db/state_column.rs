@@ -12,6 +12,7 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Nullable, SingleValue, Text};
 
+use crate::domain::debit::InstructionState;
 use crate::domain::{BatchState, CardStage, CardState, ImportState, OrderState, RecordState};
 
 macro_rules! text_column {
@@ -83,7 +84,7 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(RecordState, BatchState, OrderState, CardState, CardStage, ImportState);
+text_column!(RecordState, BatchState, OrderState, CardState, CardStage, ImportState, InstructionState);
 
 /// `'a', 'b'`: states written into statement text, for the statements whose plans
 /// must see the values (a partial index on PostgreSQL is used only for a condition

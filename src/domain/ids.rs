@@ -93,6 +93,14 @@ text_id!(
     ClientId,
     /// A stored card number: the [`Pan`] a card maker reported, trusted once stored.
     CardNo,
+    /// A person in settlement (`psn_no`): what clinics see instead of a citizen ID.
+    PersonNo,
+    /// A premium debit run for one county and year.
+    DebitRunId,
+    /// An envelope of instructions to a bank, with its count and total.
+    EnvelopeId,
+    /// One debit instruction: one person's premium for one year.
+    InstructionId,
 );
 
 /// Ids made by this service: time-ordered UUIDs (v7), so rows go into an index in the
@@ -109,7 +117,7 @@ macro_rules! made_here {
     )+};
 }
 
-made_here!(RecordId, BatchId, UploadId, OrderId, LeaseId, ImportId);
+made_here!(RecordId, BatchId, UploadId, OrderId, LeaseId, ImportId, PersonNo, DebitRunId, EnvelopeId, InstructionId);
 
 impl ClientId {
     /// A new client id: random (v4), as client ids have been, so that one reveals
@@ -165,6 +173,10 @@ mod tests {
         round_trip::<ImportId>();
         round_trip::<ClientId>();
         round_trip::<CardNo>();
+        round_trip::<PersonNo>();
+        round_trip::<DebitRunId>();
+        round_trip::<EnvelopeId>();
+        round_trip::<InstructionId>();
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub(crate) use serialize_as_code;
 pub mod batch;
 pub mod card;
 pub mod card_order;
+pub mod china_time;
 pub mod citizen_id;
+pub mod debit;
+pub mod eligibility;
 pub mod ethnicity;
 pub mod ids;
 pub mod money;
@@ -32,6 +35,7 @@ pub mod name;
 pub mod ncms;
 pub mod normalize;
 pub mod pan;
+pub mod party;
 pub mod phone;
 pub mod record;
 pub mod record_state;
@@ -46,7 +50,10 @@ pub use card::{CardStage, CardState};
 pub use card_order::OrderState;
 pub use citizen_id::{CitizenId, CitizenIdError, ParsedCitizenId};
 pub use ethnicity::{Ethnicity, EthnicityError};
-pub use ids::{BatchId, CardNo, ClientId, ImportId, LeaseId, OrderId, RecordId, UploadId};
+pub use ids::{
+    BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PersonNo, RecordId,
+    UploadId,
+};
 pub use money::Fen;
 pub use name::{NameError, ParsedName, PersonName};
 pub use ncms::{NcmsNumber, NcmsNumberError};

@@ -32,6 +32,8 @@ pub fn owner(segment: &str) -> Option<Service> {
         | "enrollments"
         | "debit-runs"
         | "debit-instructions"
+        | "debit-envelopes"
+        | "bank-assignments"
         | "payment-instructions"
         | "funds"
         | "disclosures" => Service::Settlement,

@@ -48,5 +48,5 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
         cfg.app_data(state.clone());
         routes::configure(cfg);
     });
-    Ok(ServiceParts { routes, workers: vec![revocations, shrink] })
+    Ok(ServiceParts { routes, workers: vec![revocations, shrink], finish: Vec::new() })
 }

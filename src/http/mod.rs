@@ -5,6 +5,7 @@
 
 pub mod charset;
 pub mod csv_input;
+pub mod csv_output;
 pub mod extract;
 pub mod idempotency;
 pub mod input;

@@ -49,6 +49,10 @@ pub enum ApiError {
     /// 409: conflicts with the current state.
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// 409: rows of a bulk request conflict with what was recorded before (a second,
+    /// different answer); nothing of the request was stored.
+    #[error("{} rows conflict with what was recorded before", errors.len())]
+    RowConflicts { code: &'static str, errors: Vec<FieldError> },
     /// 413 `body_too_large`.
     #[error("{detail}")]
     PayloadTooLarge { detail: String },
@@ -114,6 +118,7 @@ impl ApiError {
             | ApiError::Forbidden { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::RowConflicts { code, .. }
             | ApiError::Unprocessable { code, .. }
             | ApiError::Unavailable { code, .. } => code,
             ApiError::Validation { .. } => "validation_failed",
@@ -152,7 +157,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::RowConflicts { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -196,7 +201,7 @@ impl ApiError {
             other => other.to_string(),
         };
         let errors = match self {
-            ApiError::Validation { errors } => Some(errors.as_slice()),
+            ApiError::Validation { errors } | ApiError::RowConflicts { errors, .. } => Some(errors.as_slice()),
             _ => None,
         };
         let code = self.code();

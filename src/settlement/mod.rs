@@ -1,7 +1,23 @@
-//! Settlement: enrollment, premium debit runs, policies, claims, payment instructions, the fund ledger, disclosure.
+//! Settlement: NCMS enrollment per year, premium debit runs, reimbursement policies,
+//! the fund ledger, and eligibility (DOMAIN.md sections 5 and 6).
 //!
-//! The platform part so far: its own database, token verification, operational
-//! endpoints, and the message endpoint (revocations from the gateway).
+//! - [`holders`]: cards and their holders, from card making's status messages.
+//! - [`enrollments`]: enrollment per person and year.
+//! - [`policies`]: versioned policies per county and year.
+//! - [`banks`] and [`debits`]: which bank serves a county; premium collection by
+//!   batch debit, in envelopes the bank pulls and answers.
+//! - [`ledger`] and [`funds`]: the double-entry fund ledger, subsidies and balances.
+//! - [`eligibility`] and [`access_log`]: the clinics' lookup, and the record of every
+//!   lookup.
+//! - [`messages`]: what comes in (card status).
 
+pub mod access_log;
+pub mod banks;
+pub mod debits;
+pub mod eligibility;
+pub mod enrollments;
+pub mod holders;
+pub mod messages;
+pub mod repo;
 pub mod routes;
 pub mod service;

@@ -1,13 +1,28 @@
 //! Settlement's routes.
 
+use actix_web::http::Method;
 use actix_web::web;
 
+use super::{access_log, banks, debits, eligibility, enrollments, messages};
 use crate::http::ops;
 use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
 
 pub fn table() -> RouteTable {
-    inbox::route(ops::routes(RouteTable::new()), inbox::no_service_messages)
+    let table = RouteTable::new()
+        .public(Method::GET, "/api/v1/eligibility", eligibility::get)
+        .public(Method::GET, "/api/v1/eligibility/access-log", access_log::list)
+        .public(Method::POST, "/api/v1/enrollments", enrollments::post)
+        .public(Method::GET, "/api/v1/enrollments", enrollments::get)
+        .public(Method::PUT, "/api/v1/bank-assignments/{county_code}", banks::put)
+        .public(Method::GET, "/api/v1/bank-assignments", banks::list)
+        .public(Method::POST, "/api/v1/debit-runs", debits::create)
+        .public(Method::GET, "/api/v1/debit-runs/{id}", debits::get_run)
+        .public(Method::GET, "/api/v1/debit-runs/{id}/failures", debits::failures)
+        .public(Method::GET, "/api/v1/debit-envelopes", debits::list_envelopes)
+        .public(Method::GET, "/api/v1/debit-envelopes/{id}", debits::get_envelope)
+        .public(Method::POST, "/api/v1/debit-instructions/results", debits::results);
+    inbox::route(ops::routes(table), messages::apply)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

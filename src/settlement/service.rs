@@ -1,7 +1,21 @@
-//! Settlement as the process starts it: its routes and the common app data.
+//! Settlement as the process starts it: its routes and the common app data, the size
+//! of a debit envelope, and the writer of the eligibility access log (stopped last, so
+//! that every lookup answered is written).
 
+use actix_web::web;
+
+use super::{access_log, debits};
 use crate::app::{ServiceParts, Setup, StartError, upstream_parts};
 
 pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
-    upstream_parts(setup, super::routes::configure)
+    let size = web::Data::new(debits::EnvelopeSize(setup.config.debit_envelope_size));
+    let (log, writer, finish) = access_log::writer(setup.pool.clone());
+    let log = web::Data::new(log);
+    let mut parts = upstream_parts(setup, move |cfg| {
+        cfg.app_data(size.clone()).app_data(log.clone());
+        super::routes::configure(cfg);
+    })?;
+    parts.workers.push(writer);
+    parts.finish.push(finish);
+    Ok(parts)
 }

@@ -1,0 +1,7 @@
+//! Settlement's storage: one module per aggregate, each with its tables.
+
+pub mod access_log;
+pub mod banks;
+pub mod debits;
+pub mod enrollments;
+pub mod holders;
