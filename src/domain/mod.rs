@@ -27,6 +27,7 @@ pub mod card_order;
 pub mod citizen_id;
 pub mod ethnicity;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod name;
 pub mod ncms;

@@ -7,7 +7,8 @@ use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
 
 pub fn table() -> RouteTable {
-    inbox::route(ops::routes(RouteTable::new()), inbox::no_service_messages)
+    let table = super::funds::routes(RouteTable::new());
+    inbox::route(ops::routes(table), inbox::no_service_messages)
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
