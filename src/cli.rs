@@ -189,7 +189,9 @@ fn create_client(config: &Config, request: CreateClient) -> Result<(), String> {
 
 fn check_ledger(config: &Config, county: Option<&str>) -> Result<(), String> {
     let county = county
-        .map(|c| crate::domain::CountyCode::parse(c).map_err(|_| format!("--county {c}: not a six-digit county-level code")))
+        .map(|c| {
+            crate::domain::CountyCode::parse(c).map_err(|_| format!("--county {c}: not a six-digit county-level code"))
+        })
         .transpose()?;
     let county = county.as_ref().map(|c| c.as_str());
     let pool = app::open_database(config, Service::Settlement, ONE_SHOT_POOL).map_err(|e| e.to_string())?;

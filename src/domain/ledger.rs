@@ -391,7 +391,8 @@ mod tests {
 
     #[test]
     fn a_transfer_is_balanced() {
-        let lines = PostingBuilder::new().transfer(Account::FundPool, Account::SubsidyIncome, Fen(500)).build().unwrap();
+        let lines =
+            PostingBuilder::new().transfer(Account::FundPool, Account::SubsidyIncome, Fen(500)).build().unwrap();
         assert_eq!(lines.lines(), &[(Account::FundPool, Fen(500)), (Account::SubsidyIncome, Fen(-500))]);
     }
 
@@ -443,15 +444,18 @@ mod tests {
 
     /// Lines that sum to zero: random non-zero amounts, then one closing line.
     fn balanced() -> impl Strategy<Value = Vec<(Account, Fen)>> {
-        proptest::collection::vec((account(), (1i64..=1_000_000_000_000).prop_flat_map(|v| prop_oneof![Just(v), Just(-v)])), 1..8)
-            .prop_filter_map("closing line would be zero", |mut lines| {
-                let sum: i64 = lines.iter().map(|(_, a)| a).sum();
-                if sum == 0 {
-                    return None;
-                }
-                lines.push((Account::FundPool, Fen(-sum)));
-                Some(lines.into_iter().map(|(a, v)| (a, Fen(v))).collect())
-            })
+        proptest::collection::vec(
+            (account(), (1i64..=1_000_000_000_000).prop_flat_map(|v| prop_oneof![Just(v), Just(-v)])),
+            1..8,
+        )
+        .prop_filter_map("closing line would be zero", |mut lines| {
+            let sum: i64 = lines.iter().map(|(_, a)| a).sum();
+            if sum == 0 {
+                return None;
+            }
+            lines.push((Account::FundPool, -sum));
+            Some(lines.into_iter().map(|(a, v)| (a, Fen(v))).collect())
+        })
     }
 
     proptest! {

@@ -122,8 +122,19 @@ pub async fn ledger_list(
     Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |t| t.seq.to_string())))
 }
 
-const CSV_HEADER: [&str; 11] =
-    ["seq", "transaction_id", "created_at", "year", "kind", "reference", "line", "account", "amount", "prev_hash", "hash"];
+const CSV_HEADER: [&str; 11] = [
+    "seq",
+    "transaction_id",
+    "created_at",
+    "year",
+    "kind",
+    "reference",
+    "line",
+    "account",
+    "amount",
+    "prev_hash",
+    "hash",
+];
 
 /// A cell a spreadsheet would run as a formula gets a leading quote (CSV injection).
 /// Only the caller-chosen reference needs it; the other cells are ours (and a negative
@@ -240,7 +251,11 @@ impl SubsidyCommand {
             .source
             .parse::<SubsidySource>()
             .map_err(|_| {
-                errors.push(FieldError::new("source", "source_unknown", "one of central, provincial, municipal, county"))
+                errors.push(FieldError::new(
+                    "source",
+                    "source_unknown",
+                    "one of central, provincial, municipal, county",
+                ))
             })
             .ok();
         if body.amount <= 0 {

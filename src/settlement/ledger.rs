@@ -109,7 +109,11 @@ impl TransactionView {
         let lines = entries
             .iter()
             .map(|e| {
-                Ok(LineView { line: e.line, account: e.account.parse().map_err(ApiError::internal)?, amount: Fen(e.amount) })
+                Ok(LineView {
+                    line: e.line,
+                    account: e.account.parse().map_err(ApiError::internal)?,
+                    amount: Fen(e.amount),
+                })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         Ok(TransactionView {
@@ -169,9 +173,14 @@ pub fn post(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiErr
         .map_err(|_| invalid("ledger_county_invalid", "not a six-digit county-level code"))?;
     let county = county.as_str();
     let reference = posting.reference.as_str();
-    if reference.is_empty() || reference.chars().count() > MAX_REFERENCE_CHARS || reference.chars().any(char::is_control)
+    if reference.is_empty()
+        || reference.chars().count() > MAX_REFERENCE_CHARS
+        || reference.chars().any(char::is_control)
     {
-        return Err(invalid("ledger_reference_invalid", "a reference is 1 to 128 characters, none a control character"));
+        return Err(invalid(
+            "ledger_reference_invalid",
+            "a reference is 1 to 128 characters, none a control character",
+        ));
     }
     if !(1..=9999).contains(&posting.year) {
         return Err(invalid("ledger_year_invalid", "the year must be between 1 and 9999"));
@@ -304,7 +313,11 @@ pub struct YearBalances {
 
 /// `county`'s balances per year (of one year or all), by year, derived from the
 /// entries.
-pub fn balances(conn: &mut DbConnection, county: &CountyCode, year: Option<i32>) -> Result<Vec<YearBalances>, ApiError> {
+pub fn balances(
+    conn: &mut DbConnection,
+    county: &CountyCode,
+    year: Option<i32>,
+) -> Result<Vec<YearBalances>, ApiError> {
     let mut years: Vec<YearBalances> = Vec::new();
     for row in repo::balances(conn, county.as_str(), year)? {
         let account: Account = row.account.parse().map_err(ApiError::internal)?;

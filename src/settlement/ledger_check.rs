@@ -99,7 +99,11 @@ impl Walk<'_> {
             self.violation(seq, "seq_gap", format!("expected seq {}, found {}", self.expected_seq, tx.seq));
         }
         if tx.prev_hash != self.prev_hash {
-            self.violation(seq, "broken_link", format!("prev_hash {} is not the previous hash {}", tx.prev_hash, self.prev_hash));
+            self.violation(
+                seq,
+                "broken_link",
+                format!("prev_hash {} is not the previous hash {}", tx.prev_hash, self.prev_hash),
+            );
         }
         if tx.kind.parse::<Movement>().is_err() {
             self.violation(seq, "unknown_kind", format!("kind {:?}", tx.kind));
@@ -110,7 +114,10 @@ impl Walk<'_> {
                 self.violation(
                     seq,
                     "entries_mismatch",
-                    format!("entry line {} (county {}, year {}) does not follow its transaction", e.line, e.county_code, e.year),
+                    format!(
+                        "entry line {} (county {}, year {}) does not follow its transaction",
+                        e.line, e.county_code, e.year
+                    ),
                 );
             }
             match e.account.parse::<Account>() {
@@ -168,7 +175,10 @@ fn check_county(conn: &mut DbConnection, county: &str, report: &mut CheckReport)
         walk.violation(
             None,
             "head_mismatch",
-            format!("head says seq {head_seq} hash {head_hash}, the chain ends at seq {last_seq} hash {}", walk.prev_hash),
+            format!(
+                "head says seq {head_seq} hash {head_hash}, the chain ends at seq {last_seq} hash {}",
+                walk.prev_hash
+            ),
         );
     }
 
@@ -183,10 +193,8 @@ fn check_county(conn: &mut DbConnection, county: &str, report: &mut CheckReport)
 
     // The balances as the service serves them (summed by the database), against the
     // balances summed here entry by entry.
-    let served: BTreeMap<(i32, String), i128> = repo::balances(conn, county, None)?
-        .into_iter()
-        .map(|b| ((b.year, b.account), i128::from(b.balance)))
-        .collect();
+    let served: BTreeMap<(i32, String), i128> =
+        repo::balances(conn, county, None)?.into_iter().map(|b| ((b.year, b.account), i128::from(b.balance))).collect();
     let derived = std::mem::take(&mut walk.derived);
     walk.report.entries += walk.entries;
     walk.report.balances += derived.len() as u64;

@@ -96,20 +96,35 @@ async fn subsidies_are_posted_once_and_the_fund_shows_them(backend: Backend) {
 
     // Bad input: a precise code per field, nothing stored.
     let cases = [
-        (json!({"year": 2026, "source": "central", "amount": 0, "reference": "R-0"}), vec![("amount", "amount_not_positive")]),
-        (json!({"year": 2026, "source": "central", "amount": -5, "reference": "R-1"}), vec![("amount", "amount_not_positive")]),
+        (
+            json!({"year": 2026, "source": "central", "amount": 0, "reference": "R-0"}),
+            vec![("amount", "amount_not_positive")],
+        ),
+        (
+            json!({"year": 2026, "source": "central", "amount": -5, "reference": "R-1"}),
+            vec![("amount", "amount_not_positive")],
+        ),
         (
             json!({"year": 2026, "source": "central", "amount": 1_000_000_000_001i64, "reference": "R-2"}),
             vec![("amount", "amount_too_large")],
         ),
-        (json!({"year": 2026, "source": "township", "amount": 100, "reference": "R-3"}), vec![("source", "source_unknown")]),
+        (
+            json!({"year": 2026, "source": "township", "amount": 100, "reference": "R-3"}),
+            vec![("source", "source_unknown")],
+        ),
         (
             json!({"year": 1999, "source": "lottery", "amount": -1, "reference": "  "}),
-            vec![("amount", "amount_not_positive"), ("reference", "reference_invalid"), ("source", "source_unknown"), ("year", "year_invalid")],
+            vec![
+                ("amount", "amount_not_positive"),
+                ("reference", "reference_invalid"),
+                ("source", "source_unknown"),
+                ("year", "year_invalid"),
+            ],
         ),
     ];
     for (bad, expected) in cases {
-        let problem = assert_problem(f.subsidy_response(&f.admin, COUNTY, bad.clone()).await, 422, "validation_failed").await;
+        let problem =
+            assert_problem(f.subsidy_response(&f.admin, COUNTY, bad.clone()).await, 422, "validation_failed").await;
         let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         assert_eq!(field_codes(&problem), expected, "{bad}");
     }
@@ -122,8 +137,9 @@ async fn subsidies_are_posted_once_and_the_fund_shows_them(backend: Backend) {
     assert_problem(f.subsidy_response(&office, COUNTY, first.clone()).await, 403, "role_not_allowed").await;
 
     // Two more subsidies, one in another year, one in another county.
-    let (status, _) =
-        f.subsidy(COUNTY, json!({"year": 2026, "source": "provincial", "amount": 250000, "reference": "LN-2026-7"})).await;
+    let (status, _) = f
+        .subsidy(COUNTY, json!({"year": 2026, "source": "provincial", "amount": 250000, "reference": "LN-2026-7"}))
+        .await;
     assert_eq!(status, 201);
     let (status, _) =
         f.subsidy(COUNTY, json!({"year": 2027, "source": "county", "amount": 1000, "reference": "=SUM(A1)"})).await;

@@ -137,8 +137,10 @@ pub fn lock_head(conn: &mut DbConnection, county: &str) -> QueryResult<HeadRow> 
         DbConnection::Pg(pg) => insert.execute(pg)?,
         DbConnection::Sqlite(lite) => insert.execute(lite)?,
     };
-    let mut heads =
-        crate::db::lock(conn, ledger_heads::table.filter(ledger_heads::county_code.eq(county)).select(ledger_heads::all_columns))?;
+    let mut heads = crate::db::lock(
+        conn,
+        ledger_heads::table.filter(ledger_heads::county_code.eq(county)).select(ledger_heads::all_columns),
+    )?;
     heads.pop().ok_or(diesel::result::Error::NotFound)
 }
 
@@ -249,10 +251,8 @@ pub fn entry_count(conn: &mut DbConnection, county: &str) -> QueryResult<i64> {
 /// Every county with a transaction, an entry or a head (or just `county`), sorted.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn counties(conn: &mut DbConnection, county: Option<&str>) -> QueryResult<Vec<String>> {
-    let mut all: Vec<String> = ledger_transactions::table
-        .select(ledger_transactions::county_code)
-        .distinct()
-        .load(conn)?;
+    let mut all: Vec<String> =
+        ledger_transactions::table.select(ledger_transactions::county_code).distinct().load(conn)?;
     all.extend(ledger_entries::table.select(ledger_entries::county_code).distinct().load::<String>(conn)?);
     all.extend(ledger_heads::table.select(ledger_heads::county_code).load::<String>(conn)?);
     all.sort();
