@@ -1,4 +1,4 @@
-//! The command line: `healthcard <all|gateway|collection|verification|cardmaking|settlement|migrate|clients>`.
+//! The command line: `healthcard <all|gateway|collection|verification|cardmaking|settlement|migrate|clients|ledger>`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -42,6 +42,22 @@ enum Command {
     Clients {
         #[command(subcommand)]
         action: ClientsCommand,
+    },
+    /// Work with the fund ledger in the settlement database.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Re-derive every balance and verify every transaction balances and every hash
+    /// link holds; exits 1 on any violation.
+    Check {
+        /// Only this county's ledger.
+        #[arg(long)]
+        county: Option<String>,
     },
 }
 
@@ -87,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Clients { action: ClientsCommand::Create { name, role, scopes } } => {
             create_client(&config, CreateClient { name, role, scopes })
         }
+        Command::Ledger { action: LedgerCommand::Check { county } } => check_ledger(&config, county.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -168,4 +185,31 @@ fn create_client(config: &Config, request: CreateClient) -> Result<(), String> {
     let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
     println!("{json}");
     Ok(())
+}
+
+fn check_ledger(config: &Config, county: Option<&str>) -> Result<(), String> {
+    let county = county
+        .map(|c| {
+            crate::domain::CountyCode::parse(c).map_err(|_| format!("--county {c}: not a six-digit county-level code"))
+        })
+        .transpose()?;
+    let county = county.as_ref().map(|c| c.as_str());
+    let pool = app::open_database(config, Service::Settlement, ONE_SHOT_POOL).map_err(|e| e.to_string())?;
+    let report = pool
+        .run_blocking(false, |conn| crate::settlement::ledger_check::check(conn, county).map_err(ApiError::from))
+        .map_err(|e| format!("ledger check: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "ledger check: {} counties, {} transactions, {} entries, {} balances checked",
+        report.counties, report.transactions, report.entries, report.balances
+    );
+    for violation in &report.violations {
+        let _ = writeln!(out, "violation: {violation}");
+    }
+    if report.is_clean() {
+        let _ = writeln!(out, "ledger check: ok");
+    }
+    let _ = out.flush();
+    if report.is_clean() { Ok(()) } else { Err(format!("ledger check: {} violations", report.violations.len())) }
 }

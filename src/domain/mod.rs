@@ -30,6 +30,7 @@ pub mod debit;
 pub mod eligibility;
 pub mod ethnicity;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod name;
 pub mod ncms;

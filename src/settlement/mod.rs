@@ -6,7 +6,9 @@
 //! - [`policies`]: versioned policies per county and year.
 //! - [`banks`] and [`debits`]: which bank serves a county; premium collection by
 //!   batch debit, in envelopes the bank pulls and answers.
-//! - [`ledger`] and [`funds`]: the double-entry fund ledger, subsidies and balances.
+//! - [`ledger`] posts to and reads the double-entry fund ledger, [`funds`] serves it
+//!   and takes government subsidies, [`ledger_check`] verifies it (`healthcard
+//!   ledger check`).
 //! - [`eligibility`] and [`access_log`]: the clinics' lookup, and the record of every
 //!   lookup.
 //! - [`messages`]: what comes in (card status).
@@ -16,7 +18,10 @@ pub mod banks;
 pub mod debits;
 pub mod eligibility;
 pub mod enrollments;
+pub mod funds;
 pub mod holders;
+pub mod ledger;
+pub mod ledger_check;
 pub mod messages;
 pub mod repo;
 pub mod routes;

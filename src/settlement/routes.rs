@@ -9,7 +9,7 @@ use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
 
 pub fn table() -> RouteTable {
-    let table = RouteTable::new()
+    let table = super::funds::routes(RouteTable::new())
         .public(Method::GET, "/api/v1/eligibility", eligibility::get)
         .public(Method::GET, "/api/v1/eligibility/access-log", access_log::list)
         .public(Method::POST, "/api/v1/enrollments", enrollments::post)

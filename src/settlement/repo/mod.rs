@@ -5,3 +5,4 @@ pub mod banks;
 pub mod debits;
 pub mod enrollments;
 pub mod holders;
+pub mod ledger;

@@ -1,0 +1,332 @@
+//! The fund ledger as the rest of settlement uses it: [`post`] one balanced
+//! transaction inside the caller's database transaction, and read balances and
+//! transactions back.
+//!
+//! Every movement of a county's fund is one transaction whose entries sum to zero
+//! (debit positive, credit negative; [`crate::domain::ledger`] has the convention and
+//! the accounts each movement touches). Balances are never stored: they are sums over
+//! the entries. Transactions of a county form a hash chain (seq 1, 2, ...; each
+//! carries the previous one's hash), which `healthcard ledger check`
+//! ([`super::ledger_check`]) verifies.
+//!
+//! Posting is idempotent on (county, kind, reference): the same reference with the
+//! same year and lines answers the first transaction again ([`Posted::Again`]), with
+//! anything else `409 ledger_reference_reused`.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use super::repo::ledger::{self as repo, EntryRow, HeadRow, TransactionRow};
+use crate::db::DbConnection;
+use crate::domain::ledger::{Account, BalancedLines, Canonical, Movement, canonical_text, chain_hash};
+use crate::domain::{CountyCode, Fen};
+use crate::http::ApiError;
+
+/// Longest reference a transaction takes, in characters.
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
+/// One movement to post: the county's fund, the fund year, what kind of movement, the
+/// poster's reference for it (unique per county and kind: a debit run id, a claim's
+/// settlement id, a subsidy's document number) and the lines, debit positive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posting {
+    pub county_code: String,
+    pub year: i32,
+    pub kind: Movement,
+    pub reference: String,
+    pub lines: Vec<(Account, Fen)>,
+    /// When the movement happened; stored to the microsecond.
+    pub at: NaiveDateTime,
+}
+
+/// What [`post`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    /// A new transaction.
+    New(TransactionView),
+    /// The transaction posted earlier for the same (county, kind, reference), with the
+    /// same year and lines.
+    Again(TransactionView),
+}
+
+impl Posted {
+    /// The transaction, new or not.
+    pub fn transaction(&self) -> &TransactionView {
+        match self {
+            Posted::New(tx) | Posted::Again(tx) => tx,
+        }
+    }
+
+    /// The transaction, owned.
+    pub fn into_transaction(self) -> TransactionView {
+        match self {
+            Posted::New(tx) | Posted::Again(tx) => tx,
+        }
+    }
+
+    /// Whether this call posted it.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Posted::New(_))
+    }
+}
+
+/// A posted transaction with its lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransactionView {
+    pub id: String,
+    pub county_code: String,
+    pub year: i32,
+    pub seq: i64,
+    pub kind: Movement,
+    pub reference: String,
+    pub created_at: DateTime<Utc>,
+    /// The hash of the county's previous transaction.
+    pub prev_hash: String,
+    pub hash: String,
+    pub lines: Vec<LineView>,
+}
+
+/// One entry of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineView {
+    /// Counts from 1.
+    pub line: i32,
+    pub account: Account,
+    /// Debit positive, credit negative.
+    pub amount: Fen,
+}
+
+impl TransactionView {
+    /// The lines as a posting gives them.
+    pub fn posting_lines(&self) -> Vec<(Account, Fen)> {
+        self.lines.iter().map(|l| (l.account, l.amount)).collect()
+    }
+
+    /// A transaction as stored, with its entries in line order. A kind or account
+    /// that is not ours means the rows were changed outside the service.
+    fn from_rows(row: TransactionRow, entries: &[EntryRow]) -> Result<TransactionView, ApiError> {
+        let kind: Movement = row.kind.parse().map_err(ApiError::internal)?;
+        let lines = entries
+            .iter()
+            .map(|e| {
+                Ok(LineView {
+                    line: e.line,
+                    account: e.account.parse().map_err(ApiError::internal)?,
+                    amount: Fen(e.amount),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(TransactionView {
+            id: row.id,
+            county_code: row.county_code,
+            year: row.year,
+            seq: row.seq,
+            kind,
+            reference: row.reference,
+            created_at: row.created_at.and_utc(),
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+            lines,
+        })
+    }
+}
+
+/// `at` to the microsecond: what PostgreSQL stores, so that the hash computed now
+/// is the hash recomputed from the stored row on either backend.
+fn to_micros(at: NaiveDateTime) -> NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
+}
+
+/// The canonical text of a stored transaction and its entries (see
+/// [`crate::domain::ledger::canonical_text`]).
+pub(crate) fn canonical_of(row: &TransactionRow, entries: &[EntryRow]) -> String {
+    let lines: Vec<(&str, i64)> = entries.iter().map(|e| (e.account.as_str(), e.amount)).collect();
+    canonical_text(&Canonical {
+        county_code: &row.county_code,
+        year: row.year,
+        seq: row.seq,
+        kind: &row.kind,
+        reference: &row.reference,
+        created_at: row.created_at,
+        entries: &lines,
+    })
+}
+
+fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(code, detail)
+}
+
+/// Posts one balanced transaction in the caller's database transaction (which must be
+/// a write transaction); see the module docs for idempotency.
+///
+/// Refused, nothing written: lines that are empty, zero, overflowing or unbalanced
+/// (`422` with the [`crate::domain::ledger::PostingError`] code), a county code that is
+/// not one (`422 ledger_county_invalid`), an empty or over-long reference or one with
+/// control characters (`422 ledger_reference_invalid`), a year outside 1..=9999
+/// (`422 ledger_year_invalid`), and a reference posted before with another year or
+/// other lines (`409 ledger_reference_reused`).
+#[tracing::instrument(skip_all, fields(county = %posting.county_code, kind = %posting.kind, reference = %posting.reference))]
+pub fn post(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiError> {
+    let lines = BalancedLines::new(posting.lines.clone()).map_err(|e| invalid(e.code(), e.to_string()))?;
+    let county = CountyCode::parse(&posting.county_code)
+        .map_err(|_| invalid("ledger_county_invalid", "not a six-digit county-level code"))?;
+    let county = county.as_str();
+    let reference = posting.reference.as_str();
+    if reference.is_empty()
+        || reference.chars().count() > MAX_REFERENCE_CHARS
+        || reference.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "ledger_reference_invalid",
+            "a reference is 1 to 128 characters, none a control character",
+        ));
+    }
+    if !(1..=9999).contains(&posting.year) {
+        return Err(invalid("ledger_year_invalid", "the year must be between 1 and 9999"));
+    }
+    let kind = posting.kind.as_str();
+
+    // Taken before looking for an earlier posting, so that two posters of the same
+    // reference are answered one after the other, never both as new.
+    let head = repo::lock_head(conn, county)?;
+    if let Some(existing) = repo::find_transaction(conn, county, kind, reference)? {
+        let entries = repo::entries_of(conn, std::slice::from_ref(&existing.id))?;
+        let view = TransactionView::from_rows(existing, &entries)?;
+        return if view.year == posting.year && view.posting_lines() == lines.lines() {
+            Ok(Posted::Again(view))
+        } else {
+            Err(ApiError::conflict(
+                "ledger_reference_reused",
+                format!("{kind} {reference} was already posted with another year or other lines"),
+            ))
+        };
+    }
+
+    let seq = head.seq.checked_add(1).ok_or_else(|| ApiError::internal("ledger sequence exhausted"))?;
+    let row = TransactionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        county_code: county.to_string(),
+        seq,
+        year: posting.year,
+        kind: kind.to_string(),
+        reference: reference.to_string(),
+        created_at: to_micros(posting.at),
+        prev_hash: head.hash.clone(),
+        hash: String::new(),
+    };
+    let entries = lines
+        .lines()
+        .iter()
+        .enumerate()
+        .map(|(i, (account, amount))| {
+            Ok(EntryRow {
+                transaction_id: row.id.clone(),
+                line: i32::try_from(i + 1).map_err(|_| invalid("ledger_too_many_lines", "too many lines"))?,
+                county_code: row.county_code.clone(),
+                year: row.year,
+                account: account.as_str().to_string(),
+                amount: amount.get(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let row = TransactionRow { hash: chain_hash(&head.hash, &canonical_of(&row, &entries)), ..row };
+    repo::insert_transaction(conn, &row)?;
+    repo::insert_entries(conn, &entries)?;
+    repo::set_head(conn, &HeadRow { county_code: row.county_code.clone(), seq, hash: row.hash.clone() })?;
+    tracing::info!(seq, hash = %row.hash, "ledger transaction posted");
+    Ok(Posted::New(TransactionView::from_rows(row, &entries)?))
+}
+
+/// Takes the lock [`post`] takes on `county`'s chain, for a use case that must read
+/// its own records of earlier postings (a subsidy's request) under the same lock.
+pub fn lock_county(conn: &mut DbConnection, county: &CountyCode) -> Result<(), ApiError> {
+    repo::lock_head(conn, county.as_str())?;
+    Ok(())
+}
+
+/// One transaction by id, with its lines.
+pub fn transaction(conn: &mut DbConnection, id: &str) -> Result<Option<TransactionView>, ApiError> {
+    let Some(row) = repo::transaction(conn, id)? else {
+        return Ok(None);
+    };
+    let entries = repo::entries_of(conn, std::slice::from_ref(&row.id))?;
+    TransactionView::from_rows(row, &entries).map(Some)
+}
+
+/// `county`'s transactions after seq `after` in seq order (of one year or all), with
+/// their lines: `limit` of them at most.
+pub fn transactions(
+    conn: &mut DbConnection,
+    county: &CountyCode,
+    year: Option<i32>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<TransactionView>, ApiError> {
+    let rows = repo::transactions_after(conn, county.as_str(), year, after, limit)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let entries = repo::entries_of(conn, &ids)?;
+    let mut by_tx: std::collections::HashMap<&str, Vec<EntryRow>> = std::collections::HashMap::new();
+    for e in &entries {
+        by_tx.entry(e.transaction_id.as_str()).or_default().push(e.clone());
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mine = by_tx.remove(row.id.as_str()).unwrap_or_default();
+            TransactionView::from_rows(row, &mine)
+        })
+        .collect()
+}
+
+/// The balance of every account in one fund year (accounts without entries are 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccountBalances {
+    pub fund_pool: Fen,
+    pub premium_income: Fen,
+    pub subsidy_income: Fen,
+    pub bank_clearing: Fen,
+    pub reimbursement_payable: Fen,
+    pub paid_out: Fen,
+    pub recoveries_receivable: Fen,
+}
+
+impl AccountBalances {
+    fn slot(&mut self, account: Account) -> &mut Fen {
+        match account {
+            Account::FundPool => &mut self.fund_pool,
+            Account::PremiumIncome => &mut self.premium_income,
+            Account::SubsidyIncome => &mut self.subsidy_income,
+            Account::BankClearing => &mut self.bank_clearing,
+            Account::ReimbursementPayable => &mut self.reimbursement_payable,
+            Account::PaidOut => &mut self.paid_out,
+            Account::RecoveriesReceivable => &mut self.recoveries_receivable,
+        }
+    }
+}
+
+/// A fund year's balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct YearBalances {
+    pub year: i32,
+    pub balances: AccountBalances,
+}
+
+/// `county`'s balances per year (of one year or all), by year, derived from the
+/// entries.
+pub fn balances(
+    conn: &mut DbConnection,
+    county: &CountyCode,
+    year: Option<i32>,
+) -> Result<Vec<YearBalances>, ApiError> {
+    let mut years: Vec<YearBalances> = Vec::new();
+    for row in repo::balances(conn, county.as_str(), year)? {
+        let account: Account = row.account.parse().map_err(ApiError::internal)?;
+        if years.last().is_none_or(|y| y.year != row.year) {
+            years.push(YearBalances { year: row.year, balances: AccountBalances::default() });
+        }
+        if let Some(current) = years.last_mut() {
+            *current.balances.slot(account) = Fen(row.balance);
+        }
+    }
+    Ok(years)
+}
