@@ -314,6 +314,16 @@ impl Proc {
         }
     }
 
+    /// Stops the process as an operator would (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self, timeout: Duration) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.wait_exit(timeout);
+        assert!(status.success(), "exit {status}; log:\n{}", self.log());
+        self.child = None;
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -16,5 +16,7 @@ mod openapi;
 mod outbox;
 mod platform;
 mod platform_schema;
+mod province;
+mod settlement;
 mod settlement_funds;
 mod verification;
