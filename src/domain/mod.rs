@@ -33,6 +33,7 @@ pub mod ncms;
 pub mod normalize;
 pub mod pan;
 pub mod phone;
+pub mod policy;
 pub mod record;
 pub mod record_state;
 pub mod region;

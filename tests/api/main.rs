@@ -16,4 +16,5 @@ mod openapi;
 mod outbox;
 mod platform;
 mod platform_schema;
+mod settlement_policies;
 mod verification;

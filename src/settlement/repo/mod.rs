@@ -1,0 +1,3 @@
+//! Settlement's tables and the queries on them, one module per aggregate.
+
+pub mod policies;
