@@ -72,6 +72,12 @@ const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         code: "part_changed",
         detail: "the part was received meanwhile; send it again",
     },
+    UniqueConstraint {
+        postgres: "policy_versions_pkey",
+        sqlite: "policy_versions.county_code, policy_versions.year, policy_versions.version",
+        code: "policy_version_taken",
+        detail: "other versions of this policy were published meanwhile; read the latest and send again",
+    },
 ];
 
 /// The stable code and a client-facing detail for a unique violation; never the

@@ -38,6 +38,7 @@ pub mod normalize;
 pub mod pan;
 pub mod party;
 pub mod phone;
+pub mod policy;
 pub mod record;
 pub mod record_state;
 pub mod region;

@@ -23,6 +23,7 @@ pub mod holders;
 pub mod ledger;
 pub mod ledger_check;
 pub mod messages;
+pub mod policies;
 pub mod repo;
 pub mod routes;
 pub mod service;

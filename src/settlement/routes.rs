@@ -3,7 +3,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{access_log, banks, debits, eligibility, enrollments, messages};
+use super::{access_log, banks, debits, eligibility, enrollments, messages, policies};
 use crate::http::ops;
 use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
@@ -21,7 +21,10 @@ pub fn table() -> RouteTable {
         .public(Method::GET, "/api/v1/debit-runs/{id}/failures", debits::failures)
         .public(Method::GET, "/api/v1/debit-envelopes", debits::list_envelopes)
         .public(Method::GET, "/api/v1/debit-envelopes/{id}", debits::get_envelope)
-        .public(Method::POST, "/api/v1/debit-instructions/results", debits::results);
+        .public(Method::POST, "/api/v1/debit-instructions/results", debits::results)
+        .public(Method::PUT, "/api/v1/policies/{county}/{year}", policies::put)
+        .public(Method::GET, "/api/v1/policies/{county}/{year}", policies::get)
+        .public(Method::GET, "/api/v1/policies/{county}/{year}/versions", policies::versions);
     inbox::route(ops::routes(table), messages::apply)
 }
 

@@ -19,4 +19,5 @@ mod platform_schema;
 mod province;
 mod settlement;
 mod settlement_funds;
+mod settlement_policies;
 mod verification;

@@ -6,3 +6,4 @@ pub mod debits;
 pub mod enrollments;
 pub mod holders;
 pub mod ledger;
+pub mod policies;

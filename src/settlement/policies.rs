@@ -1,0 +1,449 @@
+//! Reimbursement policies per county and year, versioned (`PUT/GET
+//! /policies/{county}/{year}`), and the lookups the rest of settlement computes claims
+//! and debit runs with.
+//!
+//! A provincial admin publishes a version with the date it takes effect; versions are
+//! numbered from 1 per county and year and never change, so a claim that records the
+//! version it was computed with can always be recomputed and explained.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::repo::policies::{self as repo, PolicyVersionRow, VersionSummaryRow};
+use crate::auth::{Caller, Role};
+use crate::db::{DbConnection, DbPool, now};
+use crate::domain::policy::{self, EffectiveFromError, Policy, PolicyDraft, PolicyFieldError};
+use crate::domain::{ClientId, CountyCode};
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::pagination::{Page, PageQuery};
+use crate::http::{ApiError, FieldError, extract};
+
+/// How often a publication is tried again when a concurrent one took its version
+/// number; each retry reads the new latest version, so only a burst of publications
+/// to one county and year can exhaust it (then `409 policy_version_taken`).
+const PUBLISH_ATTEMPTS: u32 = 5;
+
+/// A version of a county's policy for a year, as claims and debit runs use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    pub county_code: String,
+    pub year: i32,
+    pub version: i32,
+    pub effective_from: NaiveDate,
+    pub policy: Policy,
+}
+
+/// The version of `county`'s `year` policy in force on `on`: the one with the latest
+/// effective date on or before `on` (of two on the same date, the higher number, which
+/// corrected the other). A year's first policy covers the year from its first day, so
+/// a date before every effective date gets the version of the earliest date. `None`
+/// when the county has no policy for the year. Runs in the caller's transaction.
+pub fn in_force(
+    conn: &mut DbConnection,
+    county: &str,
+    year: i32,
+    on: NaiveDate,
+) -> Result<Option<PolicyVersion>, ApiError> {
+    let row = match repo::effective_on(conn, county, year, on)? {
+        Some(row) => Some(row),
+        None => repo::earliest(conn, county, year)?,
+    };
+    row.map(|row| decode(row).map(|(version, _)| version)).transpose()
+}
+
+/// Version `version` of `county`'s `year` policy: the terms a recorded claim was
+/// computed with. Runs in the caller's transaction.
+pub fn version(
+    conn: &mut DbConnection,
+    county: &str,
+    year: i32,
+    version: i32,
+) -> Result<Option<PolicyVersion>, ApiError> {
+    repo::find(conn, county, year, version)?.map(|row| decode(row).map(|(version, _)| version)).transpose()
+}
+
+/// Whether `county` has a policy for `year`. Runs in the caller's transaction.
+pub fn exists(conn: &mut DbConnection, county: &str, year: i32) -> Result<bool, ApiError> {
+    Ok(repo::exists(conn, county, year)?)
+}
+
+/// Who published a version and when.
+struct Publication {
+    created_by: ClientId,
+    created_at: DateTime<Utc>,
+}
+
+/// A stored row as a version. The terms were checked before they were stored, so a
+/// row that no longer parses is a defect (or a hand edit), reported as such.
+fn decode(row: PolicyVersionRow) -> Result<(PolicyVersion, Publication), ApiError> {
+    let context = |what: String| {
+        ApiError::internal(format!("stored policy {}/{} version {}: {what}", row.county_code, row.year, row.version))
+    };
+    let draft: PolicyDraft = serde_json::from_str(&row.terms).map_err(|e| context(e.to_string()))?;
+    let policy = Policy::parse(draft).map_err(|errors| {
+        let fields: Vec<String> = errors.into_iter().map(|e| format!("{} {}", e.field, e.code.code())).collect();
+        context(format!("terms no longer valid: {}", fields.join(", ")))
+    })?;
+    let publication = Publication { created_by: row.created_by, created_at: row.created_at.and_utc() };
+    let version = PolicyVersion {
+        county_code: row.county_code,
+        year: row.year,
+        version: row.version,
+        effective_from: row.effective_from,
+        policy,
+    };
+    Ok((version, publication))
+}
+
+/// A version as the API shows it: who published it and when, then the terms.
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    pub county_code: String,
+    pub year: i32,
+    pub version: i32,
+    pub effective_from: NaiveDate,
+    pub created_by: ClientId,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub policy: Policy,
+}
+
+impl PolicyView {
+    fn of(row: PolicyVersionRow) -> Result<PolicyView, ApiError> {
+        let (v, p) = decode(row)?;
+        Ok(PolicyView {
+            county_code: v.county_code,
+            year: v.year,
+            version: v.version,
+            effective_from: v.effective_from,
+            created_by: p.created_by,
+            created_at: p.created_at,
+            policy: v.policy,
+        })
+    }
+}
+
+/// One line of the list of versions.
+#[derive(Debug, Serialize)]
+pub struct VersionSummary {
+    pub version: i32,
+    pub effective_from: NaiveDate,
+    pub created_by: ClientId,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<VersionSummaryRow> for VersionSummary {
+    fn from(row: VersionSummaryRow) -> Self {
+        VersionSummary {
+            version: row.version,
+            effective_from: row.effective_from,
+            created_by: row.created_by,
+            created_at: row.created_at.and_utc(),
+        }
+    }
+}
+
+/// A publication the service can carry out: a real county, a year of the scheme, a
+/// date and terms that passed every check that needs no storage.
+#[derive(Debug)]
+struct PublishCommand {
+    county: CountyCode,
+    year: i32,
+    effective_from: NaiveDate,
+    policy: Policy,
+}
+
+fn field_errors(errors: Vec<PolicyFieldError>) -> impl Iterator<Item = FieldError> {
+    errors.into_iter().map(|e| FieldError::new(&e.field, e.code.code(), e.message))
+}
+
+fn effective_from_error(e: EffectiveFromError) -> FieldError {
+    FieldError::new("effective_from", e.code(), e.to_string())
+}
+
+impl PublishCommand {
+    /// Reads the body (`effective_from` plus the terms of [`PolicyDraft`]) and checks
+    /// it with the path; every problem is reported together.
+    fn parse(req: &HttpRequest, body: &[u8], county: &str, year: &str) -> Result<PublishCommand, ApiError> {
+        let mut members: serde_json::Map<String, Value> = extract::parse_json(req, body)?;
+        // The date belongs to the version, not to its terms: taken out here so that the
+        // terms keep refusing unknown members.
+        let effective_from = members.remove("effective_from");
+        let draft: PolicyDraft = serde_json::from_value(Value::Object(members))
+            .map_err(|e| ApiError::bad_request("invalid_body", format!("request body: {e}")))?;
+
+        let mut errors = Vec::new();
+        let county = CountyCode::parse(county)
+            .map_err(|e| {
+                errors.push(FieldError::new("county", e.code(), "not a six-digit county-level code (GB/T 2260)"))
+            })
+            .ok();
+        let year = year.trim().parse::<i32>().ok().filter(|y| policy::YEARS.contains(y));
+        if year.is_none() {
+            errors.push(FieldError::new(
+                "year",
+                "year_out_of_range",
+                format!("a year from {} to {}", policy::YEARS.start(), policy::YEARS.end()),
+            ));
+        }
+        let effective_from = match effective_from {
+            None | Some(Value::Null) => {
+                errors.push(FieldError::new("effective_from", "field_missing", "required"));
+                None
+            }
+            Some(Value::String(text)) => {
+                let date = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok();
+                if date.is_none() {
+                    errors.push(FieldError::new("effective_from", "date_invalid", "a date as yyyy-mm-dd"));
+                }
+                date
+            }
+            Some(_) => {
+                errors.push(FieldError::new("effective_from", "date_invalid", "a date as yyyy-mm-dd"));
+                None
+            }
+        };
+        // The rules that hold whatever the earlier versions are; the one against the
+        // previous version is checked again when it is read, in the transaction.
+        if let (Some(year), Some(date)) = (year, effective_from)
+            && let Err(e) = policy::check_effective_from(year, date, None)
+        {
+            errors.push(effective_from_error(e));
+        }
+        let policy = Policy::parse(draft).map_err(|e| errors.extend(field_errors(e))).ok();
+        match (county, year, effective_from, policy) {
+            (Some(county), Some(year), Some(effective_from), Some(policy)) if errors.is_empty() => {
+                Ok(PublishCommand { county, year, effective_from, policy })
+            }
+            _ => Err(ApiError::validation(errors)),
+        }
+    }
+}
+
+/// Stores `command` as the next version. Inside the caller's transaction, each attempt
+/// in a savepoint: a concurrent publication that took the number makes the insert fail
+/// on the primary key, and the attempt is rolled back and made again on the new latest
+/// version.
+fn publish(conn: &mut DbConnection, command: &PublishCommand, created_by: &ClientId) -> Result<PolicyView, ApiError> {
+    let terms = serde_json::to_string(&command.policy).map_err(ApiError::internal)?;
+    let county = command.county.as_str();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = conn.transaction(|conn| {
+            let previous = repo::latest(conn, county, command.year)?;
+            let previous_date = previous.as_ref().map(|p| p.effective_from);
+            if let Err(e) = policy::check_effective_from(command.year, command.effective_from, previous_date) {
+                return Ok(Err(e));
+            }
+            let row = PolicyVersionRow {
+                county_code: county.to_string(),
+                year: command.year,
+                version: previous.map_or(1, |p| p.version.saturating_add(1)),
+                effective_from: command.effective_from,
+                terms: terms.clone(),
+                created_by: created_by.clone(),
+                created_at: now(),
+            };
+            repo::insert(conn, &row)?;
+            Ok::<_, DieselError>(Ok(row))
+        });
+        match outcome {
+            Ok(Ok(row)) => return PolicyView::of(row),
+            Ok(Err(e)) => return Err(ApiError::validation(vec![effective_from_error(e)])),
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) if attempt < PUBLISH_ATTEMPTS => {
+                tracing::debug!(county, year = command.year, attempt, "version number taken meanwhile, trying again");
+            }
+            Err(e) => return Err(ApiError::from(e)),
+        }
+    }
+}
+
+/// `PUT /policies/{county}/{year}` (provincial_admin): publishes a new version.
+#[tracing::instrument(skip_all)]
+pub async fn put(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::ProvincialAdmin])?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
+    let (county, year) = path.into_inner();
+    let command = PublishCommand::parse(&req, &body, &county, &year)?;
+    let created_by = caller.client_id.clone();
+    idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
+        let view = publish(conn, &command, &created_by)?;
+        tracing::info!(
+            county = %view.county_code,
+            year = view.year,
+            version = view.version,
+            effective_from = %view.effective_from,
+            "policy version published"
+        );
+        Ok(view)
+    })
+    .await
+}
+
+/// The county and year a read names, or `None` when the path cannot name a policy (it
+/// then answers 404 like a policy that does not exist).
+fn county_year(path: (String, String)) -> Option<(String, i32)> {
+    let county = CountyCode::parse(&path.0).ok()?;
+    let year = path.1.trim().parse::<i32>().ok().filter(|y| policy::YEARS.contains(y))?;
+    Some((county.as_str().to_string(), year))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    pub version: Option<i32>,
+}
+
+/// `GET /policies/{county}/{year}` (every role): the latest version, or `?version=`.
+#[tracing::instrument(skip_all)]
+pub async fn get(
+    _caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    query: web::Query<VersionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (county, year) = county_year(path.into_inner()).ok_or_else(|| ApiError::not_found("policy"))?;
+    let version = query.version;
+    let row = pool
+        .read(move |conn| {
+            let row = match version {
+                Some(v) => repo::find(conn, &county, year, v)?,
+                None => repo::latest(conn, &county, year)?,
+            };
+            Ok::<_, ApiError>(row)
+        })
+        .await?;
+    let row = row.ok_or_else(|| ApiError::not_found(if version.is_some() { "policy version" } else { "policy" }))?;
+    Ok(HttpResponse::Ok().json(PolicyView::of(row)?))
+}
+
+/// `GET /policies/{county}/{year}/versions` (every role): every version, oldest first.
+#[tracing::instrument(skip_all)]
+pub async fn versions(
+    _caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.parse()?;
+    let after = match &page.after {
+        None => None,
+        Some(key) => {
+            Some(key.parse::<i32>().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?)
+        }
+    };
+    let (county, year) = county_year(path.into_inner()).ok_or_else(|| ApiError::not_found("policy"))?;
+    let limit = page.limit;
+    let rows = pool
+        .read(move |conn| {
+            if !repo::exists(conn, &county, year)? {
+                return Ok(None);
+            }
+            Ok::<_, ApiError>(Some(repo::versions(conn, &county, year, after, limit)?))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy"))?;
+    let items: Vec<VersionSummary> = rows.into_iter().map(VersionSummary::from).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, &page, |v| v.version.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    fn body() -> Value {
+        json!({
+            "effective_from": "2027-01-01",
+            "levels": {
+                "village": {"deductible": 10000, "ratio": 8500},
+                "township": {"deductible": 10000, "ratio": 8500},
+                "county": {"deductible": 30000, "ratio": 7500},
+                "municipal": {"deductible": 60000, "ratio": 6000},
+                "provincial": {"deductible": 100000, "ratio": 5000}
+            },
+            "inpatient_annual_cap": 15_000_000,
+            "outpatient": {"ratio": 5000, "deductible_per_visit": 0, "annual_cap": 40000},
+            "chronic": {"ratio": 6000, "annual_cap": 300_000},
+            "premium_per_person": 38000,
+            "subsidy_per_person": 61000
+        })
+    }
+
+    fn parse(body: &Value, county: &str, year: &str) -> Result<PublishCommand, ApiError> {
+        let req = TestRequest::put().insert_header(("content-type", "application/json")).to_http_request();
+        PublishCommand::parse(&req, body.to_string().as_bytes(), county, year)
+    }
+
+    fn field_codes(err: ApiError) -> Vec<(String, String)> {
+        match err {
+            ApiError::Validation { errors } => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_body_is_a_command() {
+        let c = parse(&body(), "210804", "2027").unwrap();
+        assert_eq!((c.county.as_str(), c.year), ("210804", 2027));
+        assert_eq!(c.effective_from, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+    }
+
+    #[test]
+    fn path_date_and_terms_are_reported_together() {
+        let mut b = body();
+        b["effective_from"] = json!("2027-02-30");
+        b["levels"]["county"]["ratio"] = json!(12000);
+        let got = field_codes(parse(&b, "210800", "1999").unwrap_err());
+        let want = [
+            ("county", "county_code_invalid"),
+            ("year", "year_out_of_range"),
+            ("effective_from", "date_invalid"),
+            ("levels.county.ratio", "ratio_out_of_range"),
+        ];
+        assert_eq!(got, want.map(|(f, c)| (f.to_string(), c.to_string())));
+    }
+
+    #[test]
+    fn the_effective_date_must_fit_the_year() {
+        let mut b = body();
+        b["effective_from"] = json!("2028-01-01");
+        assert_eq!(
+            field_codes(parse(&b, "210804", "2027").unwrap_err()),
+            [("effective_from".to_string(), "effective_from_outside_year".to_string())]
+        );
+        b["effective_from"] = json!(20270101);
+        assert_eq!(field_codes(parse(&b, "210804", "2027").unwrap_err())[0].1, "date_invalid");
+        b.as_object_mut().unwrap().remove("effective_from");
+        assert_eq!(field_codes(parse(&b, "210804", "2027").unwrap_err())[0].1, "field_missing");
+    }
+
+    #[test]
+    fn unknown_members_and_wrong_shapes_are_unreadable() {
+        let mut b = body();
+        b["deductible"] = json!(1);
+        assert_eq!(parse(&b, "210804", "2027").unwrap_err().code(), "invalid_body");
+        assert_eq!(parse(&json!([1]), "210804", "2027").unwrap_err().code(), "invalid_body");
+    }
+
+    #[test]
+    fn reads_name_a_policy_only_with_a_county_and_a_year_of_the_scheme() {
+        assert_eq!(county_year(("210804".into(), "2027".into())), Some(("210804".to_string(), 2027)));
+        assert_eq!(county_year(("x1".into(), "2027".into())), None);
+        assert_eq!(county_year(("210804".into(), "x1".into())), None);
+        assert_eq!(county_year(("210804".into(), "2101".into())), None);
+    }
+}
