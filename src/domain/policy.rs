@@ -294,6 +294,15 @@ impl Policy {
     }
 
     /// Most the fund reimburses one resident for inpatient care in the year.
+    /// Most the fund pays one resident in the year for `care`.
+    pub fn annual_cap(&self, care: super::eligibility::Care) -> Fen {
+        match care {
+            super::eligibility::Care::Inpatient => self.inpatient_annual_cap(),
+            super::eligibility::Care::Outpatient => self.outpatient().annual_cap,
+            super::eligibility::Care::Chronic => self.chronic().annual_cap,
+        }
+    }
+
     pub fn inpatient_annual_cap(&self) -> Fen {
         self.inpatient_annual_cap
     }

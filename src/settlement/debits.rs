@@ -149,7 +149,7 @@ fn create_run(conn: &mut DbConnection, caller: &Caller, county: &str, year: i32,
     let on = china_time::today();
     let policy = policies::in_force(conn, county, year, on)?
         .ok_or_else(|| ApiError::unprocessable("no_policy", format!("county {county} has no policy for {year}")))?;
-    let premium = policy.policy.premium_per_person;
+    let premium = policy.policy.premium_per_person();
     let pending: HashSet<PersonNo> = repo::pending_persons(conn, county, year)?.into_iter().collect();
     let unpaid: Vec<PersonNo> =
         enrollment_repo::unpaid(conn, county, year)?.into_iter().filter(|p| !pending.contains(p)).collect();

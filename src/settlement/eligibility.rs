@@ -149,7 +149,7 @@ pub fn judge(
             let used = enrollment_repo::cap_used(conn, &person.person_no, year)?;
             let used_of = |care: Care| Fen(used.iter().find(|(c, _)| c == care.as_str()).map_or(0, |(_, u)| *u));
             let cap = |care: Care| {
-                let cap = policies::annual_cap(&version.policy, care);
+                let cap = version.policy.annual_cap(care);
                 let used = used_of(care);
                 CapView { cap, used, left: Fen(cap.get().saturating_sub(used.get()).max(0)) }
             };

@@ -40,7 +40,7 @@ pub fn assign(conn: &mut DbConnection, row: &BankAssignmentRow) -> QueryResult<(
 pub fn lock_bank_of(conn: &mut DbConnection, county: &str) -> QueryResult<Option<BankAssignmentRow>> {
     Ok(crate::db::lock(
         conn,
-        bank_assignments::table.filter(bank_assignments::county_code.eq(county)).select(BankAssignmentRow::as_select()),
+        bank_assignments::table.filter(bank_assignments::county_code.eq(county)).select(bank_assignments::all_columns),
     )?
     .pop())
 }

@@ -56,7 +56,8 @@ diesel::table! {
 }
 
 diesel::joinable!(debit_instructions -> persons (person_no));
-diesel::allow_tables_to_appear_in_same_query!(debit_instructions, persons, debit_envelopes);
+diesel::allow_tables_to_appear_in_same_query!(debit_instructions, persons);
+diesel::allow_tables_to_appear_in_same_query!(debit_instructions, debit_envelopes);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = debit_runs)]

@@ -32,7 +32,8 @@ diesel::table! {
 }
 
 diesel::joinable!(enrollments -> persons (person_no));
-diesel::allow_tables_to_appear_in_same_query!(enrollments, persons, cards);
+diesel::allow_tables_to_appear_in_same_query!(enrollments, persons);
+diesel::allow_tables_to_appear_in_same_query!(enrollments, cards);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = enrollments)]

@@ -93,7 +93,7 @@ pub struct CardEventRow {
 /// same person waits here rather than making a second person).
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_person(conn: &mut DbConnection, id_hash: &str) -> QueryResult<Option<PersonRow>> {
-    Ok(crate::db::lock(conn, persons::table.filter(persons::id_hash.eq(id_hash)).select(PersonRow::as_select()))?.pop())
+    Ok(crate::db::lock(conn, persons::table.filter(persons::id_hash.eq(id_hash)).select(persons::all_columns))?.pop())
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
@@ -121,7 +121,7 @@ pub fn update_holder(conn: &mut DbConnection, row: &PersonRow) -> QueryResult<us
 /// The card, locked until the transaction ends: its messages apply one at a time.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_card(conn: &mut DbConnection, card_no: &CardNo) -> QueryResult<Option<CardRow>> {
-    Ok(crate::db::lock(conn, cards::table.filter(cards::card_no.eq(card_no)).select(CardRow::as_select()))?.pop())
+    Ok(crate::db::lock(conn, cards::table.filter(cards::card_no.eq(card_no)).select(cards::all_columns))?.pop())
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
