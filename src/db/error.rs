@@ -133,6 +133,8 @@ mod tests {
         assert_eq!(unique_violation(&lite).0, "already_holds_card");
         let lite = Info("UNIQUE constraint failed: record_versions.record_id, record_versions.version", None);
         assert_eq!(unique_violation(&lite).0, "record_changed");
+        let pg = Info("duplicate key value violates unique constraint", Some("policy_versions_pkey"));
+        assert_eq!(unique_violation(&pg).0, "policy_version_taken");
     }
 
     #[test]

@@ -330,3 +330,98 @@ pub fn balances(
     }
     Ok(years)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::config::Service;
+    use crate::db::DbPool;
+    use crate::domain::ledger::GENESIS_HASH;
+
+    /// A migrated settlement database in a fresh SQLite file.
+    fn database() -> (tempfile::TempDir, DbPool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = DbPool::open(&dir.path().join("settlement.db").display().to_string(), 1).unwrap();
+        crate::db::migrations::run(&pool, Service::Settlement).unwrap();
+        (dir, pool)
+    }
+
+    fn premium(reference: &str, amount: i64) -> Posting {
+        Posting {
+            county_code: "210804".into(),
+            year: 2026,
+            kind: Movement::PremiumCollected,
+            reference: reference.into(),
+            lines: vec![(Account::FundPool, Fen(amount)), (Account::PremiumIncome, Fen(-amount))],
+            at: crate::db::now(),
+        }
+    }
+
+    fn write<T>(pool: &DbPool, f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        pool.run_blocking(true, f)
+    }
+
+    #[test]
+    fn postings_chain_and_repeat_and_refuse_reuse() {
+        let (_dir, pool) = database();
+        let first = write(&pool, |c| post(c, &premium("run-1", 9000))).unwrap();
+        let Posted::New(first) = first else { panic!("a first posting is new") };
+        assert_eq!((first.seq, first.prev_hash.as_str()), (1, GENESIS_HASH));
+        let second = write(&pool, |c| post(c, &premium("run-2", 100))).unwrap().into_transaction();
+        assert_eq!((second.seq, second.prev_hash.as_str()), (2, first.hash.as_str()));
+
+        // The same posting again: the first transaction, nothing new.
+        let again = write(&pool, |c| post(c, &Posting { at: crate::db::now(), ..premium("run-1", 9000) })).unwrap();
+        assert_eq!(again, Posted::Again(first.clone()));
+        // The same reference with other lines or another year.
+        let reused = write(&pool, |c| post(c, &premium("run-1", 9001))).unwrap_err();
+        assert_eq!(reused.code(), "ledger_reference_reused");
+        let reused = write(&pool, |c| post(c, &Posting { year: 2027, ..premium("run-1", 9000) })).unwrap_err();
+        assert_eq!(reused.code(), "ledger_reference_reused");
+        // The same reference under another kind is another movement.
+        let subsidy = Posting {
+            kind: Movement::SubsidyReceived,
+            lines: vec![(Account::FundPool, Fen(5)), (Account::SubsidyIncome, Fen(-5))],
+            ..premium("run-1", 0)
+        };
+        assert!(write(&pool, |c| post(c, &subsidy)).unwrap().is_new());
+
+        // Refused, nothing written.
+        let refused = [
+            (
+                Posting {
+                    lines: vec![(Account::FundPool, Fen(5)), (Account::PremiumIncome, Fen(-4))],
+                    ..premium("x", 0)
+                },
+                "ledger_unbalanced",
+            ),
+            (Posting { lines: vec![], ..premium("x", 0) }, "ledger_posting_empty"),
+            (premium("x", 0), "ledger_zero_line"),
+            (Posting { county_code: "210800".into(), ..premium("x", 1) }, "ledger_county_invalid"),
+            (Posting { reference: String::new(), ..premium("x", 1) }, "ledger_reference_invalid"),
+            (Posting { reference: "a\nb".into(), ..premium("x", 1) }, "ledger_reference_invalid"),
+            (Posting { year: 0, ..premium("x", 1) }, "ledger_year_invalid"),
+        ];
+        for (posting, code) in refused {
+            assert_eq!(write(&pool, |c| post(c, &posting)).unwrap_err().code(), code, "{posting:?}");
+        }
+
+        let county = CountyCode::parse("210804").unwrap();
+        let listed = pool.run_blocking(false, |c| transactions(c, &county, None, 0, 10)).unwrap();
+        assert_eq!(listed.iter().map(|t| t.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(listed[0], first);
+        let years = pool.run_blocking(false, |c| balances(c, &county, Some(2026))).unwrap();
+        assert_eq!(years.len(), 1);
+        let b = &years[0].balances;
+        assert_eq!(
+            (b.fund_pool, b.premium_income, b.subsidy_income, b.paid_out),
+            (Fen(9105), Fen(-9100), Fen(-5), Fen(0))
+        );
+
+        let report =
+            pool.run_blocking(false, |c| super::super::ledger_check::check(c, None).map_err(ApiError::from)).unwrap();
+        assert!(report.is_clean(), "{:?}", report.violations);
+        assert_eq!((report.counties, report.transactions, report.entries, report.balances), (1, 3, 6, 3));
+    }
+}

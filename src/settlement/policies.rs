@@ -439,6 +439,96 @@ mod tests {
         assert_eq!(parse(&json!([1]), "210804", "2027").unwrap_err().code(), "invalid_body");
     }
 
+    /// A migrated settlement database in a fresh SQLite file.
+    fn database() -> (tempfile::TempDir, DbPool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = DbPool::open(&dir.path().join("settlement.db").display().to_string(), 1).unwrap();
+        crate::db::migrations::run(&pool, crate::config::Service::Settlement).unwrap();
+        (dir, pool)
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    /// Publishes the sample policy for `county` in 2027 with `premium` as its mark.
+    fn publish_on(conn: &mut DbConnection, county: &str, effective_from: &str, premium: i64) -> i32 {
+        let mut b = body();
+        b["effective_from"] = json!(effective_from);
+        b["premium_per_person"] = json!(premium);
+        let command = parse(&b, county, "2027").unwrap();
+        publish(conn, &command, &ClientId::random()).unwrap().version
+    }
+
+    #[test]
+    fn the_version_in_force_on_a_date() {
+        let (_dir, pool) = database();
+        pool.run_blocking(true, |conn| {
+            assert_eq!(publish_on(conn, "210804", "2027-01-01", 1), 1);
+            assert_eq!(publish_on(conn, "210804", "2027-07-01", 2), 2);
+            // The same date again: a correction of version 2.
+            assert_eq!(publish_on(conn, "210804", "2027-07-01", 3), 3);
+            let on = |conn: &mut DbConnection, day: &str| {
+                let v = in_force(conn, "210804", 2027, date(day)).unwrap().unwrap();
+                (v.version, v.policy.premium_per_person().get())
+            };
+            assert_eq!(on(conn, "2026-12-15"), (1, 1)); // before every version: the first
+            assert_eq!(on(conn, "2027-01-01"), (1, 1));
+            assert_eq!(on(conn, "2027-06-30"), (1, 1));
+            assert_eq!(on(conn, "2027-07-01"), (3, 3));
+            assert_eq!(on(conn, "2028-02-01"), (3, 3));
+            let v2 = version(conn, "210804", 2027, 2).unwrap().unwrap();
+            assert_eq!((v2.county_code.as_str(), v2.year, v2.effective_from), ("210804", 2027, date("2027-07-01")));
+            assert_eq!(v2.policy.premium_per_person().get(), 2);
+            assert!(version(conn, "210804", 2027, 4).unwrap().is_none());
+            assert!(exists(conn, "210804", 2027).unwrap());
+            assert!(!exists(conn, "210804", 2028).unwrap());
+            assert!(!exists(conn, "210805", 2027).unwrap());
+            assert!(in_force(conn, "210805", 2027, date("2027-03-01")).unwrap().is_none());
+
+            // Two versions of the first date: the correction covers the days before too.
+            assert_eq!(publish_on(conn, "210881", "2027-02-01", 10), 1);
+            assert_eq!(publish_on(conn, "210881", "2027-02-01", 11), 2);
+            let early = in_force(conn, "210881", 2027, date("2027-01-10")).unwrap().unwrap();
+            assert_eq!(early.version, 2);
+            Ok::<_, ApiError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_before_the_previous_one_is_refused_and_nothing_is_stored() {
+        let (_dir, pool) = database();
+        pool.run_blocking(true, |conn| {
+            publish_on(conn, "210804", "2027-03-01", 1);
+            let mut b = body();
+            b["effective_from"] = json!("2027-02-28");
+            let command = parse(&b, "210804", "2027").unwrap();
+            let err = publish(conn, &command, &ClientId::random()).unwrap_err();
+            assert_eq!(
+                field_codes(err),
+                [("effective_from".to_string(), "effective_from_before_previous".to_string())]
+            );
+            assert_eq!(repo::latest(conn, "210804", 2027).unwrap().unwrap().version, 1);
+            Ok::<_, ApiError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_taken_version_number_is_a_conflict_with_its_own_code() {
+        let (_dir, pool) = database();
+        pool.run_blocking(true, |conn| {
+            publish_on(conn, "210804", "2027-01-01", 1);
+            let mut row = repo::latest(conn, "210804", 2027).unwrap().unwrap();
+            row.created_at = now();
+            let err = ApiError::from(repo::insert(conn, &row).unwrap_err());
+            assert_eq!(err.code(), "policy_version_taken");
+            Ok::<_, ApiError>(())
+        })
+        .unwrap();
+    }
+
     #[test]
     fn reads_name_a_policy_only_with_a_county_and_a_year_of_the_scheme() {
         assert_eq!(county_year(("210804".into(), "2027".into())), Some(("210804".to_string(), 2027)));

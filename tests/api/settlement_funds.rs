@@ -275,17 +275,29 @@ async fn the_ledger_is_append_only_and_checked(backend: Backend) {
     let body = json!({"year": 2026, "source": "county", "amount": 7, "reference": "X-1"});
     assert_eq!(f.subsidy(OTHER, body).await.0, 201);
 
+    // Concurrent posters of one county, each reference sent twice at once: each is
+    // posted once, and the chain stays contiguous (the check below walks it).
+    let posts = (0..8).map(|i| {
+        f.subsidy(
+            COUNTY,
+            json!({"year": 2026, "source": "provincial", "amount": 100 + i / 2, "reference": format!("P-{}", i / 2)}),
+        )
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(posts).await.into_iter().map(|(s, _)| s).collect();
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 200, 200, 200, 201, 201, 201, 201]);
+
     let check = |args: &[&str]| {
         let out = tokio::task::block_in_place(|| f.app.env.cli(args));
         (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
     };
     let (code, text) = check(&["ledger", "check"]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("2 counties, 3 transactions, 6 entries, 4 balances checked"), "{text}");
+    assert!(text.contains("2 counties, 7 transactions, 14 entries, 4 balances checked"), "{text}");
     assert!(text.contains("ledger check: ok"), "{text}");
     let (code, text) = check(&["ledger", "check", "--county", COUNTY]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("1 counties, 2 transactions, 4 entries, 2 balances checked"), "{text}");
+    assert!(text.contains("1 counties, 6 transactions, 12 entries, 2 balances checked"), "{text}");
 
     // The database refuses every change to posted rows, whoever asks.
     let mut db = Direct::open(&f.app.env);
