@@ -79,7 +79,9 @@ mod tests {
 
     #[test]
     fn failure_codes_are_their_wire_names() {
-        for f in [DebitFailure::InsufficientFunds, DebitFailure::AccountClosed, DebitFailure::CardLost, DebitFailure::Other] {
+        for f in
+            [DebitFailure::InsufficientFunds, DebitFailure::AccountClosed, DebitFailure::CardLost, DebitFailure::Other]
+        {
             assert_eq!(serde_json::to_value(f).unwrap(), serde_json::Value::String(f.as_str().into()));
         }
     }

@@ -71,7 +71,7 @@ pub fn reasons(card: CardState, enrollment: Enrollment) -> Vec<Ineligible> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn every_reason_is_given() {
-        assert_eq!(reasons(CardState::ReportedLost, Enrollment::Unpaid), [Ineligible::PremiumUnpaid, Ineligible::CardLost]);
+        assert_eq!(
+            reasons(CardState::ReportedLost, Enrollment::Unpaid),
+            [Ineligible::PremiumUnpaid, Ineligible::CardLost]
+        );
         assert_eq!(reasons(CardState::Replaced, Enrollment::None), [Ineligible::NotEnrolled, Ineligible::CardReplaced]);
         assert_eq!(reasons(CardState::Issued, Enrollment::Paid), [Ineligible::CardNotActivated]);
         assert_eq!(reasons(CardState::Cancelled, Enrollment::Paid), [Ineligible::CardCancelled]);

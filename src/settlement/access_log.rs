@@ -33,10 +33,7 @@ pub struct AccessLog {
 impl AccessLog {
     /// Records one lookup; waits only when the writer is far behind.
     pub async fn record(&self, row: LookupRow) -> Result<(), ApiError> {
-        self.rows
-            .send(row)
-            .await
-            .map_err(|_| ApiError::unavailable("stopping", "the service is stopping; ask again"))
+        self.rows.send(row).await.map_err(|_| ApiError::unavailable("stopping", "the service is stopping; ask again"))
     }
 }
 
@@ -125,7 +122,11 @@ pub struct LookupView {
 
 /// `GET /eligibility/access-log`: for auditors and the province, oldest first.
 #[tracing::instrument(skip_all)]
-pub async fn list(caller: Caller, pool: web::Data<DbPool>, query: web::Query<LogQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Auditor, Role::ProvincialAdmin])?;
     let query = query.into_inner();
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;

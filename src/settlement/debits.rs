@@ -28,7 +28,9 @@ use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::debit::{DebitFailure, InstructionState};
 use crate::domain::ledger::{Account, Movement};
-use crate::domain::{CardNo, CountyCode, DebitRunId, EnvelopeId, Fen, InstructionId, PersonNo, StateMachine, china_time};
+use crate::domain::{
+    CardNo, CountyCode, DebitRunId, EnvelopeId, Fen, InstructionId, PersonNo, StateMachine, china_time,
+};
 use crate::http::csv_output::{neutralise, wants_csv};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::pagination::{Page, PageQuery};
@@ -127,7 +129,11 @@ pub async fn create(
         .ok();
     let year = i32::try_from(body.year).ok().filter(|y| YEARS.contains(&i64::from(*y)));
     if year.is_none() {
-        errors.push(FieldError::new("year", "year_invalid", format!("a year from {} to {}", YEARS.start(), YEARS.end())));
+        errors.push(FieldError::new(
+            "year",
+            "year_invalid",
+            format!("a year from {} to {}", YEARS.start(), YEARS.end()),
+        ));
     }
     let (Some(county), Some(year)) = (county, year) else {
         return Err(ApiError::validation(errors));
@@ -141,7 +147,13 @@ pub async fn create(
     .await
 }
 
-fn create_run(conn: &mut DbConnection, caller: &Caller, county: &str, year: i32, size: usize) -> Result<RunView, ApiError> {
+fn create_run(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    county: &str,
+    year: i32,
+    size: usize,
+) -> Result<RunView, ApiError> {
     // The county's bank row is the run's lock: two runs of one county take turns, and
     // the second sees the first one's pending instructions.
     let bank = bank_repo::lock_bank_of(conn, county)?
@@ -247,7 +259,11 @@ fn may_see(caller: &Caller, bank: &str) -> bool {
 /// `GET /debit-runs/{id}`: the run's header, its envelopes and where its instructions
 /// stand.
 #[tracing::instrument(skip_all)]
-pub async fn get_run(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_run(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin, Role::Auditor, Role::CountyOffice])?;
     let id = DebitRunId::from(path.into_inner());
     let view = pool
@@ -329,7 +345,11 @@ pub struct EnvelopeView {
 /// `GET /debit-envelopes/{id}`: the envelope with its instructions. The bank's first
 /// read freezes it.
 #[tracing::instrument(skip_all)]
-pub async fn get_envelope(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_envelope(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Bank, Role::ProvincialAdmin, Role::Auditor])?;
     let id = EnvelopeId::from(path.into_inner());
     let view = pool
@@ -450,14 +470,24 @@ fn read_answers(body: ResultsBody) -> Result<Vec<Answer>, ApiError> {
 /// answer again is a no-op; a different answer for an answered instruction is 409; an
 /// unknown or withdrawn instruction is an error for its row.
 #[tracing::instrument(skip_all)]
-pub async fn results(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn results(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Bank])?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let body: ResultsBody = extract::parse_json(&req, &body)?;
     let answers = read_answers(body)?;
     idempotency::run(&pool, key, StatusCode::OK, move |conn| {
         let report = record_answers(conn, &caller, answers)?;
-        tracing::info!(collected = report.collected, failed = report.failed, repeated = report.repeated, "debit answers");
+        tracing::info!(
+            collected = report.collected,
+            failed = report.failed,
+            repeated = report.repeated,
+            "debit answers"
+        );
         Ok(report)
     })
     .await
@@ -479,7 +509,12 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
     let mut repeated = 0;
     for a in answers {
         let Some(instruction) = known.get(&a.id) else {
-            missing.push(row_error(a.row, "instruction_id", "instruction_not_found", "no instruction of yours by this id"));
+            missing.push(row_error(
+                a.row,
+                "instruction_id",
+                "instruction_not_found",
+                "no instruction of yours by this id",
+            ));
             continue;
         };
         let answer = (a.state, a.failure, a.reference.clone());
@@ -487,7 +522,10 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
             InstructionState::Pending | InstructionState::Withdrawn => None,
             state => Some((
                 state,
-                instruction.failure_code.as_deref().and_then(|c| serde_json::from_value(serde_json::Value::String(c.into())).ok()),
+                instruction
+                    .failure_code
+                    .as_deref()
+                    .and_then(|c| serde_json::from_value(serde_json::Value::String(c.into())).ok()),
                 instruction.bank_reference.clone().unwrap_or_default(),
             )),
         });
@@ -521,11 +559,14 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
     let at = now();
     let (mut collected, mut failed) = (0, 0);
     // Per county and year: the enrollments paid, and the amount the fund received.
-    let mut paid: HashMap<(String, i32), (Vec<(PersonNo, Fen, InstructionId)>, i64)> = HashMap::new();
+    let mut paid: HashMap<(String, i32), Collected> = HashMap::new();
     for (instruction, a) in changes {
         let code = a.failure.map(DebitFailure::as_str);
         if repo::answer(conn, &a.id, a.state, code, &a.reference, at)? != 1 {
-            return Err(ApiError::conflict("instruction_changed", "an instruction changed meanwhile; send the answers again"));
+            return Err(ApiError::conflict(
+                "instruction_changed",
+                "an instruction changed meanwhile; send the answers again",
+            ));
         }
         if a.state == InstructionState::Collected {
             collected += 1;
@@ -546,8 +587,18 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
     Ok(ResultsReport { received: ids.len(), collected, failed, repeated })
 }
 
+/// What one request collected for one county and year: the enrollments paid and the
+/// total.
+type Collected = (Vec<(PersonNo, Fen, InstructionId)>, i64);
+
 /// Credits the county fund with premiums collected now.
-fn post_premiums(conn: &mut DbConnection, county: &str, year: i32, total: Fen, at: NaiveDateTime) -> Result<(), ApiError> {
+fn post_premiums(
+    conn: &mut DbConnection,
+    county: &str,
+    year: i32,
+    total: Fen,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
     let negated = Fen(0)
         .checked_sub(total)
         .ok_or_else(|| ApiError::unprocessable("amount_overflow", "the collected total does not fit"))?;
@@ -630,8 +681,18 @@ pub async fn failures(
         return Ok(HttpResponse::Ok().json(page));
     }
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["instruction_id", "psn_no", "card_no", "name", "village", "amount", "code", "bank_reference", "answered_at"])
-        .map_err(ApiError::internal)?;
+    out.write_record([
+        "instruction_id",
+        "psn_no",
+        "card_no",
+        "name",
+        "village",
+        "amount",
+        "code",
+        "bank_reference",
+        "answered_at",
+    ])
+    .map_err(ApiError::internal)?;
     for f in &page.items {
         out.write_record([
             f.instruction_id.to_string(),

@@ -108,7 +108,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic, Role::Auditor, Role::ProvincialAdmin])?;
     let (card_no, date, purpose) = parse_query(&query)?;
-    let view = pool.read(move |conn| judge(conn, card_no, date).map_err(ApiError::from)).await?;
+    let view = pool.read(move |conn| judge(conn, card_no, date)).await?;
     let Some(view) = view else {
         return Err(ApiError::not_found("card"));
     };
@@ -153,7 +153,11 @@ pub fn judge(
                 let used = used_of(care);
                 CapView { cap, used, left: Fen(cap.get().saturating_sub(used.get()).max(0)) }
             };
-            Some(CapsView { inpatient: cap(Care::Inpatient), outpatient: cap(Care::Outpatient), chronic: cap(Care::Chronic) })
+            Some(CapsView {
+                inpatient: cap(Care::Inpatient),
+                outpatient: cap(Care::Outpatient),
+                chronic: cap(Care::Chronic),
+            })
         }
         None => None,
     };

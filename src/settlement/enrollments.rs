@@ -19,9 +19,9 @@ use crate::db::{DbConnection, DbPool, now};
 use crate::domain::{CardNo, CitizenId, CountyCode, Fen, Pan, PersonNo, china_time};
 use crate::http::charset::{self, Charset, Decoding};
 use crate::http::csv_input::CsvGuard;
+use crate::http::csv_output::{neutralise, wants_csv};
 use crate::http::extract::UploadLimit;
 use crate::http::idempotency::{self, IdempotencyKey};
-use crate::http::csv_output::{neutralise, wants_csv};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError, extract};
 use crate::pii::PiiKeys;
@@ -76,7 +76,12 @@ fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) 
         let citizen = input.citizen_id.as_deref().map(str::trim).filter(|v| !v.is_empty());
         let key = match (card, citizen) {
             (Some(_), Some(_)) => {
-                errors.push(row_error(row, "card_no", "person_named_twice", "give a card number or a citizen ID, not both"));
+                errors.push(row_error(
+                    row,
+                    "card_no",
+                    "person_named_twice",
+                    "give a card number or a citizen ID, not both",
+                ));
                 None
             }
             (None, None) => {
@@ -106,7 +111,12 @@ fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) 
         let year = match year {
             Some(y) if YEARS.contains(&y) => i32::try_from(y).ok(),
             _ => {
-                errors.push(row_error(row, "year", "year_invalid", format!("a year from {} to {}", YEARS.start(), YEARS.end())));
+                errors.push(row_error(
+                    row,
+                    "year",
+                    "year_invalid",
+                    format!("a year from {} to {}", YEARS.start(), YEARS.end()),
+                ));
                 None
             }
         };
@@ -122,8 +132,9 @@ fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) 
 fn read_rows(req: &HttpRequest, body: &[u8]) -> Result<Vec<RowInput>, ApiError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let rows: Vec<RowInput> = if content_type.starts_with("text/csv") {
-        let charset = charset::declared(content_type)
-            .map_err(|c| ApiError::bad_request("charset_unsupported", format!("charset {c} is not read; send utf-8 or gb18030")))?;
+        let charset = charset::declared(content_type).map_err(|c| {
+            ApiError::bad_request("charset_unsupported", format!("charset {c} is not read; send utf-8 or gb18030"))
+        })?;
         read_csv(body, charset)?
     } else {
         extract::parse_json(req, body)?
@@ -273,7 +284,12 @@ fn enroll(
             }
         };
         if !known {
-            errors.push(row_error(w.row, "year", "no_policy", format!("county {} has no policy for {}", person.county_code, w.year)));
+            errors.push(row_error(
+                w.row,
+                "year",
+                "no_policy",
+                format!("county {} has no policy for {}", person.county_code, w.year),
+            ));
             continue;
         }
         found.push((w.row, person.clone(), w.year));
@@ -402,17 +418,16 @@ pub async fn get(
             None => Err(ApiError::not_found("enrollment")),
         };
     }
-    let county = query
-        .county
-        .as_deref()
-        .and_then(|c| CountyCode::parse(c).ok())
-        .ok_or_else(|| ApiError::validation(vec![FieldError::new("county", "county_invalid", "give card_no, or a county code")]))?;
+    let county = query.county.as_deref().and_then(|c| CountyCode::parse(c).ok()).ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new("county", "county_invalid", "give card_no, or a county code")])
+    })?;
     if !may_read(&caller, county.as_str()) {
         return Err(ApiError::not_found("county"));
     }
     let csv = wants_csv(&req);
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
-    let filter = EnrollmentFilter { county_code: county.as_str().to_string(), year, village: query.village, paid: query.paid };
+    let filter =
+        EnrollmentFilter { county_code: county.as_str().to_string(), year, village: query.village, paid: query.paid };
     let rows = pool
         .read({
             let page = page.clone();
@@ -429,8 +444,19 @@ pub async fn get(
 
 fn csv_page(page: &Page<EnrollmentView>) -> Result<HttpResponse, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["psn_no", "card_no", "name", "county_code", "village", "year", "enrolled_at", "paid", "paid_at", "paid_amount"])
-        .map_err(ApiError::internal)?;
+    out.write_record([
+        "psn_no",
+        "card_no",
+        "name",
+        "county_code",
+        "village",
+        "year",
+        "enrolled_at",
+        "paid",
+        "paid_at",
+        "paid_amount",
+    ])
+    .map_err(ApiError::internal)?;
     for v in &page.items {
         out.write_record([
             v.psn_no.to_string(),

@@ -35,10 +35,8 @@ pub fn apply_status(conn: &mut DbConnection, status: CardStatusChanged) -> Resul
         CardState::Activated => None,
         _ => card.as_ref().and_then(|c| c.lost_at),
     };
-    let first_activated_at = card
-        .as_ref()
-        .and_then(|c| c.first_activated_at)
-        .or((status.state == CardState::Activated).then_some(at));
+    let first_activated_at =
+        card.as_ref().and_then(|c| c.first_activated_at).or((status.state == CardState::Activated).then_some(at));
     let row = CardRow {
         card_no: status.card_no.clone(),
         person_no,
@@ -74,7 +72,11 @@ pub fn apply_status(conn: &mut DbConnection, status: CardStatusChanged) -> Resul
 
 /// The person the card belongs to, made on the first card of a citizen and brought up
 /// to date by every message; returns the person number.
-fn holder(conn: &mut DbConnection, status: &CardStatusChanged, at: chrono::NaiveDateTime) -> Result<PersonNo, ApiError> {
+fn holder(
+    conn: &mut DbConnection,
+    status: &CardStatusChanged,
+    at: chrono::NaiveDateTime,
+) -> Result<PersonNo, ApiError> {
     let h = &status.holder;
     let mut row = PersonRow {
         person_no: PersonNo::new(),

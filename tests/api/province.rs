@@ -186,11 +186,8 @@ impl Province {
             let lease = self.lease(&self.maker, 1000).await;
             let ids = order_ids(&lease);
             assert!(!ids.is_empty(), "orders missing: {made} of {}", people.len());
-            let results: Vec<Value> = ids
-                .iter()
-                .enumerate()
-                .map(|(i, order)| produced(order, &pan(first + (made + i) as u32)))
-                .collect();
+            let results: Vec<Value> =
+                ids.iter().enumerate().map(|(i, order)| produced(order, &pan(first + (made + i) as u32))).collect();
             let (status, body) = self.results(&self.maker, &lease, Value::Array(results)).await;
             assert_eq!(status, 200, "{body}");
             made += ids.len();

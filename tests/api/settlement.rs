@@ -60,7 +60,8 @@ impl Scheme {
         let year = this_year();
         let (status, body) = p.put(&p.admin, &format!("/api/v1/policies/{COUNTY}/{year}"), policy(year)).await;
         assert_eq!(status, 201, "{body}");
-        let (status, body) = p.put(&p.admin, &format!("/api/v1/bank-assignments/{COUNTY}"), json!({"bank": "BANK-P"})).await;
+        let (status, body) =
+            p.put(&p.admin, &format!("/api/v1/bank-assignments/{COUNTY}"), json!({"bank": "BANK-P"})).await;
         assert_eq!(status, 200, "{body}");
         let (_, clinic) = p.app.client(&p.admin, "clinic", &["H21080400001"]).await;
         let (_, bank) = p.app.client(&p.admin, "bank", &["BANK-P"]).await;
@@ -102,7 +103,11 @@ fn codes(problem: &Value) -> Vec<(u64, String, String)> {
         .unwrap()
         .iter()
         .map(|e| {
-            (e["row"].as_u64().unwrap_or(0), e["field"].as_str().unwrap().to_string(), e["code"].as_str().unwrap().to_string())
+            (
+                e["row"].as_u64().unwrap_or(0),
+                e["field"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+            )
         })
         .collect()
 }
@@ -163,8 +168,7 @@ async fn an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacemen
     assert_eq!(report["rejected"], 6);
     // Another county's office finds none of these people.
     let (_, other) = p.app.client(&p.admin, "county_office", &["210803"]).await;
-    let (status, report) =
-        p.post(&other, "/api/v1/enrollments", json!([{"card_no": cards[2], "year": year}])).await;
+    let (status, report) = p.post(&other, "/api/v1/enrollments", json!([{"card_no": cards[2], "year": year}])).await;
     assert_eq!((status, codes(&report)), (200, vec![(1, "card_no".into(), "person_not_found".into())]), "{report}");
     let (status, _) = p.get(&other, &format!("/api/v1/enrollments?card_no={}&year={year}", cards[0])).await;
     assert_eq!(status, 404);
@@ -183,14 +187,23 @@ async fn an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacemen
         .await
         .unwrap();
     let (status, report) = json_of(r).await;
-    assert_eq!((status, report["enrolled"].as_u64(), report["already_enrolled"][0]["row"].as_u64()), (200, Some(1), Some(2)), "{report}");
+    assert_eq!(
+        (status, report["enrolled"].as_u64(), report["already_enrolled"][0]["row"].as_u64()),
+        (200, Some(1), Some(2)),
+        "{report}"
+    );
 
     let enrolled = s.eligibility(&cards[0]).await.1;
     assert_eq!((enrolled["enrolled"].as_bool(), enrolled["paid"].as_bool()), (Some(true), Some(false)));
     assert_eq!(enrolled["reasons"], json!(["premium_unpaid"]));
     let (status, one) = p.get(&p.county, &format!("/api/v1/enrollments?card_no={}&year={year}", cards[0])).await;
-    assert_eq!((status, one["paid"].as_bool(), one["psn_no"].clone()), (200, Some(false), first["psn_no"].clone()), "{one}");
-    let (status, list) = p.get(&p.county, &format!("/api/v1/enrollments?county={COUNTY}&year={year}&paid=false&limit=2")).await;
+    assert_eq!(
+        (status, one["paid"].as_bool(), one["psn_no"].clone()),
+        (200, Some(false), first["psn_no"].clone()),
+        "{one}"
+    );
+    let (status, list) =
+        p.get(&p.county, &format!("/api/v1/enrollments?county={COUNTY}&year={year}&paid=false&limit=2")).await;
     assert_eq!((status, list["items"].as_array().map(Vec::len)), (200, Some(2)), "{list}");
     assert!(list["next_cursor"].is_string(), "{list}");
 
@@ -198,7 +211,8 @@ async fn an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacemen
     let (status, run) = p.post(&p.admin, "/api/v1/debit-runs", json!({"county": COUNTY, "year": year})).await;
     assert_eq!((status, run["instruction_count"].as_i64()), (201, Some(3)), "{run}");
     let envelope = &s.pending_envelopes().await[0];
-    let (_, envelope) = p.get(&s.bank, &format!("/api/v1/debit-envelopes/{}", envelope["envelope_id"].as_str().unwrap())).await;
+    let (_, envelope) =
+        p.get(&s.bank, &format!("/api/v1/debit-envelopes/{}", envelope["envelope_id"].as_str().unwrap())).await;
     let answers: Vec<Value> = envelope["instructions"]
         .as_array()
         .unwrap()
@@ -226,8 +240,8 @@ async fn an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacemen
     assert_eq!(status, 200);
     let (status, _) = p.post(&p.county, "/api/v1/cards/issue", json!({"card_numbers": [new_card]})).await;
     assert_eq!(status, 200);
-    let new = s.wait_card(&new_card, "issued").await;
-    assert_eq!(new["reasons"], json!(["card_not_activated"]), "{new}");
+    // Settlement hears of a card when it is activated.
+    assert_eq!(s.eligibility(&new_card).await.0, 404);
     let (status, _) = p.post(&p.county, &format!("/api/v1/cards/{new_card}/activate"), json!({})).await;
     assert_eq!(status, 200);
     let new = s.wait_card(&new_card, "activated").await;
@@ -235,7 +249,11 @@ async fn an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacemen
     let old = s.wait_card(&cards[0], "replaced").await;
     assert_eq!(old["reasons"], json!(["card_replaced"]));
     let (_, one) = p.get(&p.county, &format!("/api/v1/enrollments?card_no={new_card}&year={year}")).await;
-    assert_eq!((one["card_no"].as_str(), one["paid_amount"].as_i64()), (Some(new_card.as_str()), Some(PREMIUM)), "{one}");
+    assert_eq!(
+        (one["card_no"].as_str(), one["paid_amount"].as_i64()),
+        (Some(new_card.as_str()), Some(PREMIUM)),
+        "{one}"
+    );
 
     // Every lookup is in the access log, also the last ones before a graceful stop.
     let (_, auditor) = p.app.client(&p.admin, "auditor", &[]).await;
@@ -287,7 +305,10 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     // One instruction per person, two to an envelope, each with its header.
     let (status, run) = p.post(&p.admin, "/api/v1/debit-runs", json!({"county": COUNTY, "year": year})).await;
     assert_eq!(status, 201, "{run}");
-    assert_eq!((run["instruction_count"].as_i64(), run["total"].as_i64(), run["premium"].as_i64()), (Some(4), Some(4 * PREMIUM), Some(PREMIUM)));
+    assert_eq!(
+        (run["instruction_count"].as_i64(), run["total"].as_i64(), run["premium"].as_i64()),
+        (Some(4), Some(4 * PREMIUM), Some(PREMIUM))
+    );
     assert_eq!(run["envelopes"].as_array().map(Vec::len), Some(2));
     let run_id = run["id"].as_str().unwrap().to_string();
     // A second run while the first is unanswered asks no one twice.
@@ -306,12 +327,14 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     let (_, stranger) = p.app.client(&p.admin, "bank", &["BANK-Q"]).await;
     let (_, none) = p.get(&stranger, "/api/v1/debit-envelopes?state=pending").await;
     assert_eq!(none["items"], json!([]));
-    let (status, _) = p.get(&stranger, &format!("/api/v1/debit-envelopes/{}", envelopes[0]["envelope_id"].as_str().unwrap())).await;
+    let (status, _) =
+        p.get(&stranger, &format!("/api/v1/debit-envelopes/{}", envelopes[0]["envelope_id"].as_str().unwrap())).await;
     assert_eq!(status, 404);
 
     let mut lines = Vec::new();
     for e in &envelopes {
-        let (status, full) = p.get(&s.bank, &format!("/api/v1/debit-envelopes/{}", e["envelope_id"].as_str().unwrap())).await;
+        let (status, full) =
+            p.get(&s.bank, &format!("/api/v1/debit-envelopes/{}", e["envelope_id"].as_str().unwrap())).await;
         assert_eq!(status, 200, "{full}");
         assert_eq!(full["count"], e["count"]);
         let sum: i64 = full["instructions"].as_array().unwrap().iter().map(|l| l["amount"].as_i64().unwrap()).sum();
@@ -347,7 +370,11 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
             {"instruction_id": "no-such-instruction", "outcome": "collected", "bank_reference": "R9"}
         ]))
         .await;
-    assert_eq!((status, codes(&body)), (422, vec![(2, "instruction_id".into(), "instruction_not_found".into())]), "{body}");
+    assert_eq!(
+        (status, codes(&body)),
+        (422, vec![(2, "instruction_id".into(), "instruction_not_found".into())]),
+        "{body}"
+    );
     let unpaid = s.eligibility(&cards[0]).await.1;
     assert_eq!(unpaid["reasons"], json!(["premium_unpaid"]));
 
@@ -356,9 +383,8 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     assert_eq!(report, json!({"received": 3, "collected": 2, "failed": 1, "repeated": 0}));
     let (status, report) = s.answer(answers.clone()).await;
     assert_eq!((status, report["repeated"].as_u64()), (200, Some(3)), "{report}");
-    let (status, body) = s
-        .answer(json!([{"instruction_id": id_of(&cards[1]), "outcome": "collected", "bank_reference": "R1"}]))
-        .await;
+    let (status, body) =
+        s.answer(json!([{"instruction_id": id_of(&cards[1]), "outcome": "collected", "bank_reference": "R1"}])).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("instruction_already_answered")), "{body}");
     assert_eq!(codes(&body), [(1, "outcome".into(), "instruction_already_answered".into())]);
 
@@ -366,7 +392,10 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     let (status, failures) = p.get(&p.admin, &format!("/api/v1/debit-runs/{run_id}/failures")).await;
     assert_eq!(status, 200, "{failures}");
     let items = failures["items"].as_array().unwrap();
-    assert_eq!((items.len(), items[0]["card_no"].as_str(), items[0]["code"].as_str()), (1, Some(cards[1].as_str()), Some("insufficient_funds")));
+    assert_eq!(
+        (items.len(), items[0]["card_no"].as_str(), items[0]["code"].as_str()),
+        (1, Some(cards[1].as_str()), Some("insufficient_funds"))
+    );
     let r = p
         .app
         .http
@@ -379,7 +408,10 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.starts_with("instruction_id,psn_no,card_no,name,village,amount,code"), "{text}");
-    assert!(text.contains(&format!("{},前进村,{PREMIUM},insufficient_funds,R1", items[0]["name"].as_str().unwrap())), "{text}");
+    assert!(
+        text.contains(&format!("{},前进村,{PREMIUM},insufficient_funds,R1", items[0]["name"].as_str().unwrap())),
+        "{text}"
+    );
     let (_, run_now) = p.get(&p.admin, &format!("/api/v1/debit-runs/{run_id}")).await;
     assert_eq!(run_now["states"], json!({"collected": 2, "failed": 1, "withdrawn": 1}), "{run_now}");
 
@@ -388,7 +420,8 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     assert_eq!((status, second["instruction_count"].as_i64()), (201, Some(2)), "{second}");
     let mut lines = Vec::new();
     for e in s.pending_envelopes().await {
-        let (_, full) = p.get(&s.bank, &format!("/api/v1/debit-envelopes/{}", e["envelope_id"].as_str().unwrap())).await;
+        let (_, full) =
+            p.get(&s.bank, &format!("/api/v1/debit-envelopes/{}", e["envelope_id"].as_str().unwrap())).await;
         lines.extend(full["instructions"].as_array().unwrap().clone());
     }
     let mut cards_asked: Vec<&str> = lines.iter().map(|l| l["card_no"].as_str().unwrap()).collect();
@@ -412,7 +445,11 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     let (status, fund) = p.get(&p.admin, &format!("/api/v1/funds/{COUNTY}?year={year}")).await;
     assert_eq!(status, 200, "{fund}");
     let balances = &fund["years"][0]["balances"];
-    assert_eq!((balances["fund_pool"].as_i64(), balances["premium_income"].as_i64()), (Some(4 * PREMIUM), Some(-4 * PREMIUM)), "{fund}");
+    assert_eq!(
+        (balances["fund_pool"].as_i64(), balances["premium_income"].as_i64()),
+        (Some(4 * PREMIUM), Some(-4 * PREMIUM)),
+        "{fund}"
+    );
     let out = tokio::task::block_in_place(|| p.app.env.cli(&["ledger", "check"]));
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

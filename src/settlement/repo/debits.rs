@@ -107,7 +107,12 @@ pub struct InstructionRow {
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn insert_run(conn: &mut DbConnection, run: &RunRow, envelopes: &[EnvelopeRow], instructions: &[InstructionRow]) -> QueryResult<()> {
+pub fn insert_run(
+    conn: &mut DbConnection,
+    run: &RunRow,
+    envelopes: &[EnvelopeRow],
+    instructions: &[InstructionRow],
+) -> QueryResult<()> {
     diesel::insert_into(debit_runs::table).values(run).execute(conn)?;
     insert_many(conn, envelopes, |chunk| diesel::insert_into(debit_envelopes::table).values(chunk))?;
     insert_many(conn, instructions, |chunk| diesel::insert_into(debit_instructions::table).values(chunk))?;
@@ -210,9 +215,7 @@ pub fn withdraw(conn: &mut DbConnection, instruction: &InstructionRow, at: Naive
         return Ok(false);
     }
     let moved = diesel::update(
-        debit_instructions::table
-            .find(&instruction.id)
-            .filter(debit_instructions::state.eq(InstructionState::Pending)),
+        debit_instructions::table.find(&instruction.id).filter(debit_instructions::state.eq(InstructionState::Pending)),
     )
     .set((debit_instructions::state.eq(InstructionState::Withdrawn), debit_instructions::answered_at.eq(Some(at))))
     .execute(conn)?;
@@ -221,7 +224,10 @@ pub fn withdraw(conn: &mut DbConnection, instruction: &InstructionRow, at: Naive
 
 /// Instructions with the bank of their envelope.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn instructions_with_bank(conn: &mut DbConnection, ids: &[InstructionId]) -> QueryResult<Vec<(InstructionRow, String)>> {
+pub fn instructions_with_bank(
+    conn: &mut DbConnection,
+    ids: &[InstructionId],
+) -> QueryResult<Vec<(InstructionRow, String)>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(5000) {
         out.extend(

@@ -134,15 +134,13 @@ pub fn mark_paid(
 ) -> QueryResult<usize> {
     let mut changed = 0;
     for (person, amount, instruction) in paid {
-        changed += diesel::update(
-            enrollments::table.find((person, year)).filter(enrollments::paid_at.is_null()),
-        )
-        .set((
-            enrollments::paid_at.eq(Some(at)),
-            enrollments::paid_amount.eq(Some(amount.get())),
-            enrollments::paid_by.eq(Some(instruction)),
-        ))
-        .execute(conn)?;
+        changed += diesel::update(enrollments::table.find((person, year)).filter(enrollments::paid_at.is_null()))
+            .set((
+                enrollments::paid_at.eq(Some(at)),
+                enrollments::paid_amount.eq(Some(amount.get())),
+                enrollments::paid_by.eq(Some(instruction)),
+            ))
+            .execute(conn)?;
     }
     Ok(changed)
 }
