@@ -83,7 +83,7 @@ fn status_message(
     let fields_enc = repo::order_fields(conn, order_ids)?
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::internal(format!("card {} has no order fields", card.card_no.as_str())))?
+        .ok_or_else(|| ApiError::internal(format!("the card of order {} has no order fields", card.order_id)))?
         .fields_enc;
     let fields: CardFields =
         serde_json::from_str(&pii.decrypt(&fields_enc).map_err(ApiError::internal)?).map_err(ApiError::internal)?;

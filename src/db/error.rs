@@ -31,6 +31,24 @@ struct UniqueConstraint {
 
 const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
     UniqueConstraint {
+        postgres: "debit_instructions_once",
+        sqlite: "debit_instructions.person_no",
+        code: "already_being_debited",
+        detail: "a person in this run is already asked for this year's premium; run again",
+    },
+    UniqueConstraint {
+        postgres: "enrollments_pkey",
+        sqlite: "enrollments.person_no",
+        code: "enrollment_changed",
+        detail: "a person was enrolled by another request meanwhile; send the rows again",
+    },
+    UniqueConstraint {
+        postgres: "persons_id_hash_key",
+        sqlite: "persons.id_hash",
+        code: "person_changed",
+        detail: "the person was recorded by another message meanwhile",
+    },
+    UniqueConstraint {
         postgres: "residents_pkey",
         sqlite: "residents.id_hash",
         code: "duplicate_citizen_id",

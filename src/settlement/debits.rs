@@ -42,6 +42,8 @@ pub struct EnvelopeSize(pub usize);
 
 /// Most answers in one results request.
 pub const MAX_ANSWERS: usize = 10_000;
+/// Largest results body: 10,000 answers with long references fit.
+pub const MAX_RESULTS_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -199,10 +199,10 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     let (status, _) = p.get(&p.county, "/api/v1/card-access-log").await;
     assert_eq!(status, 403);
 
-    // Settlement takes no card messages yet: the activation waits in the outbox.
+    // The activation reaches settlement.
     let cardmaking = p.app.service("cardmaking").to_string();
-    eventually("activation offered to settlement", || async {
-        let labels = ["destination=\"settlement\"", "result=\"failed\""];
+    eventually("activation delivered to settlement", || async {
+        let labels = ["destination=\"settlement\"", "result=\"delivered\""];
         metric(&p.app.http, &cardmaking, "healthcard_outbox_deliveries_total", &labels).await > 0.0
     })
     .await;

@@ -487,3 +487,28 @@ pub async fn metric(http: &reqwest::Client, base: &str, name: &str, labels: &[&s
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .sum()
 }
+
+/// A direct connection to one service's database, past the service.
+pub enum Direct {
+    Pg(PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl Direct {
+    pub fn open(env: &TestEnv, service: &str) -> Direct {
+        let at = env.database(service);
+        if at.starts_with("postgres") {
+            Direct::Pg(PgConnection::establish(&at).unwrap())
+        } else {
+            Direct::Sqlite(diesel::SqliteConnection::establish(&at).unwrap())
+        }
+    }
+
+    pub fn run(&mut self, sql: &str) -> Result<(), String> {
+        match self {
+            Direct::Pg(c) => c.batch_execute(sql),
+            Direct::Sqlite(c) => c.batch_execute(sql),
+        }
+        .map_err(|e| e.to_string())
+    }
+}

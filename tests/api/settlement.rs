@@ -19,6 +19,8 @@ use crate::province::*;
 on_both_backends!(
     an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacement_too,
     premiums_are_collected_by_batch_debit_exactly_once,
+    card_status_applies_in_order_once_whatever_order_it_arrives_in,
+    status_messages_waiting_in_the_earlier_form_reach_settlement,
 );
 
 const COUNTY: &str = "210804";
@@ -120,6 +122,9 @@ async fn an_activated_card_is_eligible_once_enrolled_and_paid_and_its_replacemen
     let year = s.year;
 
     // Settlement hears of the cards from card making; never enrolled yet.
+    for card in &cards[1..] {
+        s.wait_card(card, "activated").await;
+    }
     let first = s.wait_card(&cards[0], "activated").await;
     assert_eq!(first["eligible"], false, "{first}");
     assert_eq!(first["reasons"], json!(["not_enrolled"]));
@@ -452,4 +457,93 @@ async fn premiums_are_collected_by_batch_debit_exactly_once(backend: Backend) {
     );
     let out = tokio::task::block_in_place(|| p.app.env.cli(&["ledger", "check"]));
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A card status message as card making sends it, straight to settlement.
+fn status(card: &str, seq: i64, state: &str) -> Value {
+    let payload = json!({
+        "card_no": card, "id_hash": "ab".repeat(32), "county_code": COUNTY, "state": state,
+        "at": format!("2026-11-0{seq}T08:00:00Z"), "seq": seq,
+        "holder": {"village": "前进村", "name_masked": "王*明", "name_enc": "sealed", "sex": "1", "birth_date": "1961-02-03"}
+    });
+    json!({"id": uuid::Uuid::now_v7(), "source": "cardmaking", "kind": "card_status_changed",
+           "created_at": "2026-11-01T08:00:00Z", "payload": payload})
+}
+
+async fn card_status_applies_in_order_once_whatever_order_it_arrives_in(backend: Backend) {
+    let s = Scheme::new(backend, &[]).await;
+    let app = &s.p.app;
+    let service = app.service_token().await;
+    let send = |message: Value| {
+        let service = service.clone();
+        async move {
+            let r = app
+                .http
+                .post(format!("{}/internal/v1/messages", app.service("settlement")))
+                .bearer_auth(service)
+                .json(&message)
+                .send()
+                .await
+                .unwrap();
+            json_of(r).await
+        }
+    };
+    let card = pan(77);
+    // The loss arrives before the activation: refused until its turn.
+    let lost = status(&card, 2, "reported_lost");
+    let (code, body) = send(lost.clone()).await;
+    assert_eq!((code, body["code"].as_str()), (409, Some("card_status_out_of_order")), "{body}");
+    assert_eq!(s.eligibility(&card).await.0, 404);
+    let activated = status(&card, 1, "activated");
+    assert_eq!(send(activated.clone()).await.1["receipt"], "applied");
+    assert_eq!(s.eligibility(&card).await.1["card_state"], "activated");
+    assert_eq!(send(lost.clone()).await.1["receipt"], "applied");
+    let now = s.eligibility(&card).await.1;
+    assert_eq!(
+        (now["card_state"].as_str(), now["reasons"].clone()),
+        (Some("reported_lost"), json!(["not_enrolled", "card_lost"]))
+    );
+    // Again, as the outbox may deliver it: no second effect; and a late copy of the
+    // activation under a new id changes nothing either.
+    assert_eq!(send(lost).await.1["receipt"], "duplicate");
+    let mut late = activated.clone();
+    late["id"] = json!(uuid::Uuid::now_v7());
+    assert_eq!(send(late).await.1["receipt"], "applied");
+    assert_eq!(s.eligibility(&card).await.1["card_state"], "reported_lost");
+}
+
+async fn status_messages_waiting_in_the_earlier_form_reach_settlement(backend: Backend) {
+    let s = Scheme::new(backend, &[]).await;
+    let folks = people(1);
+    let cards = s.p.activated_cards(&folks, 1).await;
+    let before = s.wait_card(&cards[0], "activated").await;
+
+    // Back to where an earlier version left things: its message waiting in the form it
+    // wrote (no number, no holder), and settlement without the card.
+    let Scheme { p, clinic, .. } = s;
+    let Province { mut app, .. } = p;
+    app.proc.terminate(Duration::from_secs(30));
+    let earlier_form = match Direct::open(&app.env, "cardmaking") {
+        Direct::Pg(_) => "payload = (payload::jsonb - 'seq' - 'holder' - 'replaces')::text",
+        Direct::Sqlite(_) => "payload = json_remove(payload, '$.seq', '$.holder', '$.replaces')",
+    };
+    Direct::open(&app.env, "cardmaking")
+        .run(&format!(
+            "UPDATE outbox_messages SET {earlier_form}, delivered_at = NULL WHERE kind = 'card_status_changed'"
+        ))
+        .unwrap();
+    Direct::open(&app.env, "settlement")
+        .run("DELETE FROM card_events; DELETE FROM cards; DELETE FROM persons; DELETE FROM inbox_messages WHERE kind = 'card_status_changed'")
+        .unwrap();
+    app.proc = tokio::task::block_in_place(|| app.env.start("all", &[]));
+    let http = app.http.clone();
+    let url = format!("{}/api/v1/eligibility?card_no={}", app.gateway(), cards[0]);
+    eventually("the earlier message applied", || async {
+        http.get(&url).bearer_auth(&clinic).send().await.unwrap().status() == 200
+    })
+    .await;
+    let (_, after) = json_of(http.get(&url).bearer_auth(&clinic).send().await.unwrap()).await;
+    for field in ["card_state", "holder", "county_code", "village"] {
+        assert_eq!(after[field], before[field], "{field}: {after}");
+    }
 }

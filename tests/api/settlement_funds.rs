@@ -4,8 +4,6 @@
 //! office, the database refuses changes to posted rows, and `healthcard ledger check`
 //! finds a change made after the refusal was taken away.
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, SqliteConnection};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -241,31 +239,6 @@ async fn subsidies_are_posted_once_and_the_fund_shows_them(backend: Backend) {
     assert_eq!(f.get(&f.admin, "/api/v1/funds/not-a-county").await.0, 404);
 }
 
-/// A direct connection to the settlement database, past the service.
-enum Direct {
-    Pg(PgConnection),
-    Sqlite(SqliteConnection),
-}
-
-impl Direct {
-    fn open(env: &TestEnv) -> Direct {
-        let at = env.database("settlement");
-        if at.starts_with("postgres") {
-            Direct::Pg(PgConnection::establish(&at).unwrap())
-        } else {
-            Direct::Sqlite(SqliteConnection::establish(&at).unwrap())
-        }
-    }
-
-    fn run(&mut self, sql: &str) -> Result<(), String> {
-        match self {
-            Direct::Pg(c) => c.batch_execute(sql),
-            Direct::Sqlite(c) => c.batch_execute(sql),
-        }
-        .map_err(|e| e.to_string())
-    }
-}
-
 async fn the_ledger_is_append_only_and_checked(backend: Backend) {
     let f = Funds::new(backend).await;
     for (i, amount) in [300000, 120000].into_iter().enumerate() {
@@ -300,7 +273,7 @@ async fn the_ledger_is_append_only_and_checked(backend: Backend) {
     assert!(text.contains("1 counties, 6 transactions, 12 entries, 2 balances checked"), "{text}");
 
     // The database refuses every change to posted rows, whoever asks.
-    let mut db = Direct::open(&f.app.env);
+    let mut db = Direct::open(&f.app.env, "settlement");
     for sql in [
         "UPDATE ledger_entries SET amount = amount + 1",
         "DELETE FROM ledger_entries",
