@@ -100,6 +100,15 @@ impl MedType {
         }
     }
 
+    /// The cap a claim of this med type counts against.
+    pub fn care(self) -> super::eligibility::Care {
+        match self {
+            MedType::Outpatient => super::eligibility::Care::Outpatient,
+            MedType::ChronicOutpatient => super::eligibility::Care::Chronic,
+            MedType::Inpatient => super::eligibility::Care::Inpatient,
+        }
+    }
+
     /// The med type of a platform code; `None` for codes the scheme does not settle.
     pub fn parse(code: &str) -> Option<MedType> {
         match code.trim() {
@@ -293,7 +302,6 @@ impl Policy {
         }
     }
 
-    /// Most the fund reimburses one resident for inpatient care in the year.
     /// Most the fund pays one resident in the year for `care`.
     pub fn annual_cap(&self, care: super::eligibility::Care) -> Fen {
         match care {
@@ -303,6 +311,7 @@ impl Policy {
         }
     }
 
+    /// Most the fund reimburses one resident for inpatient care in the year.
     pub fn inpatient_annual_cap(&self) -> Fen {
         self.inpatient_annual_cap
     }
