@@ -12,8 +12,8 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Nullable, SingleValue, Text};
 
 use crate::domain::{
-    BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PersonNo, RecordId,
-    UploadId,
+    BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PaymentId, PersonNo,
+    RecordId, SetlId, UploadId,
 };
 
 /// `AsExpression` of `$st` for an id owned (bound as its `String`), borrowed and
@@ -98,7 +98,9 @@ id_column!(
     PersonNo,
     DebitRunId,
     EnvelopeId,
-    InstructionId
+    InstructionId,
+    SetlId,
+    PaymentId
 );
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Nullable, SingleValue, Text};
 
+use crate::domain::claim_state::{ClaimState, PaymentState};
 use crate::domain::debit::InstructionState;
 use crate::domain::{BatchState, CardStage, CardState, ImportState, OrderState, RecordState};
 
@@ -84,7 +85,17 @@ macro_rules! text_column {
     )+};
 }
 
-text_column!(RecordState, BatchState, OrderState, CardState, CardStage, ImportState, InstructionState);
+text_column!(
+    RecordState,
+    BatchState,
+    OrderState,
+    CardState,
+    CardStage,
+    ImportState,
+    InstructionState,
+    ClaimState,
+    PaymentState
+);
 
 /// `'a', 'b'`: states written into statement text, for the statements whose plans
 /// must see the values (a partial index on PostgreSQL is used only for a condition

@@ -20,6 +20,16 @@ pub fn date_of_stored(at: NaiveDateTime) -> NaiveDate {
     date_of(at.and_utc())
 }
 
+/// The stored (naive UTC) time of a wall-clock time in China.
+pub fn to_utc(local: NaiveDateTime) -> NaiveDateTime {
+    local - chrono::TimeDelta::hours(8)
+}
+
+/// The wall-clock time in China of a stored (naive UTC) time.
+pub fn from_utc(at: NaiveDateTime) -> NaiveDateTime {
+    at + chrono::TimeDelta::hours(8)
+}
+
 /// Today in China.
 pub fn today() -> NaiveDate {
     date_of(Utc::now())
@@ -37,5 +47,8 @@ mod tests {
         assert_eq!(date_of(before), NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
         assert_eq!(date_of(after), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
         assert_eq!(date_of_stored(after.naive_utc()), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        let local = NaiveDate::from_ymd_opt(2027, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        assert_eq!(to_utc(local), after.naive_utc());
+        assert_eq!(from_utc(to_utc(local)), local);
     }
 }

@@ -101,6 +101,10 @@ text_id!(
     EnvelopeId,
     /// One debit instruction: one person's premium for one year.
     InstructionId,
+    /// A settlement (`setl_id`), or the negated record that cancels one.
+    SetlId,
+    /// One payment instruction: one claim's reimbursement onto a card.
+    PaymentId,
 );
 
 /// Ids made by this service: time-ordered UUIDs (v7), so rows go into an index in the
@@ -117,7 +121,20 @@ macro_rules! made_here {
     )+};
 }
 
-made_here!(RecordId, BatchId, UploadId, OrderId, LeaseId, ImportId, PersonNo, DebitRunId, EnvelopeId, InstructionId);
+made_here!(
+    RecordId,
+    BatchId,
+    UploadId,
+    OrderId,
+    LeaseId,
+    ImportId,
+    PersonNo,
+    DebitRunId,
+    EnvelopeId,
+    InstructionId,
+    SetlId,
+    PaymentId
+);
 
 impl ClientId {
     /// A new client id: random (v4), as client ids have been, so that one reveals
@@ -177,6 +194,8 @@ mod tests {
         round_trip::<DebitRunId>();
         round_trip::<EnvelopeId>();
         round_trip::<InstructionId>();
+        round_trip::<SetlId>();
+        round_trip::<PaymentId>();
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod card;
 pub mod card_order;
 pub mod china_time;
 pub mod citizen_id;
+pub mod claim_state;
 pub mod debit;
 pub mod eligibility;
 pub mod ethnicity;
@@ -53,8 +54,8 @@ pub use card_order::OrderState;
 pub use citizen_id::{CitizenId, CitizenIdError, ParsedCitizenId};
 pub use ethnicity::{Ethnicity, EthnicityError};
 pub use ids::{
-    BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PersonNo, RecordId,
-    UploadId,
+    BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PaymentId, PersonNo,
+    RecordId, SetlId, UploadId,
 };
 pub use money::Fen;
 pub use name::{NameError, ParsedName, PersonName};

@@ -154,3 +154,36 @@ pub fn cap_used(conn: &mut DbConnection, person: &PersonNo, year: i32) -> QueryR
         .select((cap_usage::care, cap_usage::used))
         .load(conn)
 }
+
+/// The person's enrollment for the year, locked until the transaction ends: claims of
+/// one person and year take turns here, so that no two of them spend the same cap.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn lock_enrollment(conn: &mut DbConnection, person: &PersonNo, year: i32) -> QueryResult<Option<EnrollmentRow>> {
+    Ok(crate::db::lock(
+        conn,
+        enrollments::table
+            .filter(enrollments::person_no.eq(person))
+            .filter(enrollments::year.eq(year))
+            .select(enrollments::all_columns),
+    )?
+    .pop())
+}
+
+/// Adds `delta` (negative to give back) to what `person` used of `care`'s cap.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn add_cap_use(conn: &mut DbConnection, person: &PersonNo, year: i32, care: &str, delta: Fen) -> QueryResult<()> {
+    let updated = diesel::update(cap_usage::table.find((person, year, care)))
+        .set(cap_usage::used.eq(cap_usage::used + delta.get()))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(cap_usage::table)
+            .values((
+                cap_usage::person_no.eq(person),
+                cap_usage::year.eq(year),
+                cap_usage::care.eq(care),
+                cap_usage::used.eq(delta.get()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,586 @@
+//! Claims from clinics in the national platform's terms: settlement (2207), the quote
+//! before it (2206), the lookup after a timeout (5203), cancel (2208) and reversal by
+//! message id (2601).
+//!
+//! A claim is keyed by (clinic, `ipt_otp_no`) and by (clinic, `msgid`): sent again it
+//! answers the first answer, never a second payment. Claims of one person and year
+//! take turns on the person's enrollment row, so the annual cap is never exceeded
+//! whatever arrives at once. An approved claim with a reimbursement becomes one
+//! payment instruction onto the person's card, and the amount moves in the ledger
+//! from the fund pool to reimbursement payable.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ledger::{self, Posting};
+use super::policies::{self, PolicyVersion};
+use super::repo::claims::{self as repo, CANCEL, ClaimRow, PaymentRow, SETTLEMENT};
+use super::repo::enrollments as enrollment_repo;
+use super::repo::holders::{self as holder_repo, CardRow, PersonRow};
+use crate::auth::{Caller, Role};
+use crate::db::{DbConnection, DbPool, now};
+use crate::domain::claim::{Claim, ClaimDraft, Reimbursement, compute};
+use crate::domain::claim_state::{ClaimState, PaymentState};
+use crate::domain::ledger::{Account, Movement};
+use crate::domain::{CardNo, CardState, Fen, PaymentId, PersonNo, SetlId, StateMachine, china_time};
+use crate::http::idempotency::{self, IdempotencyKey};
+use crate::http::{ApiError, FieldError, extract};
+
+/// The time format of the platform: `yyyy-MM-dd HH:mm:ss`, China Standard Time.
+const PLATFORM_TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+/// The settlement's answer: the platform's names, every term of the computation.
+#[derive(Debug, Serialize)]
+pub struct ClaimView {
+    pub setl_id: SetlId,
+    pub mdtrt_id: String,
+    pub psn_no: PersonNo,
+    /// The clinic's message id.
+    pub medins_setl_id: String,
+    pub ipt_otp_no: String,
+    pub mdtrt_cert_no: CardNo,
+    pub med_type: String,
+    pub level: String,
+    pub begntime: String,
+    pub endtime: String,
+    pub medfee_sumamt: Fen,
+    pub fulamt_ownpay_amt: Fen,
+    pub overlmt_selfpay: Fen,
+    pub preselfpay_amt: Fen,
+    pub inscp_scp_amt: Fen,
+    pub state: ClaimState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub policy_version: i32,
+    #[serde(flatten)]
+    pub terms: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_instruction_id: Option<PaymentId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_state: Option<PaymentState>,
+    /// For a cancelled settlement, the negated record that cancels it; for that
+    /// record, the settlement it cancels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<SetlId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancels: Option<SetlId>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn platform_time(stored: NaiveDateTime) -> String {
+    china_time::from_utc(stored).format(PLATFORM_TIME).to_string()
+}
+
+fn view(conn: &mut DbConnection, row: ClaimRow) -> Result<ClaimView, ApiError> {
+    let payment_state = match &row.payment_instruction_id {
+        Some(id) => repo::payment(conn, id)?.map(|p| p.state),
+        None => None,
+    };
+    let cancelled_by =
+        if row.kind == SETTLEMENT { repo::cancel_of(conn, &row.setl_id)?.map(|c| c.setl_id) } else { None };
+    let terms = match serde_json::from_str::<serde_json::Value>(&row.terms).map_err(ApiError::internal)? {
+        serde_json::Value::Object(map) => map,
+        _ => return Err(ApiError::internal("stored claim terms are not an object")),
+    };
+    Ok(ClaimView {
+        setl_id: row.setl_id,
+        mdtrt_id: row.mdtrt_id,
+        psn_no: row.person_no,
+        medins_setl_id: row.msgid,
+        ipt_otp_no: row.ipt_otp_no,
+        mdtrt_cert_no: row.card_no,
+        med_type: row.med_type,
+        level: row.level,
+        begntime: platform_time(row.admitted_at),
+        endtime: platform_time(row.discharged_at),
+        medfee_sumamt: Fen(row.medfee_sumamt),
+        fulamt_ownpay_amt: Fen(row.fulamt_ownpay_amt),
+        overlmt_selfpay: Fen(row.overlmt_selfpay),
+        preselfpay_amt: Fen(row.preselfpay_amt),
+        inscp_scp_amt: Fen(row.inscp_scp_amt),
+        state: row.state,
+        reason: row.reason,
+        policy_version: row.policy_version,
+        terms,
+        payment_instruction_id: row.payment_instruction_id,
+        payment_state,
+        cancelled_by,
+        cancels: row.cancels,
+        created_at: row.created_at.and_utc(),
+    })
+}
+
+/// The clinic a claim is sent for: the institution of its msgid, if it is one of the
+/// caller's; else the caller's first (so that the msgid is refused as another's).
+fn institution_of(caller: &Caller, draft: &ClaimDraft) -> String {
+    let from_msgid: Option<String> = draft.msgid.as_deref().and_then(|m| m.get(..12)).map(str::to_string);
+    match from_msgid {
+        Some(code) if caller.scopes.contains(&code) => code,
+        _ => caller.scopes.first().cloned().unwrap_or_default(),
+    }
+}
+
+fn read_claim(req: &HttpRequest, caller: &Caller, body: &[u8]) -> Result<(Claim, String), ApiError> {
+    let draft: ClaimDraft = extract::parse_json(req, body)?;
+    let institution = institution_of(caller, &draft);
+    let claim = Claim::parse(draft, &institution, Utc::now()).map_err(|errors| {
+        ApiError::validation(
+            errors.into_iter().map(|e| FieldError { row: None, field: e.field, code: e.code, message: e.message }).collect(),
+        )
+    })?;
+    Ok((claim, institution))
+}
+
+/// What identifies "the same claim": every field the clinic sent, in one text.
+fn request_hash(claim: &Claim) -> String {
+    let text = format!(
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        claim.msgid().as_str(),
+        claim.ipt_otp_no(),
+        claim.card_no().as_str(),
+        claim.med_type().code(),
+        claim.level().as_str(),
+        claim.admitted_at(),
+        claim.discharged_at(),
+        claim.medfee_sumamt().get(),
+        claim.fulamt_ownpay_amt().get(),
+        claim.overlmt_selfpay().get(),
+        claim.preselfpay_amt().get(),
+        claim.inscp_scp_amt().get(),
+        claim.confidential(),
+    );
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn refused(field: &str, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::validation(vec![FieldError::new(field, code, message)])
+}
+
+/// Everything a claim is computed from: the card and its holder, eligible at the
+/// admission date, and the policy version in force then.
+struct Basis {
+    card: CardRow,
+    person: PersonRow,
+    policy: PolicyVersion,
+}
+
+fn basis(conn: &mut DbConnection, claim: &Claim) -> Result<Basis, ApiError> {
+    let card_no = CardNo::from(claim.card_no());
+    let Some((card, person)) = holder_repo::card_with_holder(conn, &card_no)? else {
+        return Err(refused("mdtrt_cert_no", "card_unknown", "no card by this number is known to the scheme"));
+    };
+    let admitted = china_time::to_utc(claim.admitted_at());
+    match holder_repo::state_at(conn, &card_no, admitted)? {
+        Some(CardState::Activated) => {}
+        Some(CardState::ReportedLost) => {
+            return Err(refused("mdtrt_cert_no", "card_lost", "the card was reported lost at the admission"));
+        }
+        Some(CardState::Replaced) => {
+            return Err(refused("mdtrt_cert_no", "card_replaced", "the card had been replaced by the admission"));
+        }
+        Some(CardState::Cancelled) => {
+            return Err(refused("mdtrt_cert_no", "card_cancelled", "the card had been cancelled by the admission"));
+        }
+        _ => return Err(refused("mdtrt_cert_no", "card_not_activated", "the card was not activated at the admission")),
+    }
+    let year = claim.year();
+    match enrollment_repo::enrollment(conn, &person.person_no, year)? {
+        None => return Err(refused("begntime", "not_enrolled", format!("the holder is not enrolled for {year}"))),
+        Some(e) if e.paid_at.is_none() => {
+            return Err(refused("begntime", "premium_unpaid", format!("the holder's premium for {year} is unpaid")));
+        }
+        Some(_) => {}
+    }
+    let policy = policies::in_force(conn, &person.county_code, year, claim.admission_date())?
+        .ok_or_else(|| refused("begntime", "no_policy", format!("the county has no policy for {year}")))?;
+    Ok(Basis { card, person, policy })
+}
+
+/// The computation with what the person used before.
+fn reimbursement(conn: &mut DbConnection, claim: &Claim, basis: &Basis) -> Result<Reimbursement, ApiError> {
+    let care = claim.med_type().care();
+    let used = enrollment_repo::cap_used(conn, &basis.person.person_no, claim.year())?;
+    let used_before = Fen(used.iter().find(|(c, _)| c == care.as_str()).map_or(0, |(_, u)| *u));
+    let terms = basis.policy.policy.terms(claim.med_type(), claim.level());
+    Ok(compute(terms, claim, used_before))
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuoteView {
+    pub psn_no: PersonNo,
+    pub mdtrt_cert_no: CardNo,
+    pub policy_version: i32,
+    #[serde(flatten)]
+    pub terms: Reimbursement,
+}
+
+/// `POST /claims/quote` (2206): the same computation as a settlement; nothing stored,
+/// no cap used.
+#[tracing::instrument(skip_all)]
+pub async fn quote(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Clinic])?;
+    let (claim, _) = read_claim(&req, &caller, &body)?;
+    let view = pool
+        .read(move |conn| {
+            let basis = basis(conn, &claim)?;
+            let terms = reimbursement(conn, &claim, &basis)?;
+            Ok::<_, ApiError>(QuoteView {
+                psn_no: basis.person.person_no,
+                mdtrt_cert_no: basis.card.card_no,
+                policy_version: basis.policy.version,
+                terms,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /claims` (2207). The first answer and every repeat of it are `200`.
+#[tracing::instrument(skip_all)]
+pub async fn settle(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Clinic])?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
+    let (claim, clinic) = read_claim(&req, &caller, &body)?;
+    idempotency::run(&pool, key, StatusCode::OK, move |conn| {
+        let hash = request_hash(&claim);
+        if let Some(first) = earlier(conn, &clinic, &claim, &hash)? {
+            return view(conn, first);
+        }
+        let row = settle_new(conn, &caller, &clinic, &claim, hash)?;
+        tracing::info!(setl_id = %row.setl_id, hifp_pay = row.hifp_pay, "claim settled");
+        view(conn, row)
+    })
+    .await
+}
+
+/// The first answer to this claim, when it was sent before (by msgid or by key with
+/// the same body); a conflict when its key or msgid was used for something else.
+fn earlier(conn: &mut DbConnection, clinic: &str, claim: &Claim, hash: &str) -> Result<Option<ClaimRow>, ApiError> {
+    if let Some(first) = repo::by_msgid(conn, clinic, claim.msgid().as_str())? {
+        if first.request_hash == hash {
+            return Ok(Some(first));
+        }
+        return Err(ApiError::conflict(
+            "msgid_reused",
+            format!("this msgid was sent before with another body, settled as {}", first.setl_id),
+        ));
+    }
+    if repo::is_dead(conn, clinic, claim.msgid().as_str())? {
+        return Err(ApiError::conflict("msgid_reversed", "this msgid was reversed before it arrived; it is never settled"));
+    }
+    if let Some(first) = repo::by_key(conn, clinic, claim.ipt_otp_no())? {
+        if first.request_hash == hash {
+            return Ok(Some(first));
+        }
+        return Err(ApiError::conflict(
+            "claim_exists",
+            format!("this ipt_otp_no is settled as {} with other terms; cancel it first", first.setl_id),
+        ));
+    }
+    Ok(None)
+}
+
+fn settle_new(conn: &mut DbConnection, caller: &Caller, clinic: &str, claim: &Claim, hash: String) -> Result<ClaimRow, ApiError> {
+    let basis = basis(conn, claim)?;
+    let year = claim.year();
+    // The person's year is the lock every claim of it takes before reading the cap.
+    enrollment_repo::lock_enrollment(conn, &basis.person.person_no, year)?
+        .ok_or_else(|| refused("begntime", "not_enrolled", format!("the holder is not enrolled for {year}")))?;
+    let terms = reimbursement(conn, claim, &basis)?;
+    let care = claim.med_type().care();
+    let at = now();
+    let setl_id = SetlId::new();
+    let hifp_pay = terms.hifp_pay;
+    if hifp_pay.get() > 0 {
+        enrollment_repo::add_cap_use(conn, &basis.person.person_no, year, care.as_str(), hifp_pay)?;
+    }
+    let payment_id = (hifp_pay.get() > 0).then(PaymentId::new);
+    let row = ClaimRow {
+        setl_id: setl_id.clone(),
+        mdtrt_id: uuid::Uuid::now_v7().simple().to_string(),
+        kind: SETTLEMENT.to_string(),
+        cancels: None,
+        clinic: clinic.to_string(),
+        msgid: claim.msgid().as_str().to_string(),
+        ipt_otp_no: claim.ipt_otp_no().to_string(),
+        request_hash: hash,
+        person_no: basis.person.person_no.clone(),
+        card_no: basis.card.card_no.clone(),
+        county_code: basis.person.county_code.clone(),
+        village: basis.person.village.clone(),
+        year,
+        med_type: claim.med_type().code().to_string(),
+        care: care.as_str().to_string(),
+        level: claim.level().as_str().to_string(),
+        admitted_at: china_time::to_utc(claim.admitted_at()),
+        discharged_at: china_time::to_utc(claim.discharged_at()),
+        confidential: claim.confidential(),
+        medfee_sumamt: claim.medfee_sumamt().get(),
+        fulamt_ownpay_amt: claim.fulamt_ownpay_amt().get(),
+        overlmt_selfpay: claim.overlmt_selfpay().get(),
+        preselfpay_amt: claim.preselfpay_amt().get(),
+        inscp_scp_amt: claim.inscp_scp_amt().get(),
+        policy_version: basis.policy.version,
+        terms: serde_json::to_string(&terms).map_err(ApiError::internal)?,
+        hifp_pay: hifp_pay.get(),
+        state: ClaimState::Approved,
+        reason: None,
+        payment_instruction_id: payment_id.clone(),
+        created_by: caller.client_id.clone(),
+        created_at: at,
+    };
+    repo::insert(conn, &row)?;
+    if let Some(id) = payment_id {
+        repo::insert_payment(
+            conn,
+            &PaymentRow {
+                id,
+                setl_id: setl_id.clone(),
+                county_code: row.county_code.clone(),
+                year,
+                person_no: row.person_no.clone(),
+                card_no: row.card_no.clone(),
+                amount: hifp_pay.get(),
+                state: PaymentState::Pending,
+                envelope_id: None,
+                attempts: 0,
+                failure_code: None,
+                bank_reference: None,
+                answered_at: None,
+                created_at: at,
+            },
+        )?;
+        post(conn, &row, Movement::ClaimApproved, setl_id.as_str(), Account::FundPool, Account::ReimbursementPayable, hifp_pay, at)?;
+    }
+    Ok(row)
+}
+
+/// Moves `amount` of the claim's county and year from `from` to `to` in the ledger.
+#[allow(clippy::too_many_arguments)]
+fn post(
+    conn: &mut DbConnection,
+    claim: &ClaimRow,
+    kind: Movement,
+    reference: &str,
+    from: Account,
+    to: Account,
+    amount: Fen,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let negated = Fen::ZERO.checked_sub(amount).ok_or_else(|| ApiError::internal("amount out of range"))?;
+    ledger::post(
+        conn,
+        &Posting {
+            county_code: claim.county_code.clone(),
+            year: claim.year,
+            kind,
+            reference: reference.to_string(),
+            lines: vec![(to, amount), (from, negated)],
+            at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Whether `caller` may see `claim`: the clinic that settled it, the county office of
+/// its county, the province's roles.
+fn may_see(caller: &Caller, claim: &ClaimRow) -> bool {
+    match caller.role {
+        Role::Clinic => caller.scopes.contains(&claim.clinic),
+        Role::CountyOffice => caller.scopes.contains(&claim.county_code),
+        Role::ProvincialAdmin | Role::Auditor => true,
+        _ => false,
+    }
+}
+
+/// `GET /claims/{setl_id}` (5203).
+#[tracing::instrument(skip_all)]
+pub async fn get(caller: Caller, pool: web::Data<DbPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Clinic, Role::CountyOffice, Role::ProvincialAdmin, Role::Auditor])?;
+    let setl_id = SetlId::from(path.into_inner());
+    let view = pool
+        .read(move |conn| match repo::find(conn, &setl_id)?.filter(|c| may_see(&caller, c)) {
+            Some(row) => view(conn, row),
+            None => Err(ApiError::not_found("claim")),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsgidQuery {
+    pub msgid: String,
+}
+
+/// `GET /claims?msgid=` (5203 by the clinic's message id, after a timeout): the
+/// settlement of that message, or 404 when it never arrived.
+#[tracing::instrument(skip_all)]
+pub async fn by_msgid(caller: Caller, pool: web::Data<DbPool>, query: web::Query<MsgidQuery>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Clinic])?;
+    let msgid = query.into_inner().msgid;
+    let clinic = msgid.get(..12).map(str::to_string).filter(|c| caller.scopes.contains(c));
+    let Some(clinic) = clinic else {
+        return Err(ApiError::not_found("claim"));
+    };
+    let view = pool
+        .read(move |conn| match repo::by_msgid(conn, &clinic, &msgid)? {
+            Some(row) => view(conn, row),
+            None => Err(ApiError::not_found("claim")),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    pub reason: Option<String>,
+}
+
+/// `POST /claims/{setl_id}/cancel` (2208), by the clinic that settled the claim or
+/// the person's county office: a negated record linked to the settlement (which is
+/// never edited but for its state), the cap given back, the money taken back in the
+/// ledger (or, once paid, owed back).
+#[tracing::instrument(skip_all)]
+pub async fn cancel(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Clinic, Role::CountyOffice])?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
+    let body: CancelBody = if body.is_empty() { CancelBody::default() } else { extract::parse_json(&req, &body)? };
+    let reason = body.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 200) {
+        return Err(refused("reason", "reason_too_long", "at most 200 characters"));
+    }
+    let setl_id = SetlId::from(path.into_inner());
+    idempotency::run(&pool, key, StatusCode::OK, move |conn| {
+        let claim = repo::find(conn, &setl_id)?
+            .filter(|c| c.kind == SETTLEMENT && may_see(&caller, c))
+            .ok_or_else(|| ApiError::not_found("claim"))?;
+        let negated = cancel_claim(conn, &caller, claim, reason)?;
+        view(conn, negated)
+    })
+    .await
+}
+
+/// Cancels `claim` in the caller's transaction and returns the negated record.
+fn cancel_claim(conn: &mut DbConnection, caller: &Caller, claim: ClaimRow, reason: Option<String>) -> Result<ClaimRow, ApiError> {
+    // The person's year first, as every claim of it does: the cap given back is seen
+    // by the next claim, never half.
+    enrollment_repo::lock_enrollment(conn, &claim.person_no, claim.year)?;
+    let claim = repo::find(conn, &claim.setl_id)?.ok_or_else(|| ApiError::not_found("claim"))?;
+    if claim.state == ClaimState::Cancelled {
+        let by = repo::cancel_of(conn, &claim.setl_id)?.map(|c| c.setl_id.to_string()).unwrap_or_default();
+        return Err(ApiError::conflict("claim_already_cancelled", format!("the claim was cancelled before, by {by}")));
+    }
+    let step = claim.state.transition(ClaimState::Cancelled).map_err(|e| ApiError::conflict(e.code(), e.to_string()))?;
+    if repo::set_state(conn, &claim.setl_id, step.from(), step.to())? != 1 {
+        return Err(ApiError::conflict("claim_changed", "the claim changed meanwhile; read it again"));
+    }
+    let at = now();
+    let amount = Fen(claim.hifp_pay);
+    if amount.get() > 0 && matches!(claim.state, ClaimState::Approved | ClaimState::Flagged) {
+        enrollment_repo::add_cap_use(conn, &claim.person_no, claim.year, &claim.care, Fen(-amount.get()))?;
+    }
+    let negated = ClaimRow {
+        setl_id: SetlId::new(),
+        mdtrt_id: claim.mdtrt_id.clone(),
+        kind: CANCEL.to_string(),
+        cancels: Some(claim.setl_id.clone()),
+        msgid: format!("cancel:{}", claim.setl_id),
+        request_hash: String::new(),
+        medfee_sumamt: -claim.medfee_sumamt,
+        fulamt_ownpay_amt: -claim.fulamt_ownpay_amt,
+        overlmt_selfpay: -claim.overlmt_selfpay,
+        preselfpay_amt: -claim.preselfpay_amt,
+        inscp_scp_amt: -claim.inscp_scp_amt,
+        terms: negate_terms(&claim.terms)?,
+        hifp_pay: -claim.hifp_pay,
+        state: ClaimState::Cancelled,
+        reason,
+        payment_instruction_id: None,
+        created_by: caller.client_id.clone(),
+        created_at: at,
+        ..claim.clone()
+    };
+    repo::insert(conn, &negated)?;
+    if let Some(payment) = &claim.payment_instruction_id {
+        super::payments::claim_cancelled(conn, &claim, payment, at)?;
+    }
+    tracing::info!(setl_id = %claim.setl_id, cancel = %negated.setl_id, "claim cancelled");
+    Ok(negated)
+}
+
+/// The terms of a negated record: every amount negated, ratios and versions as they were.
+fn negate_terms(terms: &str) -> Result<String, ApiError> {
+    let mut value: serde_json::Value = serde_json::from_str(terms).map_err(ApiError::internal)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        for (name, v) in map.iter_mut() {
+            if name == "ratio" {
+                continue;
+            }
+            if let Some(n) = v.as_i64() {
+                *v = serde_json::Value::from(-n);
+            }
+        }
+    }
+    serde_json::to_string(&value).map_err(ApiError::internal)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReversalBody {
+    pub omsgid: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReversalView {
+    pub omsgid: String,
+    /// `cancelled` (it was settled, and is cancelled now), `already_cancelled`, or
+    /// `never_arrived` (it is marked dead: a late arrival is refused).
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setl_id: Option<SetlId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<SetlId>,
+}
+
+/// `POST /claims/reversals {omsgid}` (2601): the clinic does not know what became of a
+/// message. Settled: cancelled. Never arrived: dead, so that it is never paid.
+#[tracing::instrument(skip_all)]
+pub async fn reverse(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Clinic])?;
+    let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
+    let body: ReversalBody = extract::parse_json(&req, &body)?;
+    let omsgid = body.omsgid.trim().to_string();
+    let clinic = omsgid.get(..12).map(str::to_string);
+    let clinic = match clinic {
+        Some(c) if omsgid.len() == 30 && omsgid.bytes().all(|b| b.is_ascii_alphanumeric()) => c,
+        _ => return Err(refused("omsgid", "msgid_invalid", "a msgid is 30 characters: institution, time, sequence")),
+    };
+    if !caller.scopes.contains(&clinic) {
+        return Err(refused("omsgid", "msgid_of_another_institution", "the msgid is not of your institution"));
+    }
+    idempotency::run(&pool, key, StatusCode::OK, move |conn| {
+        let Some(claim) = repo::by_msgid(conn, &clinic, &omsgid)? else {
+            repo::mark_dead(conn, &clinic, &omsgid, &caller.client_id, now())?;
+            return Ok(ReversalView { omsgid, outcome: "never_arrived", setl_id: None, cancelled_by: None });
+        };
+        if claim.state == ClaimState::Cancelled {
+            let by = repo::cancel_of(conn, &claim.setl_id)?.map(|c| c.setl_id);
+            return Ok(ReversalView { omsgid, outcome: "already_cancelled", setl_id: Some(claim.setl_id), cancelled_by: by });
+        }
+        let setl_id = claim.setl_id.clone();
+        let negated = cancel_claim(conn, &caller, claim, Some("reversed by the clinic (2601)".into()))?;
+        Ok(ReversalView { omsgid, outcome: "cancelled", setl_id: Some(setl_id), cancelled_by: Some(negated.setl_id) })
+    })
+    .await
+}

@@ -1,0 +1,208 @@
+//! Claims, reversed message ids, and payment instructions onto cards.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::domain::claim_state::{ClaimState, PaymentState};
+use crate::domain::{CardNo, ClientId, EnvelopeId, PaymentId, PersonNo, SetlId};
+
+diesel::table! {
+    claims (setl_id) {
+        setl_id -> Text,
+        mdtrt_id -> Text,
+        kind -> Text,
+        cancels -> Nullable<Text>,
+        clinic -> Text,
+        msgid -> Text,
+        ipt_otp_no -> Text,
+        request_hash -> Text,
+        person_no -> Text,
+        card_no -> Text,
+        county_code -> Text,
+        village -> Text,
+        year -> Integer,
+        med_type -> Text,
+        care -> Text,
+        level -> Text,
+        admitted_at -> Timestamp,
+        discharged_at -> Timestamp,
+        confidential -> Bool,
+        medfee_sumamt -> BigInt,
+        fulamt_ownpay_amt -> BigInt,
+        overlmt_selfpay -> BigInt,
+        preselfpay_amt -> BigInt,
+        inscp_scp_amt -> BigInt,
+        policy_version -> Integer,
+        terms -> Text,
+        hifp_pay -> BigInt,
+        state -> Text,
+        reason -> Nullable<Text>,
+        payment_instruction_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dead_msgids (clinic, msgid) {
+        clinic -> Text,
+        msgid -> Text,
+        reversed_by -> Text,
+        reversed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_instructions (id) {
+        id -> Text,
+        setl_id -> Text,
+        county_code -> Text,
+        year -> Integer,
+        person_no -> Text,
+        card_no -> Text,
+        amount -> BigInt,
+        state -> Text,
+        envelope_id -> Nullable<Text>,
+        attempts -> Integer,
+        failure_code -> Nullable<Text>,
+        bank_reference -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(claims, payment_instructions);
+
+/// Whether a claim row is a settlement or the negated record that cancels one.
+pub const SETTLEMENT: &str = "settlement";
+pub const CANCEL: &str = "cancel";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = claims)]
+pub struct ClaimRow {
+    pub setl_id: SetlId,
+    pub mdtrt_id: String,
+    pub kind: String,
+    pub cancels: Option<SetlId>,
+    pub clinic: String,
+    pub msgid: String,
+    pub ipt_otp_no: String,
+    pub request_hash: String,
+    pub person_no: PersonNo,
+    pub card_no: CardNo,
+    pub county_code: String,
+    pub village: String,
+    pub year: i32,
+    pub med_type: String,
+    pub care: String,
+    pub level: String,
+    pub admitted_at: NaiveDateTime,
+    pub discharged_at: NaiveDateTime,
+    pub confidential: bool,
+    pub medfee_sumamt: i64,
+    pub fulamt_ownpay_amt: i64,
+    pub overlmt_selfpay: i64,
+    pub preselfpay_amt: i64,
+    pub inscp_scp_amt: i64,
+    pub policy_version: i32,
+    pub terms: String,
+    pub hifp_pay: i64,
+    pub state: ClaimState,
+    pub reason: Option<String>,
+    pub payment_instruction_id: Option<PaymentId>,
+    pub created_by: ClientId,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_instructions)]
+pub struct PaymentRow {
+    pub id: PaymentId,
+    pub setl_id: SetlId,
+    pub county_code: String,
+    pub year: i32,
+    pub person_no: PersonNo,
+    pub card_no: CardNo,
+    pub amount: i64,
+    pub state: PaymentState,
+    pub envelope_id: Option<EnvelopeId>,
+    pub attempts: i32,
+    pub failure_code: Option<String>,
+    pub bank_reference: Option<String>,
+    pub answered_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn by_key(conn: &mut DbConnection, clinic: &str, ipt_otp_no: &str) -> QueryResult<Option<ClaimRow>> {
+    claims::table
+        .filter(claims::clinic.eq(clinic))
+        .filter(claims::ipt_otp_no.eq(ipt_otp_no))
+        .filter(claims::kind.eq(SETTLEMENT))
+        .select(ClaimRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn by_msgid(conn: &mut DbConnection, clinic: &str, msgid: &str) -> QueryResult<Option<ClaimRow>> {
+    claims::table
+        .filter(claims::clinic.eq(clinic))
+        .filter(claims::msgid.eq(msgid))
+        .select(ClaimRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn find(conn: &mut DbConnection, setl_id: &SetlId) -> QueryResult<Option<ClaimRow>> {
+    claims::table.find(setl_id).select(ClaimRow::as_select()).first(conn).optional()
+}
+
+/// The negated record that cancels `setl_id`, if any.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn cancel_of(conn: &mut DbConnection, setl_id: &SetlId) -> QueryResult<Option<ClaimRow>> {
+    claims::table.filter(claims::cancels.eq(setl_id)).select(ClaimRow::as_select()).first(conn).optional()
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn insert(conn: &mut DbConnection, row: &ClaimRow) -> QueryResult<usize> {
+    diesel::insert_into(claims::table).values(row).execute(conn)
+}
+
+/// Moves a claim from `from` to `to`; 0 when it was no longer in `from`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn set_state(conn: &mut DbConnection, setl_id: &SetlId, from: ClaimState, to: ClaimState) -> QueryResult<usize> {
+    diesel::update(claims::table.find(setl_id).filter(claims::state.eq(from))).set(claims::state.eq(to)).execute(conn)
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn is_dead(conn: &mut DbConnection, clinic: &str, msgid: &str) -> QueryResult<bool> {
+    Ok(dead_msgids::table.find((clinic, msgid)).count().get_result::<i64>(conn)? > 0)
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn mark_dead(conn: &mut DbConnection, clinic: &str, msgid: &str, by: &ClientId, at: NaiveDateTime) -> QueryResult<usize> {
+    if is_dead(conn, clinic, msgid)? {
+        return Ok(0);
+    }
+    diesel::insert_into(dead_msgids::table)
+        .values((
+            dead_msgids::clinic.eq(clinic),
+            dead_msgids::msgid.eq(msgid),
+            dead_msgids::reversed_by.eq(by),
+            dead_msgids::reversed_at.eq(at),
+        ))
+        .execute(conn)
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn insert_payment(conn: &mut DbConnection, row: &PaymentRow) -> QueryResult<usize> {
+    diesel::insert_into(payment_instructions::table).values(row).execute(conn)
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn payment(conn: &mut DbConnection, id: &PaymentId) -> QueryResult<Option<PaymentRow>> {
+    payment_instructions::table.find(id).select(PaymentRow::as_select()).first(conn).optional()
+}
