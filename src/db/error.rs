@@ -31,14 +31,32 @@ struct UniqueConstraint {
 
 const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
     UniqueConstraint {
+        postgres: "claims_key",
+        sqlite: "claims.clinic, claims.ipt_otp_no",
+        code: "claim_in_progress",
+        detail: "this claim arrived twice at once; send it again for the first answer",
+    },
+    UniqueConstraint {
+        postgres: "claims_msgid",
+        sqlite: "claims.clinic, claims.msgid",
+        code: "claim_in_progress",
+        detail: "this msgid arrived twice at once; send it again for the first answer",
+    },
+    UniqueConstraint {
+        postgres: "claims_cancels",
+        sqlite: "claims.cancels",
+        code: "claim_already_cancelled",
+        detail: "the claim was cancelled by another request meanwhile",
+    },
+    UniqueConstraint {
         postgres: "debit_instructions_once",
-        sqlite: "debit_instructions.person_no",
+        sqlite: "debit_instructions.person_no, debit_instructions.year",
         code: "already_being_debited",
         detail: "a person in this run is already asked for this year's premium; run again",
     },
     UniqueConstraint {
         postgres: "enrollments_pkey",
-        sqlite: "enrollments.person_no",
+        sqlite: "enrollments.person_no, enrollments.year",
         code: "enrollment_changed",
         detail: "a person was enrolled by another request meanwhile; send the rows again",
     },

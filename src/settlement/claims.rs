@@ -134,11 +134,11 @@ fn read_claim(req: &HttpRequest, caller: &Caller, body: &[u8]) -> Result<(Claim,
     Ok((claim, institution))
 }
 
-/// What identifies "the same claim": every field the clinic sent, in one text.
+/// What identifies "the same claim": every field the clinic sent but the message id
+/// (a clinic may send the same claim again in a new message), in one text.
 fn request_hash(claim: &Claim) -> String {
     let text = format!(
-        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
-        claim.msgid().as_str(),
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
         claim.ipt_otp_no(),
         claim.card_no().as_str(),
         claim.med_type().code(),

@@ -9,12 +9,15 @@
 //! - [`ledger`] posts to and reads the double-entry fund ledger, [`funds`] serves it
 //!   and takes government subsidies, [`ledger_check`] verifies it (`healthcard
 //!   ledger check`).
+//! - [`claims`]: clinics' settlements in the national platform's terms, their quote,
+//!   cancel and reversal; [`payments`]: the reimbursement paid onto the card.
 //! - [`eligibility`] and [`access_log`]: the clinics' lookup, and the record of every
 //!   lookup.
 //! - [`messages`]: what comes in (card status).
 
 pub mod access_log;
 pub mod banks;
+pub mod claims;
 pub mod debits;
 pub mod eligibility;
 pub mod enrollments;

@@ -3,7 +3,7 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{access_log, banks, debits, eligibility, enrollments, messages, policies};
+use super::{access_log, banks, claims, debits, eligibility, enrollments, messages, policies};
 use crate::http::ops;
 use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
@@ -22,6 +22,12 @@ pub fn table() -> RouteTable {
         .public(Method::GET, "/api/v1/debit-envelopes", debits::list_envelopes)
         .public(Method::GET, "/api/v1/debit-envelopes/{id}", debits::get_envelope)
         .public(Method::POST, "/api/v1/debit-instructions/results", debits::results)
+        .public(Method::POST, "/api/v1/claims", claims::settle)
+        .public(Method::GET, "/api/v1/claims", claims::by_msgid)
+        .public(Method::POST, "/api/v1/claims/quote", claims::quote)
+        .public(Method::POST, "/api/v1/claims/reversals", claims::reverse)
+        .public(Method::GET, "/api/v1/claims/{setl_id}", claims::get)
+        .public(Method::POST, "/api/v1/claims/{setl_id}/cancel", claims::cancel)
         .public(Method::PUT, "/api/v1/policies/{county}/{year}", policies::put)
         .public(Method::GET, "/api/v1/policies/{county}/{year}", policies::get)
         .public(Method::GET, "/api/v1/policies/{county}/{year}/versions", policies::versions);

@@ -18,6 +18,7 @@ mod platform;
 mod platform_schema;
 mod province;
 mod settlement;
+mod settlement_claims;
 mod settlement_funds;
 mod settlement_policies;
 mod verification;

@@ -2,6 +2,7 @@
 
 pub mod access_log;
 pub mod banks;
+pub mod claims;
 pub mod debits;
 pub mod enrollments;
 pub mod holders;
