@@ -26,6 +26,7 @@ pub mod card;
 pub mod card_order;
 pub mod china_time;
 pub mod citizen_id;
+pub mod claim;
 pub mod claim_state;
 pub mod debit;
 pub mod eligibility;
@@ -52,6 +53,7 @@ pub use batch::BatchState;
 pub use card::{CardStage, CardState};
 pub use card_order::OrderState;
 pub use citizen_id::{CitizenId, CitizenIdError, ParsedCitizenId};
+pub use claim::{Claim, ClaimAmounts, ClaimDraft, ClaimErrorCode, ClaimFieldError, Msgid, Reimbursement};
 pub use ethnicity::{Ethnicity, EthnicityError};
 pub use ids::{
     BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PaymentId, PersonNo,

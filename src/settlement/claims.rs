@@ -22,7 +22,7 @@ use super::repo::enrollments as enrollment_repo;
 use super::repo::holders::{self as holder_repo, CardRow, PersonRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
-use crate::domain::claim::{Claim, ClaimDraft, Reimbursement, compute};
+use crate::domain::claim::{Claim, ClaimDraft, Reimbursement};
 use crate::domain::claim_state::{ClaimState, PaymentState};
 use crate::domain::ledger::{Account, Movement};
 use crate::domain::{CardNo, CardState, Fen, PaymentId, PersonNo, SetlId, StateMachine, china_time};
@@ -128,7 +128,10 @@ fn read_claim(req: &HttpRequest, caller: &Caller, body: &[u8]) -> Result<(Claim,
     let institution = institution_of(caller, &draft);
     let claim = Claim::parse(draft, &institution, Utc::now()).map_err(|errors| {
         ApiError::validation(
-            errors.into_iter().map(|e| FieldError { row: None, field: e.field, code: e.code, message: e.message }).collect(),
+            errors
+                .into_iter()
+                .map(|e| FieldError { row: None, field: e.field, code: e.code.code().to_string(), message: e.message })
+                .collect(),
         )
     })?;
     Ok((claim, institution))
@@ -205,7 +208,7 @@ fn reimbursement(conn: &mut DbConnection, claim: &Claim, basis: &Basis) -> Resul
     let used = enrollment_repo::cap_used(conn, &basis.person.person_no, claim.year())?;
     let used_before = Fen(used.iter().find(|(c, _)| c == care.as_str()).map_or(0, |(_, u)| *u));
     let terms = basis.policy.policy.terms(claim.med_type(), claim.level());
-    Ok(compute(terms, claim, used_before))
+    Ok(claim.reimbursement(terms, used_before))
 }
 
 #[derive(Debug, Serialize)]
