@@ -223,7 +223,12 @@ pub struct QuoteView {
 /// `POST /claims/quote` (2206): the same computation as a settlement; nothing stored,
 /// no cap used.
 #[tracing::instrument(skip_all)]
-pub async fn quote(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn quote(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let (claim, _) = read_claim(&req, &caller, &body)?;
     let view = pool
@@ -243,7 +248,12 @@ pub async fn quote(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, bo
 
 /// `POST /claims` (2207). The first answer and every repeat of it are `200`.
 #[tracing::instrument(skip_all)]
-pub async fn settle(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn settle(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let (claim, clinic) = read_claim(&req, &caller, &body)?;
@@ -272,7 +282,10 @@ fn earlier(conn: &mut DbConnection, clinic: &str, claim: &Claim, hash: &str) -> 
         ));
     }
     if repo::is_dead(conn, clinic, claim.msgid().as_str())? {
-        return Err(ApiError::conflict("msgid_reversed", "this msgid was reversed before it arrived; it is never settled"));
+        return Err(ApiError::conflict(
+            "msgid_reversed",
+            "this msgid was reversed before it arrived; it is never settled",
+        ));
     }
     if let Some(first) = repo::by_key(conn, clinic, claim.ipt_otp_no())? {
         if first.request_hash == hash {
@@ -286,7 +299,13 @@ fn earlier(conn: &mut DbConnection, clinic: &str, claim: &Claim, hash: &str) -> 
     Ok(None)
 }
 
-fn settle_new(conn: &mut DbConnection, caller: &Caller, clinic: &str, claim: &Claim, hash: String) -> Result<ClaimRow, ApiError> {
+fn settle_new(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    clinic: &str,
+    claim: &Claim,
+    hash: String,
+) -> Result<ClaimRow, ApiError> {
     let basis = basis(conn, claim)?;
     let year = claim.year();
     // The person's year is the lock every claim of it takes before reading the cap.
@@ -356,7 +375,16 @@ fn settle_new(conn: &mut DbConnection, caller: &Caller, clinic: &str, claim: &Cl
                 created_at: at,
             },
         )?;
-        post(conn, &row, Movement::ClaimApproved, setl_id.as_str(), Account::FundPool, Account::ReimbursementPayable, hifp_pay, at)?;
+        post(
+            conn,
+            &row,
+            Movement::ClaimApproved,
+            setl_id.as_str(),
+            Account::FundPool,
+            Account::ReimbursementPayable,
+            hifp_pay,
+            at,
+        )?;
     }
     Ok(row)
 }
@@ -422,7 +450,11 @@ pub struct MsgidQuery {
 /// `GET /claims?msgid=` (5203 by the clinic's message id, after a timeout): the
 /// settlement of that message, or 404 when it never arrived.
 #[tracing::instrument(skip_all)]
-pub async fn by_msgid(caller: Caller, pool: web::Data<DbPool>, query: web::Query<MsgidQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn by_msgid(
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    query: web::Query<MsgidQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let msgid = query.into_inner().msgid;
     let clinic = msgid.get(..12).map(str::to_string).filter(|c| caller.scopes.contains(c));
@@ -475,7 +507,12 @@ pub async fn cancel(
 }
 
 /// Cancels `claim` in the caller's transaction and returns the negated record.
-fn cancel_claim(conn: &mut DbConnection, caller: &Caller, claim: ClaimRow, reason: Option<String>) -> Result<ClaimRow, ApiError> {
+fn cancel_claim(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    claim: ClaimRow,
+    reason: Option<String>,
+) -> Result<ClaimRow, ApiError> {
     // The person's year first, as every claim of it does: the cap given back is seen
     // by the next claim, never half.
     enrollment_repo::lock_enrollment(conn, &claim.person_no, claim.year)?;
@@ -484,7 +521,8 @@ fn cancel_claim(conn: &mut DbConnection, caller: &Caller, claim: ClaimRow, reaso
         let by = repo::cancel_of(conn, &claim.setl_id)?.map(|c| c.setl_id.to_string()).unwrap_or_default();
         return Err(ApiError::conflict("claim_already_cancelled", format!("the claim was cancelled before, by {by}")));
     }
-    let step = claim.state.transition(ClaimState::Cancelled).map_err(|e| ApiError::conflict(e.code(), e.to_string()))?;
+    let step =
+        claim.state.transition(ClaimState::Cancelled).map_err(|e| ApiError::conflict(e.code(), e.to_string()))?;
     if repo::set_state(conn, &claim.setl_id, step.from(), step.to())? != 1 {
         return Err(ApiError::conflict("claim_changed", "the claim changed meanwhile; read it again"));
     }
@@ -559,7 +597,12 @@ pub struct ReversalView {
 /// `POST /claims/reversals {omsgid}` (2601): the clinic does not know what became of a
 /// message. Settled: cancelled. Never arrived: dead, so that it is never paid.
 #[tracing::instrument(skip_all)]
-pub async fn reverse(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn reverse(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<DbPool>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let body: ReversalBody = extract::parse_json(&req, &body)?;
@@ -579,7 +622,12 @@ pub async fn reverse(req: HttpRequest, caller: Caller, pool: web::Data<DbPool>, 
         };
         if claim.state == ClaimState::Cancelled {
             let by = repo::cancel_of(conn, &claim.setl_id)?.map(|c| c.setl_id);
-            return Ok(ReversalView { omsgid, outcome: "already_cancelled", setl_id: Some(claim.setl_id), cancelled_by: by });
+            return Ok(ReversalView {
+                omsgid,
+                outcome: "already_cancelled",
+                setl_id: Some(claim.setl_id),
+                cancelled_by: by,
+            });
         }
         let setl_id = claim.setl_id.clone();
         let negated = cancel_claim(conn, &caller, claim, Some("reversed by the clinic (2601)".into()))?;

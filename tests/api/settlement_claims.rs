@@ -5,6 +5,7 @@
 //! cap and the money back; the ledger check passes after all of it.
 
 use chrono::{Datelike, Duration as Days, Utc};
+
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -26,16 +27,15 @@ fn msgid(seq: u32) -> String {
     format!("{CLINIC}{}{seq:04}", china_now().format("%Y%m%d%H%M%S"))
 }
 
-/// An inpatient claim at a county hospital: discharged yesterday (or today, early in a
-/// year), admitted the day before.
+/// An inpatient claim at a county hospital, admitted and discharged a moment ago (the
+/// card was activated only seconds before, and no admission may be in the future).
 fn claim(msgid: &str, ipt: &str, card: &str, inscp: i64) -> Value {
-    let today = china_now().date();
-    let end = if today.ordinal() > 2 { today - Days::days(1) } else { today };
-    let begin = end - Days::days(1).min(end - end.with_ordinal(1).unwrap());
+    let now = china_now();
+    let (begin, end) = ((now - Days::seconds(1)).format("%Y-%m-%d %H:%M:%S"), now.format("%Y-%m-%d %H:%M:%S"));
     json!({
         "msgid": msgid, "ipt_otp_no": ipt, "mdtrt_cert_type": "03", "mdtrt_cert_no": card, "insutype": "390",
         "med_type": "21", "level": "county",
-        "begntime": format!("{begin} 00:00:01"), "endtime": format!("{end} 00:00:02"),
+        "begntime": begin.to_string(), "endtime": end.to_string(),
         "medfee_sumamt": inscp + 100_000, "fulamt_ownpay_amt": 50_000, "overlmt_selfpay": 20_000,
         "preselfpay_amt": 30_000, "inscp_scp_amt": inscp
     })
@@ -72,7 +72,10 @@ impl Ward {
         let p = Province::new(backend, &[]).await;
         let year = china_now().year();
         assert_eq!(p.put(&p.admin, &format!("/api/v1/policies/{COUNTY}/{year}"), policy(year)).await.0, 201);
-        assert_eq!(p.put(&p.admin, &format!("/api/v1/bank-assignments/{COUNTY}"), json!({"bank": "BANK-P"})).await.0, 200);
+        assert_eq!(
+            p.put(&p.admin, &format!("/api/v1/bank-assignments/{COUNTY}"), json!({"bank": "BANK-P"})).await.0,
+            200
+        );
         let (_, clinic) = p.app.client(&p.admin, "clinic", &[CLINIC]).await;
         let (_, bank) = p.app.client(&p.admin, "bank", &["BANK-P"]).await;
         let cards = p.activated_cards(&people(n), 1).await;
@@ -89,7 +92,8 @@ impl Ward {
         let (_, envelopes) = p.get(&bank, "/api/v1/debit-envelopes?state=pending").await;
         let mut answers = Vec::new();
         for e in envelopes["items"].as_array().unwrap() {
-            let (_, full) = p.get(&bank, &format!("/api/v1/debit-envelopes/{}", e["envelope_id"].as_str().unwrap())).await;
+            let (_, full) =
+                p.get(&bank, &format!("/api/v1/debit-envelopes/{}", e["envelope_id"].as_str().unwrap())).await;
             for line in full["instructions"].as_array().unwrap() {
                 let paid_card = cards.iter().take(paid).any(|c| line["card_no"] == c.as_str());
                 answers.push(if paid_card {
@@ -101,6 +105,8 @@ impl Ward {
         }
         let (status, report) = p.post(&bank, "/api/v1/debit-instructions/results", json!({ "results": answers })).await;
         assert_eq!(status, 200, "{report}");
+        // Admissions are stamped to the second and must follow the activation.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         Ward { p, clinic, cards }
     }
 
@@ -110,7 +116,12 @@ impl Ward {
 
     fn ledger_check(&self) {
         let out = tokio::task::block_in_place(|| self.p.app.env.cli(&["ledger", "check"]));
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -135,10 +146,26 @@ async fn a_claim_is_settled_once_and_undone_precisely(backend: Backend) {
     assert_eq!(again, quote, "a quote uses no cap");
     let (status, settled) = w.send("/api/v1/claims", &body).await;
     assert_eq!(status, 200, "{settled}");
-    for term in ["deductible", "ratio", "cap", "used_before", "left_before", "act_pay_dedc", "hifp_pay", "pool_prop_selfpay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay"] {
+    for term in [
+        "deductible",
+        "ratio",
+        "cap",
+        "used_before",
+        "left_before",
+        "act_pay_dedc",
+        "hifp_pay",
+        "pool_prop_selfpay",
+        "fund_pay_sumamt",
+        "psn_part_amt",
+        "acct_pay",
+        "psn_cash_pay",
+    ] {
         assert_eq!(settled[term], quote[term], "{term}: {settled}");
     }
-    assert_eq!((settled["state"].as_str(), settled["medins_setl_id"].as_str()), (Some("approved"), Some(first_msgid.as_str())));
+    assert_eq!(
+        (settled["state"].as_str(), settled["medins_setl_id"].as_str()),
+        (Some("approved"), Some(first_msgid.as_str()))
+    );
     assert_eq!((settled["policy_version"].as_i64(), settled["payment_state"].as_str()), (Some(1), Some("pending")));
     assert_eq!(settled["psn_part_amt"].as_i64(), Some(1_000_000 - 652_500));
     let setl_id = settled["setl_id"].as_str().unwrap().to_string();
@@ -181,7 +208,7 @@ async fn a_claim_is_settled_once_and_undone_precisely(backend: Backend) {
     let mut future = claim(&msgid(11), "ZY0011", card, 900_000);
     future["begntime"] = json!(format!("{} 00:00:00", china_now().date() + Days::days(3)));
     let mut backwards = claim(&msgid(12), "ZY0012", card, 900_000);
-    backwards["endtime"] = json!("2000-01-01 00:00:00");
+    backwards["endtime"] = json!("2003-01-01 00:00:00");
     let mut huge = claim(&msgid(13), "ZY0013", card, 900_000);
     huge["fulamt_ownpay_amt"] = json!(2_000_000_000_000_i64);
     let cases = [
@@ -189,7 +216,11 @@ async fn a_claim_is_settled_once_and_undone_precisely(backend: Backend) {
         (future, "begntime", "admission_in_future"),
         (backwards, "endtime", "discharge_before_admission"),
         (huge, "fulamt_ownpay_amt", "amount_too_large"),
-        (claim(&format!("H99999999999{}", &msgid(14)[12..]), "ZY0014", card, 900_000), "msgid", "msgid_of_another_institution"),
+        (
+            claim(&format!("H99999999999{}", &msgid(14)[12..]), "ZY0014", card, 900_000),
+            "msgid",
+            "msgid_of_another_institution",
+        ),
         (claim("H2108040000120261301", "ZY0015", card, 900_000), "msgid", "msgid_invalid"),
         (claim(&msgid(16), "ZY0016", &pan(999), 900_000), "mdtrt_cert_no", "card_unknown"),
         (claim(&msgid(17), "ZY0017", &w.cards[1], 900_000), "begntime", "premium_unpaid"),
@@ -208,7 +239,8 @@ async fn a_claim_is_settled_once_and_undone_precisely(backend: Backend) {
     let (_, stranger) = w.p.app.client(&w.p.admin, "clinic", &["H21080400002"]).await;
     let (status, _) = w.p.post(&stranger, &format!("/api/v1/claims/{setl_id}/cancel"), json!({})).await;
     assert_eq!(status, 404);
-    let (status, negated) = w.send(&format!("/api/v1/claims/{setl_id}/cancel"), &json!({"reason": "wrong patient"})).await;
+    let (status, negated) =
+        w.send(&format!("/api/v1/claims/{setl_id}/cancel"), &json!({"reason": "wrong patient"})).await;
     assert_eq!(status, 200, "{negated}");
     assert_eq!((negated["hifp_pay"].as_i64(), negated["cancels"].as_str()), (Some(-652_500), Some(setl_id.as_str())));
     let (status, again) = w.send(&format!("/api/v1/claims/{setl_id}/cancel"), &json!({})).await;
@@ -249,7 +281,10 @@ async fn the_annual_cap_holds_under_concurrent_claims(backend: Backend) {
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
         assert_eq!(body["before_cap"].as_i64(), Some(6_000_000), "{body}");
-        assert_eq!(body["hifp_pay"].as_i64().unwrap(), body["before_cap"].as_i64().unwrap().min(body["left_before"].as_i64().unwrap()));
+        assert_eq!(
+            body["hifp_pay"].as_i64().unwrap(),
+            body["before_cap"].as_i64().unwrap().min(body["left_before"].as_i64().unwrap())
+        );
         paid.push(body["hifp_pay"].as_i64().unwrap());
     }
     assert_eq!(paid.iter().sum::<i64>(), CAP);
@@ -257,7 +292,10 @@ async fn the_annual_cap_holds_under_concurrent_claims(backend: Backend) {
     paid.reverse();
     assert_eq!(&paid[..4], &[6_000_000, 6_000_000, 3_000_000, 0]);
     let crossing = answers.iter().find(|(_, b)| b["hifp_pay"] == 3_000_000).unwrap();
-    assert_eq!((crossing.1["used_before"].as_i64(), crossing.1["left_before"].as_i64()), (Some(12_000_000), Some(3_000_000)));
+    assert_eq!(
+        (crossing.1["used_before"].as_i64(), crossing.1["left_before"].as_i64()),
+        (Some(12_000_000), Some(3_000_000))
+    );
     let (_, eligible) = w.p.get(&w.clinic, &format!("/api/v1/eligibility?card_no={card}")).await;
     assert_eq!(eligible["caps"]["inpatient"], json!({"cap": CAP, "used": CAP, "left": 0}));
     w.ledger_check();
