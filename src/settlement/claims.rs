@@ -22,7 +22,7 @@ use super::repo::enrollments as enrollment_repo;
 use super::repo::holders::{self as holder_repo, CardRow, PersonRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
-use crate::domain::claim::{Claim, ClaimDraft, Reimbursement};
+use crate::domain::claim::{Claim, ClaimDraft, Msgid, Reimbursement};
 use crate::domain::claim_state::{ClaimState, PaymentState};
 use crate::domain::ledger::{Account, Movement};
 use crate::domain::{CardNo, CardState, Fen, PaymentId, PersonNo, SetlId, StateMachine, china_time};
@@ -293,7 +293,7 @@ fn earlier(conn: &mut DbConnection, clinic: &str, claim: &Claim, hash: &str) -> 
         }
         return Err(ApiError::conflict(
             "claim_exists",
-            format!("this ipt_otp_no is settled as {} with other terms; cancel it first", first.setl_id),
+            format!("this ipt_otp_no is settled as {} with other terms; cancel that settlement first", first.setl_id),
         ));
     }
     Ok(None)
@@ -606,12 +606,11 @@ pub async fn reverse(
     caller.require(&[Role::Clinic])?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let body: ReversalBody = extract::parse_json(&req, &body)?;
-    let omsgid = body.omsgid.trim().to_string();
-    let clinic = omsgid.get(..12).map(str::to_string);
-    let clinic = match clinic {
-        Some(c) if omsgid.len() == 30 && omsgid.bytes().all(|b| b.is_ascii_alphanumeric()) => c,
-        _ => return Err(refused("omsgid", "msgid_invalid", "a msgid is 30 characters: institution, time, sequence")),
+    let Some(omsgid) = Msgid::parse(&body.omsgid) else {
+        return Err(refused("omsgid", "msgid_invalid", "a msgid is 30 characters: institution, time, sequence"));
     };
+    let clinic = omsgid.institution().to_string();
+    let omsgid = omsgid.as_str().to_string();
     if !caller.scopes.contains(&clinic) {
         return Err(refused("omsgid", "msgid_of_another_institution", "the msgid is not of your institution"));
     }

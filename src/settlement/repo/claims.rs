@@ -140,6 +140,7 @@ pub fn by_key(conn: &mut DbConnection, clinic: &str, ipt_otp_no: &str) -> QueryR
         .filter(claims::clinic.eq(clinic))
         .filter(claims::ipt_otp_no.eq(ipt_otp_no))
         .filter(claims::kind.eq(SETTLEMENT))
+        .filter(claims::state.ne(ClaimState::Cancelled))
         .select(ClaimRow::as_select())
         .first(conn)
         .optional()
@@ -183,7 +184,13 @@ pub fn is_dead(conn: &mut DbConnection, clinic: &str, msgid: &str) -> QueryResul
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn mark_dead(conn: &mut DbConnection, clinic: &str, msgid: &str, by: &ClientId, at: NaiveDateTime) -> QueryResult<usize> {
+pub fn mark_dead(
+    conn: &mut DbConnection,
+    clinic: &str,
+    msgid: &str,
+    by: &ClientId,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
     if is_dead(conn, clinic, msgid)? {
         return Ok(0);
     }

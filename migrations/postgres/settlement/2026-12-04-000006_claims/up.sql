@@ -40,7 +40,8 @@ CREATE TABLE claims (
     created_by TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
-CREATE UNIQUE INDEX claims_key ON claims (clinic, ipt_otp_no) WHERE kind = 'settlement';
+-- A cancelled settlement frees its admission number for the corrected one.
+CREATE UNIQUE INDEX claims_key ON claims (clinic, ipt_otp_no) WHERE kind = 'settlement' AND state <> 'cancelled';
 CREATE UNIQUE INDEX claims_msgid ON claims (clinic, msgid);
 CREATE UNIQUE INDEX claims_cancels ON claims (cancels) WHERE cancels IS NOT NULL;
 CREATE INDEX claims_person ON claims (person_no, year);
