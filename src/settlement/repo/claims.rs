@@ -183,7 +183,13 @@ pub fn is_dead(conn: &mut DbConnection, clinic: &str, msgid: &str) -> QueryResul
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn mark_dead(conn: &mut DbConnection, clinic: &str, msgid: &str, by: &ClientId, at: NaiveDateTime) -> QueryResult<usize> {
+pub fn mark_dead(
+    conn: &mut DbConnection,
+    clinic: &str,
+    msgid: &str,
+    by: &ClientId,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
     if is_dead(conn, clinic, msgid)? {
         return Ok(0);
     }

@@ -2,8 +2,10 @@
 
 pub mod access_log;
 pub mod banks;
+pub mod claims;
 pub mod debits;
 pub mod enrollments;
 pub mod holders;
 pub mod ledger;
+pub mod payments;
 pub mod policies;
