@@ -19,5 +19,6 @@ mod platform_schema;
 mod province;
 mod settlement;
 mod settlement_funds;
+mod settlement_payments;
 mod settlement_policies;
 mod verification;
