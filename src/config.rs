@@ -100,6 +100,7 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_PII_KEY_FILE",
     "HEALTHCARD_CARD_LEASE_SECONDS",
     "HEALTHCARD_DEBIT_ENVELOPE_SIZE",
+    "HEALTHCARD_PAYMENT_MAX_ATTEMPTS",
 ];
 
 /// Suffixes of per-service variables: `HEALTHCARD_<SERVICE>_<SUFFIX>`.
@@ -169,8 +170,11 @@ pub struct Config {
     pub outbox_lease: Duration,
     /// How long a card maker holds the orders of one lease.
     pub card_lease: Duration,
-    /// Most instructions in one envelope to a bank.
+    /// Most instructions in one envelope to a bank (premium debits and payments).
     pub debit_envelope_size: usize,
+    /// How many times the bank is asked to pay one payment instruction before a person
+    /// must act on it.
+    pub payment_max_attempts: i32,
     /// Test-only fault injection: exit the process right after a message was delivered
     /// and before it is marked delivered, to prove redelivery.
     pub fault_exit_after_send: bool,
@@ -244,6 +248,7 @@ impl Config {
             outbox_lease: Duration::from_secs(num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600)),
             card_lease: Duration::from_secs(num("HEALTHCARD_CARD_LEASE_SECONDS", 900)?.clamp(1, 86_400)),
             debit_envelope_size: num("HEALTHCARD_DEBIT_ENVELOPE_SIZE", 10_000)?.clamp(1, 100_000) as usize,
+            payment_max_attempts: num("HEALTHCARD_PAYMENT_MAX_ATTEMPTS", 3)?.clamp(1, 100) as i32,
             fault_exit_after_send: get("HEALTHCARD_FAULT_EXIT_AFTER_SEND").is_some_and(|v| v == "1"),
             data_dir,
             workers,

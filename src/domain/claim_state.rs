@@ -1,6 +1,8 @@
 //! The life of a claim and of the payment onto the patient's card (DOMAIN.md section
 //! 5). Pure: callers store the result.
 
+use serde::{Deserialize, Serialize};
+
 use super::state::{StateMachine, states};
 
 states! {
@@ -58,8 +60,70 @@ impl StateMachine for PaymentState {
         use PaymentState::*;
         // A retryable failure keeps an instruction pending (for a later envelope); a
         // re-issue puts one that needs action back to pending.
-        matches!((self, to), (Pending, Withdrawn) | (Pending, Paid) | (Pending, NeedsAction) | (NeedsAction, Pending) | (NeedsAction, Withdrawn))
+        matches!(
+            (self, to),
+            (Pending, Withdrawn)
+                | (Pending, Paid)
+                | (Pending, NeedsAction)
+                | (NeedsAction, Pending)
+                | (NeedsAction, Withdrawn)
+        )
     }
+}
+
+/// Why a bank could not pay a reimbursement onto a card. A retryable failure goes
+/// into a later envelope (up to the configured number of attempts); a final one waits
+/// for a person at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentFailure {
+    /// The bank's system could not take the payment now.
+    BankUnavailable,
+    /// The payment timed out at the bank.
+    Timeout,
+    AccountClosed,
+    AccountFrozen,
+    CardLost,
+    CardNotFound,
+}
+
+impl PaymentFailure {
+    /// Every code.
+    pub const ALL: [PaymentFailure; 6] = [
+        PaymentFailure::BankUnavailable,
+        PaymentFailure::Timeout,
+        PaymentFailure::AccountClosed,
+        PaymentFailure::AccountFrozen,
+        PaymentFailure::CardLost,
+        PaymentFailure::CardNotFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentFailure::BankUnavailable => "bank_unavailable",
+            PaymentFailure::Timeout => "timeout",
+            PaymentFailure::AccountClosed => "account_closed",
+            PaymentFailure::AccountFrozen => "account_frozen",
+            PaymentFailure::CardLost => "card_lost",
+            PaymentFailure::CardNotFound => "card_not_found",
+        }
+    }
+
+    /// Whether sending the same instruction again may succeed.
+    pub fn retryable(self) -> bool {
+        matches!(self, PaymentFailure::BankUnavailable | PaymentFailure::Timeout)
+    }
+
+    pub fn parse(code: &str) -> Option<PaymentFailure> {
+        PaymentFailure::ALL.into_iter().find(|f| f.as_str() == code)
+    }
+}
+
+/// Where a failed payment goes after its `attempts`-th failure (counting this one),
+/// with at most `max_attempts` tries: back to pending for a later envelope, or to a
+/// person.
+pub fn after_failure(failure: PaymentFailure, attempts: i32, max_attempts: i32) -> PaymentState {
+    if failure.retryable() && attempts < max_attempts { PaymentState::Pending } else { PaymentState::NeedsAction }
 }
 
 #[cfg(test)]
@@ -83,5 +147,22 @@ mod tests {
             assert!(!ClaimState::Rejected.allows(to));
         }
         assert_eq!(ClaimState::Rejected.transition(ClaimState::Cancelled).unwrap_err().code(), "claim_not_cancellable");
+    }
+
+    #[test]
+    fn a_retryable_failure_is_retried_until_the_attempts_are_spent() {
+        use PaymentFailure::*;
+        assert_eq!(after_failure(Timeout, 1, 3), PaymentState::Pending);
+        assert_eq!(after_failure(BankUnavailable, 2, 3), PaymentState::Pending);
+        assert_eq!(after_failure(Timeout, 3, 3), PaymentState::NeedsAction);
+        for f in [AccountClosed, AccountFrozen, CardLost, CardNotFound] {
+            assert!(!f.retryable());
+            assert_eq!(after_failure(f, 1, 3), PaymentState::NeedsAction);
+        }
+        for f in PaymentFailure::ALL {
+            assert_eq!(PaymentFailure::parse(f.as_str()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), serde_json::Value::String(f.as_str().into()));
+        }
+        assert_eq!(PaymentFailure::parse("insufficient_funds"), None);
     }
 }

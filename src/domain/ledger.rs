@@ -3,28 +3,33 @@
 //!
 //! # Sign convention
 //!
-//! Every entry is a signed amount in fen: **debit positive, credit negative**. The
-//! entries of one transaction sum to exactly zero, so every balance of a county and
-//! year (the sum of its entries per account) also sums to zero over all accounts.
-//! Asset and expense accounts (`fund_pool`, `bank_clearing`, `recoveries_receivable`,
-//! `paid_out`) normally show a positive balance; income and liability accounts
-//! (`premium_income`, `subsidy_income`, `reimbursement_payable`) a negative one.
+//! Every entry is a signed amount in fen. The entries of one transaction sum to
+//! exactly zero, so every balance of a county and year (the sum of its entries per
+//! account) also sums to zero over all accounts. A movement moves an amount `X` from
+//! one account to another: the account it goes to gets `+X`, the one it comes from
+//! `-X`. So `fund_pool` holds the fund's money as a positive balance, the accounts
+//! money came from (`premium_income`, `subsidy_income`) are negative, and what sits in
+//! `reimbursement_payable`, `bank_clearing` and `recoveries_receivable` is money on
+//! its way (owed to patients, handed to the bank, owed back to the fund).
 //!
 //! # What each movement touches
 //!
-//! `X` is the movement's amount (positive). Only the first two are posted today;
-//! the others are what the claims and payment flows are expected to post.
+//! `X` is the movement's amount (positive); each reference is unique per county and
+//! kind.
 //!
-//! | movement | debit (`+X`) | credit (`-X`) |
-//! | --- | --- | --- |
-//! | `premium_collected` | `fund_pool` | `premium_income` |
-//! | `subsidy_received` | `fund_pool` | `subsidy_income` |
-//! | `claim_approved` | `paid_out` (the fund's reimbursement expense) | `reimbursement_payable` |
-//! | `payment_sent` (instruction handed to the bank) | `reimbursement_payable` | `bank_clearing` |
-//! | `payment_failed` (the bank could not pay) | `bank_clearing` | `reimbursement_payable` |
-//! | `claim_cancelled` (before payment) | `reimbursement_payable` | `paid_out` |
-//! | `claim_cancelled` (after payment) | `recoveries_receivable` | `paid_out` |
-//! | `recovery` (money recovered) | `fund_pool` | `recoveries_receivable` |
+//! | movement | to (`+X`) | from (`-X`) | reference |
+//! | --- | --- | --- | --- |
+//! | `premium_collected` | `fund_pool` | `premium_income` | `premiums:{uuid}` |
+//! | `subsidy_received` | `fund_pool` | `subsidy_income` | the document number |
+//! | `claim_approved` | `reimbursement_payable` | `fund_pool` | `{setl_id}` |
+//! | `payment_sent` (the bank paid onto the card) | `bank_clearing` | `reimbursement_payable` | `payment:{payment_id}` |
+//! | `claim_cancelled` (before payment) | `fund_pool` | `reimbursement_payable` | `cancel:{setl_id}` |
+//! | `claim_cancelled` (after payment: owed back) | `recoveries_receivable` | `bank_clearing` | `cancel:{setl_id}` |
+//! | `recovery` (collected) | `fund_pool` | `recoveries_receivable` | `recovery:{payment_id}` |
+//! | `recovery` (written off) | `paid_out` | `recoveries_receivable` | `write_off:{payment_id}` |
+//!
+//! A payment that failed posts nothing (`payment_failed` is not posted): the amount
+//! stays payable until the payment is paid or withdrawn.
 //!
 //! The ledger itself checks balance, not which accounts a movement uses: the table is
 //! the convention its posters follow.

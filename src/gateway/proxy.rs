@@ -35,6 +35,7 @@ pub fn owner(segment: &str) -> Option<Service> {
         | "debit-envelopes"
         | "bank-assignments"
         | "payment-instructions"
+        | "payment-envelopes"
         | "funds"
         | "disclosures" => Service::Settlement,
         _ => return None,

@@ -17,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::bank_answers::{self, Judgement, Refusals, Wording, may_see};
 use super::enrollments::YEARS;
 use super::ledger::{self, Posting};
 use super::policies;
@@ -40,10 +41,7 @@ use crate::http::{ApiError, FieldError, extract};
 #[derive(Debug, Clone, Copy)]
 pub struct EnvelopeSize(pub usize);
 
-/// Most answers in one results request.
-pub const MAX_ANSWERS: usize = 10_000;
-/// Largest results body: 10,000 answers with long references fit.
-pub const MAX_RESULTS_BYTES: usize = 4 * 1024 * 1024;
+pub use super::bank_answers::{MAX_ANSWERS, MAX_RESULTS_BYTES};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -249,15 +247,6 @@ pub fn withdraw_card(conn: &mut DbConnection, card_no: &CardNo) -> Result<usize,
     Ok(withdrawn)
 }
 
-/// Whether `caller` may see the envelopes of `bank` for `county`.
-fn may_see(caller: &Caller, bank: &str) -> bool {
-    match caller.role {
-        Role::Bank => caller.scopes.iter().any(|s| s == bank),
-        Role::ProvincialAdmin | Role::Auditor => true,
-        _ => false,
-    }
-}
-
 /// `GET /debit-runs/{id}`: the run's header, its envelopes and where its instructions
 /// stand.
 #[tracing::instrument(skip_all)]
@@ -306,17 +295,7 @@ pub async fn list_envelopes(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Bank, Role::ProvincialAdmin, Role::Auditor])?;
     let query = query.into_inner();
-    let unpulled = match query.state.as_deref() {
-        None => false,
-        Some("pending") => true,
-        Some(_) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "state",
-                "state_invalid",
-                "state is pending (envelopes never pulled), or absent for all",
-            )]));
-        }
-    };
+    let unpulled = bank_answers::unpulled_only(query.state.as_deref())?;
     let page = PageQuery { cursor: query.cursor, limit: query.limit }.parse()?;
     let banks = (caller.role == Role::Bank).then(|| caller.scopes.clone());
     let rows = pool
@@ -381,20 +360,13 @@ pub enum Outcome {
     Failed,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerInput {
-    pub instruction_id: String,
-    pub outcome: Outcome,
-    pub code: Option<String>,
-    pub bank_reference: String,
+impl bank_answers::Outcome for Outcome {
+    fn succeeded(self) -> bool {
+        self == Outcome::Collected
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResultsBody {
-    pub results: Vec<AnswerInput>,
-}
+pub type ResultsBody = bank_answers::ResultsBody<Outcome>;
 
 #[derive(Debug, Serialize)]
 pub struct ResultsReport {
@@ -414,58 +386,27 @@ struct Answer {
     reference: String,
 }
 
-fn row_error(row: u64, field: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { row: Some(row), field: field.into(), code: code.into(), message: message.into() }
-}
+const WORDING: Wording = Wording {
+    succeeded: "a collected debit",
+    failed: "a failed debit",
+    codes: "insufficient_funds, account_closed, account_frozen, card_lost, card_not_found or other",
+};
 
 fn read_answers(body: ResultsBody) -> Result<Vec<Answer>, ApiError> {
-    if body.results.is_empty() || body.results.len() > MAX_ANSWERS {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "results",
-            "results_out_of_range",
-            format!("send 1 to {MAX_ANSWERS} answers"),
-        )]));
-    }
-    let mut errors = Vec::new();
-    let mut answers = Vec::with_capacity(body.results.len());
-    for (row, a) in (1_u64..).zip(body.results) {
-        let reference = a.bank_reference.trim().to_string();
-        if reference.is_empty() || reference.chars().count() > 64 {
-            errors.push(row_error(row, "bank_reference", "bank_reference_invalid", "1 to 64 characters"));
-        }
-        let code = a.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
-        let failure = match (a.outcome, code) {
-            (Outcome::Collected, None) => None,
-            (Outcome::Collected, Some(_)) => {
-                errors.push(row_error(row, "code", "code_unexpected", "a collected debit has no failure code"));
-                None
-            }
-            (Outcome::Failed, None) => {
-                errors.push(row_error(row, "code", "code_missing", "a failed debit says why"));
-                None
-            }
-            (Outcome::Failed, Some(code)) => {
-                match serde_json::from_value::<DebitFailure>(serde_json::Value::String(code.to_string())) {
-                    Ok(f) => Some(f),
-                    Err(_) => {
-                        errors.push(row_error(
-                            row,
-                            "code",
-                            "code_invalid",
-                            "insufficient_funds, account_closed, account_frozen, card_lost, card_not_found or other",
-                        ));
-                        None
-                    }
-                }
-            }
-        };
-        let state = match a.outcome {
-            Outcome::Collected => InstructionState::Collected,
-            Outcome::Failed => InstructionState::Failed,
-        };
-        answers.push(Answer { row, id: InstructionId::from(a.instruction_id), state, failure, reference });
-    }
-    if errors.is_empty() { Ok(answers) } else { Err(ApiError::validation(errors)) }
+    let answers = bank_answers::read_answers::<Outcome, DebitFailure>(body, &WORDING)?;
+    Ok(answers
+        .into_iter()
+        .map(|a| Answer {
+            row: a.row,
+            id: InstructionId::from(a.instruction_id),
+            state: match a.outcome {
+                Outcome::Collected => InstructionState::Collected,
+                Outcome::Failed => InstructionState::Failed,
+            },
+            failure: a.failure,
+            reference: a.reference,
+        })
+        .collect())
 }
 
 /// `POST /debit-instructions/results`: the bank's answers, all or nothing. The same
@@ -502,8 +443,7 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
         .filter(|(_, bank)| caller.scopes.iter().any(|s| s == bank))
         .map(|(i, _)| (i.id.clone(), i))
         .collect();
-    let mut missing = Vec::new();
-    let mut conflicts = Vec::new();
+    let mut refusals = Refusals::default();
     // What this request decides per instruction, so that a repeat within it is judged
     // like a repeat across requests.
     let mut decided: HashMap<InstructionId, (InstructionState, Option<DebitFailure>, String)> = HashMap::new();
@@ -511,12 +451,7 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
     let mut repeated = 0;
     for a in answers {
         let Some(instruction) = known.get(&a.id) else {
-            missing.push(row_error(
-                a.row,
-                "instruction_id",
-                "instruction_not_found",
-                "no instruction of yours by this id",
-            ));
+            refusals.not_found(a.row);
             continue;
         };
         let answer = (a.state, a.failure, a.reference.clone());
@@ -531,33 +466,21 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
                 instruction.bank_reference.clone().unwrap_or_default(),
             )),
         });
-        match before {
-            Some(before) if before == answer => repeated += 1,
-            Some((state, _, _)) => conflicts.push(row_error(
-                a.row,
-                "outcome",
-                "instruction_already_answered",
-                format!("the instruction was answered {state} with another code or reference before"),
-            )),
-            None if instruction.state == InstructionState::Withdrawn => missing.push(row_error(
-                a.row,
-                "instruction_id",
-                "instruction_withdrawn",
-                "the instruction was withdrawn before its envelope was pulled",
-            )),
-            None => {
+        let answered_as = before.as_ref().map(|(state, _, _)| *state).unwrap_or(InstructionState::Pending);
+        match bank_answers::judge(a.row, &answer, before.as_slice(), answered_as) {
+            Judgement::Repeat => repeated += 1,
+            Judgement::Conflict(e) => refusals.conflicts.push(e),
+            Judgement::New if instruction.state == InstructionState::Withdrawn => {
+                refusals.withdrawn(a.row, "the instruction was withdrawn before its envelope was pulled")
+            }
+            Judgement::New => {
                 InstructionState::Pending.transition(a.state).map_err(ApiError::internal)?;
                 decided.insert(a.id.clone(), answer);
                 changes.push((instruction.clone(), a));
             }
         }
     }
-    if !missing.is_empty() {
-        return Err(ApiError::validation(missing));
-    }
-    if !conflicts.is_empty() {
-        return Err(ApiError::RowConflicts { code: "instruction_already_answered", errors: conflicts });
-    }
+    refusals.finish()?;
     let at = now();
     let (mut collected, mut failed) = (0, 0);
     // Per county and year: the enrollments paid, and the amount the fund received.
@@ -682,21 +605,10 @@ pub async fn failures(
     if !wants_csv(&req) {
         return Ok(HttpResponse::Ok().json(page));
     }
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record([
-        "instruction_id",
-        "psn_no",
-        "card_no",
-        "name",
-        "village",
-        "amount",
-        "code",
-        "bank_reference",
-        "answered_at",
-    ])
-    .map_err(ApiError::internal)?;
-    for f in &page.items {
-        out.write_record([
+    let header =
+        ["instruction_id", "psn_no", "card_no", "name", "village", "amount", "code", "bank_reference", "answered_at"];
+    let records = page.items.iter().map(|f| {
+        vec![
             f.instruction_id.to_string(),
             f.psn_no.to_string(),
             f.card_no.to_string(),
@@ -706,14 +618,7 @@ pub async fn failures(
             f.code.clone(),
             neutralise(&f.bank_reference),
             f.answered_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-        ])
-        .map_err(ApiError::internal)?;
-    }
-    let body = out.into_inner().map_err(ApiError::internal)?;
-    let mut response = HttpResponse::Ok();
-    response.content_type("text/csv; charset=utf-8");
-    if let Some(next) = &page.next_cursor {
-        response.insert_header(("X-Next-Cursor", next.as_str()));
-    }
-    Ok(response.body(body))
+        ]
+    });
+    bank_answers::csv_page(&header, records, page.next_cursor.as_deref())
 }

@@ -5,7 +5,8 @@
 //! - [`enrollments`]: enrollment per person and year.
 //! - [`policies`]: versioned policies per county and year.
 //! - [`banks`] and [`debits`]: which bank serves a county; premium collection by
-//!   batch debit, in envelopes the bank pulls and answers.
+//!   batch debit, in envelopes the bank pulls and answers; [`payments`] pays
+//!   reimbursements onto cards the same way; [`bank_answers`] is what the two share.
 //! - [`ledger`] posts to and reads the double-entry fund ledger, [`funds`] serves it
 //!   and takes government subsidies, [`ledger_check`] verifies it (`healthcard
 //!   ledger check`).
@@ -16,6 +17,7 @@
 //! - [`messages`]: what comes in (card status).
 
 pub mod access_log;
+pub mod bank_answers;
 pub mod banks;
 pub mod claims;
 pub mod debits;
@@ -26,6 +28,7 @@ pub mod holders;
 pub mod ledger;
 pub mod ledger_check;
 pub mod messages;
+pub mod payments;
 pub mod policies;
 pub mod repo;
 pub mod routes;

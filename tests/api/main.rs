@@ -20,5 +20,6 @@ mod province;
 mod settlement;
 mod settlement_claims;
 mod settlement_funds;
+mod settlement_payments;
 mod settlement_policies;
 mod verification;

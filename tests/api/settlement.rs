@@ -23,15 +23,15 @@ on_both_backends!(
     status_messages_waiting_in_the_earlier_form_reach_settlement,
 );
 
-const COUNTY: &str = "210804";
-const PREMIUM: i64 = 38000;
+pub(crate) const COUNTY: &str = "210804";
+pub(crate) const PREMIUM: i64 = 38000;
 
 /// This year in China, where the scheme's years are counted.
-fn this_year() -> i32 {
+pub(crate) fn this_year() -> i32 {
     (chrono::Utc::now() + chrono::Duration::hours(8)).year()
 }
 
-fn policy(year: i32) -> Value {
+pub(crate) fn policy(year: i32) -> Value {
     json!({
         "effective_from": format!("{year}-01-01"),
         "levels": {
@@ -49,15 +49,17 @@ fn policy(year: i32) -> Value {
     })
 }
 
-struct Scheme {
-    p: Province,
-    clinic: String,
-    bank: String,
-    year: i32,
+/// A county with a policy and a bank, a clinic and the bank's client: shared with
+/// the payment tests.
+pub(crate) struct Scheme {
+    pub(crate) p: Province,
+    pub(crate) clinic: String,
+    pub(crate) bank: String,
+    pub(crate) year: i32,
 }
 
 impl Scheme {
-    async fn new(backend: Backend, env: &[(&str, &str)]) -> Scheme {
+    pub(crate) async fn new(backend: Backend, env: &[(&str, &str)]) -> Scheme {
         let p = Province::new(backend, env).await;
         let year = this_year();
         let (status, body) = p.put(&p.admin, &format!("/api/v1/policies/{COUNTY}/{year}"), policy(year)).await;
@@ -70,12 +72,12 @@ impl Scheme {
         Scheme { p, clinic, bank, year }
     }
 
-    async fn eligibility(&self, card: &str) -> (u16, Value) {
+    pub(crate) async fn eligibility(&self, card: &str) -> (u16, Value) {
         self.p.get(&self.clinic, &format!("/api/v1/eligibility?card_no={card}&purpose=admission")).await
     }
 
     /// Waits until settlement has heard of the card in `state`.
-    async fn wait_card(&self, card: &str, state: &str) -> Value {
+    pub(crate) async fn wait_card(&self, card: &str, state: &str) -> Value {
         eventually(&format!("card {card} {state} in settlement"), || async {
             let (status, body) = self.eligibility(card).await;
             status == 200 && body["card_state"] == state
@@ -84,22 +86,22 @@ impl Scheme {
         self.eligibility(card).await.1
     }
 
-    async fn enroll_json(&self, rows: Value) -> (u16, Value) {
+    pub(crate) async fn enroll_json(&self, rows: Value) -> (u16, Value) {
         self.p.post(&self.p.county, "/api/v1/enrollments", rows).await
     }
 
-    async fn pending_envelopes(&self) -> Vec<Value> {
+    pub(crate) async fn pending_envelopes(&self) -> Vec<Value> {
         let (status, body) = self.p.get(&self.bank, "/api/v1/debit-envelopes?state=pending").await;
         assert_eq!(status, 200, "{body}");
         body["items"].as_array().unwrap().clone()
     }
 
-    async fn answer(&self, results: Value) -> (u16, Value) {
+    pub(crate) async fn answer(&self, results: Value) -> (u16, Value) {
         self.p.post(&self.bank, "/api/v1/debit-instructions/results", json!({ "results": results })).await
     }
 }
 
-fn codes(problem: &Value) -> Vec<(u64, String, String)> {
+pub(crate) fn codes(problem: &Value) -> Vec<(u64, String, String)> {
     problem["errors"]
         .as_array()
         .unwrap()

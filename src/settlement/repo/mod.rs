@@ -7,4 +7,5 @@ pub mod debits;
 pub mod enrollments;
 pub mod holders;
 pub mod ledger;
+pub mod payments;
 pub mod policies;

@@ -1,0 +1,2 @@
+DROP TABLE payment_recoveries;
+DROP TABLE payment_attempts;
