@@ -175,7 +175,9 @@ async fn a_claim_is_settled_once_and_undone_precisely(backend: Backend) {
     // Sent again: the first answer, by msgid, by key in a new message, by Idempotency-Key.
     let (status, repeat) = w.send("/api/v1/claims", &body).await;
     assert_eq!((status, repeat["setl_id"].as_str()), (200, Some(setl_id.as_str())));
-    let (status, repeat) = w.send("/api/v1/claims", &claim(&msgid(2), "ZY0001", card, 900_000)).await;
+    let mut new_message = body.clone();
+    new_message["msgid"] = json!(msgid(2));
+    let (status, repeat) = w.send("/api/v1/claims", &new_message).await;
     assert_eq!((status, repeat["setl_id"].as_str()), (200, Some(setl_id.as_str())), "{repeat}");
     let keyed = claim(&msgid(3), "ZY0002", card, 100_000);
     let send_keyed = || {
