@@ -22,6 +22,32 @@ enum Command {
     Batch(BatchArgs),
     /// Write `registration_requested` envelopes (NDJSON) for the card-making benchmark.
     Registrations(RegistrationArgs),
+    /// Write `card_status_changed` envelopes (NDJSON), one activated card per person in
+    /// county 210804, for the settlement benchmark.
+    CardStatuses(CardStatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct CardStatusArgs {
+    /// Number of people, each with one activated card (one envelope each).
+    #[arg(long)]
+    count: u64,
+    /// Seed: distinct seeds (modulo 10) give distinct card numbers.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The deployment's personal-data key file (HEALTHCARD_PII_KEY_FILE).
+    #[arg(long)]
+    pii_key_file: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn card_statuses(args: &CardStatusArgs) -> Result<u64, Box<dyn std::error::Error>> {
+    let pii = healthcard::pii::PiiKeys::load_or_create(&args.pii_key_file)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
+    let messages = healthcard::datagen::card_statuses::write(&mut out, &pii, args.count, args.seed)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(messages)
 }
 
 #[derive(Debug, Args)]
@@ -82,19 +108,25 @@ struct BatchArgs {
     year: u16,
 }
 
+/// Reports how many envelopes a message subcommand wrote.
+fn messages_written(result: Result<u64, Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(messages) => {
+            println!("{{\"messages\":{messages}}}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("healthcard-datagen: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Registrations(args) => match registrations(&args) {
-            Ok(messages) => {
-                println!("{{\"messages\":{messages}}}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("healthcard-datagen: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Registrations(args) => messages_written(registrations(&args)),
+        Command::CardStatuses(args) => messages_written(card_statuses(&args)),
         Command::Batch(args) => {
             let options = Options {
                 records: args.records,

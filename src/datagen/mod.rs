@@ -11,6 +11,7 @@
 //! and a short window of recent rows (for duplicates), plus the fixed-size
 //! counters that keep ID and NCMS numbers unique.
 
+pub mod card_statuses;
 pub mod county;
 pub mod defects;
 pub mod names;

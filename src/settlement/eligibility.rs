@@ -11,7 +11,6 @@ use super::access_log::AccessLog;
 use super::policies;
 use super::repo::access_log::LookupRow;
 use super::repo::enrollments as enrollment_repo;
-use super::repo::holders as holder_repo;
 use crate::auth::{Caller, Role};
 use crate::db::{DbPool, now};
 use crate::domain::china_time;
@@ -133,11 +132,11 @@ pub fn judge(
     card_no: CardNo,
     date: NaiveDate,
 ) -> Result<Option<EligibilityView>, ApiError> {
-    let Some((card, person)) = holder_repo::card_with_holder(conn, &card_no)? else {
+    let year = date.year();
+    let Some((card, person, enrollment)) = enrollment_repo::card_holder_enrollment(conn, &card_no, year)? else {
         return Ok(None);
     };
-    let year = date.year();
-    let enrollment = match enrollment_repo::enrollment(conn, &person.person_no, year)? {
+    let enrollment = match enrollment {
         None => Enrollment::None,
         Some(e) if e.paid_at.is_none() => Enrollment::Unpaid,
         Some(_) => Enrollment::Paid,

@@ -4,9 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::holders::{cards, persons};
+use super::holders::{CardRow, PersonRow, cards, persons};
 use crate::db::{DbConnection, PageRequest, insert_many};
-use crate::domain::{ClientId, Fen, InstructionId, PersonNo};
+use crate::domain::{CardNo, ClientId, Fen, InstructionId, PersonNo};
 
 diesel::table! {
     enrollments (person_no, year) {
@@ -47,6 +47,23 @@ pub struct EnrollmentRow {
     pub paid_at: Option<NaiveDateTime>,
     pub paid_amount: Option<i64>,
     pub paid_by: Option<InstructionId>,
+}
+
+/// One card with its holder and the holder's enrollment for `year`, if any: what an
+/// eligibility lookup reads first, in one query.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn card_holder_enrollment(
+    conn: &mut DbConnection,
+    card_no: &CardNo,
+    year: i32,
+) -> QueryResult<Option<(CardRow, PersonRow, Option<EnrollmentRow>)>> {
+    cards::table
+        .inner_join(persons::table)
+        .left_join(enrollments::table.on(enrollments::person_no.eq(persons::person_no).and(enrollments::year.eq(year))))
+        .filter(cards::card_no.eq(card_no))
+        .select((CardRow::as_select(), PersonRow::as_select(), Option::<EnrollmentRow>::as_select()))
+        .first(conn)
+        .optional()
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
