@@ -152,6 +152,7 @@ fn start_service(
     for worker in parts.workers {
         actix_web::rt::spawn(worker);
     }
+    actix_web::rt::spawn(crate::http::idempotency::purge_worker(pool.clone(), config.idempotency_retention));
     let dispatcher = Dispatcher {
         pool,
         source: service,

@@ -100,6 +100,7 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_PII_KEY_FILE",
     "HEALTHCARD_CARD_LEASE_SECONDS",
     "HEALTHCARD_DEBIT_ENVELOPE_SIZE",
+    "HEALTHCARD_IDEMPOTENCY_RETENTION_SECONDS",
     "HEALTHCARD_PAYMENT_MAX_ATTEMPTS",
 ];
 
@@ -170,6 +171,8 @@ pub struct Config {
     pub outbox_lease: Duration,
     /// How long a card maker holds the orders of one lease.
     pub card_lease: Duration,
+    /// How long idempotency keys and their sealed responses are kept.
+    pub idempotency_retention: Duration,
     /// Most instructions in one envelope to a bank (premium debits and payments).
     pub debit_envelope_size: usize,
     /// How many times the bank is asked to pay one payment instruction before a person
@@ -247,6 +250,9 @@ impl Config {
             outbox_poll: Duration::from_millis(num("HEALTHCARD_OUTBOX_POLL_MS", 500)?.clamp(10, 60_000)),
             outbox_lease: Duration::from_secs(num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600)),
             card_lease: Duration::from_secs(num("HEALTHCARD_CARD_LEASE_SECONDS", 900)?.clamp(1, 86_400)),
+            idempotency_retention: Duration::from_secs(
+                num("HEALTHCARD_IDEMPOTENCY_RETENTION_SECONDS", 86_400)?.clamp(1, 90 * 86_400),
+            ),
             debit_envelope_size: num("HEALTHCARD_DEBIT_ENVELOPE_SIZE", 10_000)?.clamp(1, 100_000) as usize,
             payment_max_attempts: num("HEALTHCARD_PAYMENT_MAX_ATTEMPTS", 3)?.clamp(1, 100) as i32,
             fault_exit_after_send: get("HEALTHCARD_FAULT_EXIT_AFTER_SEND").is_some_and(|v| v == "1"),

@@ -44,8 +44,10 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
             limits.limits.shrink();
         }
     });
+    // Seals what idempotent replays keep (a new client's secret is shown once).
+    let seal = web::Data::new(crate::pii::PiiKeys::load_or_create(&config.pii_key_file).map_err(|e| setup.error(e))?);
     let routes = Arc::new(move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(state.clone());
+        cfg.app_data(state.clone()).app_data(seal.clone());
         routes::configure(cfg);
     });
     Ok(ServiceParts { routes, workers: vec![revocations, shrink], finish: Vec::new() })

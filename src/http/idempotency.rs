@@ -5,6 +5,11 @@
 //! effect and the stored response commit together in a second transaction, so a replay
 //! can never see an effect without its response. A claim left by a crashed process
 //! expires and can be taken over.
+//!
+//! A stored response may hold personal data (a lease lists citizens; a new client's
+//! secret is shown once): it is stored encrypted with the service's personal-data key,
+//! and every key is purged after the retention period
+//! (`HEALTHCARD_IDEMPOTENCY_RETENTION_SECONDS`, a day by default) by [`purge_worker`].
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
@@ -17,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::ApiError;
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::ClientId;
+use crate::pii::PiiKeys;
 
 pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -42,6 +48,8 @@ pub struct IdempotencyKey {
     client_id: ClientId,
     key: String,
     request_hash: String,
+    /// Seals the stored response: the service's personal-data key.
+    seal: actix_web::web::Data<PiiKeys>,
 }
 
 impl IdempotencyKey {
@@ -61,6 +69,9 @@ impl IdempotencyKey {
                     "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 )
             })?;
+        let seal = req.app_data::<actix_web::web::Data<PiiKeys>>().cloned().ok_or_else(|| {
+            ApiError::internal("this service has no personal-data key to seal idempotent responses with")
+        })?;
         let mut hash = Sha256::new();
         hash.update(req.method().as_str().as_bytes());
         hash.update(b" ");
@@ -71,6 +82,7 @@ impl IdempotencyKey {
             client_id: client_id.clone(),
             key: key.to_string(),
             request_hash: hex(&hash.finalize()),
+            seal,
         }))
     }
 }
@@ -125,7 +137,10 @@ fn claim(conn: &mut DbConnection, key: &IdempotencyKey) -> Result<Claim, ApiErro
             "idempotency_key_reused",
             "this Idempotency-Key was used with a different request",
         )),
-        Some(KeyRow { status_code: Some(status), response_body: Some(body), .. }) => {
+        Some(KeyRow { status_code: Some(status), response_body: Some(sealed), .. }) => {
+            // Responses stored before they were sealed are read as they are until the
+            // retention period purges them.
+            let body = key.seal.decrypt(&sealed).unwrap_or(sealed);
             Ok(Claim::Replay { status: u16::try_from(status).unwrap_or(200), body })
         }
         Some(row) if row.locked_until > now => Err(in_progress()),
@@ -145,11 +160,32 @@ fn in_progress() -> ApiError {
     ApiError::conflict("idempotency_key_in_progress", "a request with this Idempotency-Key is still being processed")
 }
 
-fn store(conn: &mut DbConnection, key: &IdempotencyKey, status: u16, body: &str) -> QueryResult<usize> {
+fn store(conn: &mut DbConnection, key: &IdempotencyKey, status: u16, body: &str) -> Result<usize, ApiError> {
     use idempotency_keys::dsl as k;
-    diesel::update(k::idempotency_keys.filter(k::client_id.eq(&key.client_id)).filter(k::idem_key.eq(&key.key)))
-        .set((k::status_code.eq(i32::from(status)), k::response_body.eq(body)))
-        .execute(conn)
+    let sealed = key.seal.encrypt(body).map_err(ApiError::internal)?;
+    Ok(diesel::update(k::idempotency_keys.filter(k::client_id.eq(&key.client_id)).filter(k::idem_key.eq(&key.key)))
+        .set((k::status_code.eq(i32::from(status)), k::response_body.eq(sealed)))
+        .execute(conn)?)
+}
+
+/// Deletes the keys created before `before`; returns how many.
+pub fn purge(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    use idempotency_keys::dsl as k;
+    diesel::delete(k::idempotency_keys.filter(k::created_at.lt(before))).execute(conn)
+}
+
+/// Purges keys older than `retention`, now and then, as long as the service runs.
+pub async fn purge_worker(pool: DbPool, retention: std::time::Duration) {
+    let every = (retention / 4).clamp(std::time::Duration::from_millis(200), std::time::Duration::from_secs(600));
+    loop {
+        let before = now() - chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::days(1));
+        match pool.write(move |conn| purge(conn, before).map_err(ApiError::from)).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "idempotency keys past their retention purged"),
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 fn release(conn: &mut DbConnection, key: &IdempotencyKey) -> QueryResult<usize> {
@@ -201,7 +237,7 @@ where
                 pool.write(move |conn| release(conn, &key).map_err(ApiError::from)).await
             } else {
                 let body = err.problem_body();
-                pool.write(move |conn| store(conn, &key, err_status.as_u16(), &body).map_err(ApiError::from)).await
+                pool.write(move |conn| store(conn, &key, err_status.as_u16(), &body)).await
             };
             if let Err(e) = followup {
                 tracing::warn!(error = %e, "could not settle the idempotency key after a failed request");

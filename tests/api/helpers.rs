@@ -511,4 +511,19 @@ impl Direct {
         }
         .map_err(|e| e.to_string())
     }
+
+    /// The values of a query's one text column named `v`.
+    pub fn texts(&mut self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            v: String,
+        }
+        let rows: Vec<Row> = match self {
+            Direct::Pg(c) => diesel::sql_query(sql).load(c),
+            Direct::Sqlite(c) => diesel::sql_query(sql).load(c),
+        }
+        .unwrap();
+        rows.into_iter().map(|r| r.v).collect()
+    }
 }

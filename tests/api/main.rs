@@ -17,6 +17,7 @@ mod outbox;
 mod platform;
 mod platform_schema;
 mod province;
+mod reliability;
 mod settlement;
 mod settlement_claims;
 mod settlement_funds;
