@@ -136,6 +136,14 @@ async fn bad_tokens_are_refused_at_the_gateway_and_at_the_service(backend: Backe
         let r = app.http.get(format!("{base}/api/v1/batches")).bearer_auth(&within_leeway).send().await.unwrap();
         assert_eq!(r.status(), 200, "within leeway at {base}");
     }
+    // Settlement, reached past the gateway, refuses them the same way.
+    let settlement = format!("{}/api/v1/enrollments?county=210804&year=2026", app.service("settlement"));
+    for (what, token, code) in &cases {
+        let r = app.http.get(&settlement).bearer_auth(token).send().await.unwrap();
+        let body = assert_problem(r, 401, code).await;
+        assert!(!body.to_string().contains(token.as_str()), "{what}: the token is echoed");
+    }
+    assert_problem(app.http.get(&settlement).send().await.unwrap(), 401, "missing_token").await;
 }
 
 async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: Backend) {
