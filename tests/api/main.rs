@@ -23,4 +23,5 @@ mod settlement_claims;
 mod settlement_funds;
 mod settlement_payments;
 mod settlement_policies;
+mod settlement_soak;
 mod verification;
