@@ -276,9 +276,18 @@ pub fn assign(conn: &mut DbConnection, row: &AssignmentRow) -> QueryResult<()> {
     Ok(())
 }
 
+/// A page of assignments in county order; with `makers`, only theirs (filtered in the
+/// query, so a page is full whenever more follow).
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn assignments(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<AssignmentRow>> {
-    let query = card_assignments::table.select(AssignmentRow::as_select()).into_boxed();
+pub fn assignments(
+    conn: &mut DbConnection,
+    makers: Option<&[String]>,
+    page: &PageRequest,
+) -> QueryResult<Vec<AssignmentRow>> {
+    let mut query = card_assignments::table.select(AssignmentRow::as_select()).into_boxed();
+    if let Some(makers) = makers {
+        query = query.filter(card_assignments::card_maker.eq_any(makers.to_vec()));
+    }
     keyset(query, card_assignments::county_code, page).load(conn)
 }
 

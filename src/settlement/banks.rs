@@ -86,13 +86,13 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::ProvincialAdmin, Role::Auditor, Role::Bank])?;
     let page = query.parse()?;
+    let banks = (caller.role == Role::Bank).then(|| caller.scopes.clone());
     let rows = pool
         .read({
             let page = page.clone();
-            move |conn| repo::assignments(conn, &page).map_err(ApiError::from)
+            move |conn| repo::assignments(conn, banks.as_deref(), &page).map_err(ApiError::from)
         })
         .await?;
-    let own = |row: &BankAssignmentRow| caller.role != Role::Bank || caller.scopes.contains(&row.bank);
-    let views: Vec<BankAssignmentView> = rows.into_iter().filter(own).map(BankAssignmentView::from).collect();
+    let views: Vec<BankAssignmentView> = rows.into_iter().map(BankAssignmentView::from).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, &page, |a| a.county_code.clone())))
 }

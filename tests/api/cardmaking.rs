@@ -56,6 +56,22 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     let (_, list) = p.get(&p.maker, "/api/v1/card-assignments").await;
     assert_eq!(list["items"], json!([list["items"][0].clone()]));
     assert_eq!(list["items"][0]["county_code"], "210804");
+    // A card maker's pages hold only its own assignments, full while more follow.
+    for (county, maker) in [("210802", "BANK-B"), ("210803", "BANK-B"), ("210811", "BANK-A")] {
+        let (status, _) =
+            p.put(&p.admin, &format!("/api/v1/card-assignments/{county}"), json!({"card_maker": maker})).await;
+        assert_eq!(status, 200);
+    }
+    let (_, first) = p.get(&p.maker, "/api/v1/card-assignments?limit=1").await;
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(1), "{first}");
+    assert_eq!(first["items"][0]["county_code"], "210804");
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let (_, second) = p.get(&p.maker, &format!("/api/v1/card-assignments?limit=1&cursor={cursor}")).await;
+    assert_eq!(
+        (second["items"][0]["county_code"].as_str(), second["next_cursor"].as_str()),
+        (Some("210811"), None),
+        "{second}"
+    );
 
     // Bad leases.
     for limit in [0, 1_000_000] {

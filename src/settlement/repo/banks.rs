@@ -45,12 +45,17 @@ pub fn lock_bank_of(conn: &mut DbConnection, county: &str) -> QueryResult<Option
     .pop())
 }
 
+/// A page of assignments in county order; with `banks`, only theirs (filtered in the
+/// query, so a page is full whenever more follow).
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn assignments(conn: &mut DbConnection, page: &PageRequest) -> QueryResult<Vec<BankAssignmentRow>> {
-    keyset(
-        bank_assignments::table.select(BankAssignmentRow::as_select()).into_boxed(),
-        bank_assignments::county_code,
-        page,
-    )
-    .load(conn)
+pub fn assignments(
+    conn: &mut DbConnection,
+    banks: Option<&[String]>,
+    page: &PageRequest,
+) -> QueryResult<Vec<BankAssignmentRow>> {
+    let mut query = bank_assignments::table.select(BankAssignmentRow::as_select()).into_boxed();
+    if let Some(banks) = banks {
+        query = query.filter(bank_assignments::bank.eq_any(banks.to_vec()));
+    }
+    keyset(query, bank_assignments::county_code, page).load(conn)
 }
