@@ -43,6 +43,12 @@ const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         detail: "this msgid arrived twice at once; send it again for the first answer",
     },
     UniqueConstraint {
+        postgres: "claim_msgids_pkey",
+        sqlite: "claim_msgids.clinic, claim_msgids.msgid",
+        code: "claim_in_progress",
+        detail: "this msgid arrived twice at once; send it again for the first answer",
+    },
+    UniqueConstraint {
         postgres: "claims_cancels",
         sqlite: "claims.cancels",
         code: "claim_already_cancelled",

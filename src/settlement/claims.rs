@@ -259,7 +259,11 @@ pub async fn settle(
     let (claim, clinic) = read_claim(&req, &caller, &body)?;
     idempotency::run(&pool, key, StatusCode::OK, move |conn| {
         let hash = request_hash(&claim);
-        if let Some(first) = earlier(conn, &clinic, &claim, &hash)? {
+        if let Some((first, by_key)) = earlier(conn, &clinic, &claim, &hash)? {
+            if by_key {
+                // Sent again in a new message: that msgid now names the claim too.
+                repo::add_msgid(conn, &clinic, claim.msgid().as_str(), &first.setl_id, now())?;
+            }
             return view(conn, first);
         }
         let row = settle_new(conn, &caller, &clinic, &claim, hash)?;
@@ -269,12 +273,18 @@ pub async fn settle(
     .await
 }
 
-/// The first answer to this claim, when it was sent before (by msgid or by key with
-/// the same body); a conflict when its key or msgid was used for something else.
-fn earlier(conn: &mut DbConnection, clinic: &str, claim: &Claim, hash: &str) -> Result<Option<ClaimRow>, ApiError> {
+/// The first answer to this claim, when it was sent before (by msgid, or by key with
+/// the same body, then `true`); a conflict when its key or msgid was used for
+/// something else.
+fn earlier(
+    conn: &mut DbConnection,
+    clinic: &str,
+    claim: &Claim,
+    hash: &str,
+) -> Result<Option<(ClaimRow, bool)>, ApiError> {
     if let Some(first) = repo::by_msgid(conn, clinic, claim.msgid().as_str())? {
         if first.request_hash == hash {
-            return Ok(Some(first));
+            return Ok(Some((first, false)));
         }
         return Err(ApiError::conflict(
             "msgid_reused",
@@ -289,7 +299,7 @@ fn earlier(conn: &mut DbConnection, clinic: &str, claim: &Claim, hash: &str) -> 
     }
     if let Some(first) = repo::by_key(conn, clinic, claim.ipt_otp_no())? {
         if first.request_hash == hash {
-            return Ok(Some(first));
+            return Ok(Some((first, true)));
         }
         return Err(ApiError::conflict(
             "claim_exists",

@@ -179,6 +179,9 @@ async fn a_claim_is_settled_once_and_undone_precisely(backend: Backend) {
     new_message["msgid"] = json!(msgid(2));
     let (status, repeat) = w.send("/api/v1/claims", &new_message).await;
     assert_eq!((status, repeat["setl_id"].as_str()), (200, Some(setl_id.as_str())), "{repeat}");
+    let resent_as = new_message["msgid"].as_str().unwrap();
+    let (status, found) = w.p.get(&w.clinic, &format!("/api/v1/claims?msgid={resent_as}")).await;
+    assert_eq!((status, found["setl_id"].as_str()), (200, Some(setl_id.as_str())), "the new msgid names it too");
     let keyed = claim(&msgid(3), "ZY0002", card, 100_000);
     let send_keyed = || {
         w.p.app

@@ -543,8 +543,8 @@ impl Soak {
                 assert_eq!(status, 200, "{answer}");
                 self.assert_view(c, &answer);
                 if self.m.claims[c].msgid != msgid {
-                    // Answered by key: this msgid itself is stored nowhere.
-                    self.m.loose_msgids.push((clinic, msgid));
+                    // Answered by key: this msgid names the claim from now on.
+                    self.m.fates.insert((clinic, msgid), Fate::Settled(c));
                 }
                 self.count("repeat answered");
             }

@@ -72,7 +72,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    claim_msgids (clinic, msgid) {
+        clinic -> Text,
+        msgid -> Text,
+        setl_id -> Text,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(claims, payment_instructions);
+diesel::allow_tables_to_appear_in_same_query!(claims, claim_msgids);
 
 /// Whether a claim row is a settlement or the negated record that cancels one.
 pub const SETTLEMENT: &str = "settlement";
@@ -146,14 +156,44 @@ pub fn by_key(conn: &mut DbConnection, clinic: &str, ipt_otp_no: &str) -> QueryR
         .optional()
 }
 
+/// The claim of a msgid: the one it settled, or the one it was sent again for.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn by_msgid(conn: &mut DbConnection, clinic: &str, msgid: &str) -> QueryResult<Option<ClaimRow>> {
-    claims::table
+    let own = claims::table
         .filter(claims::clinic.eq(clinic))
         .filter(claims::msgid.eq(msgid))
         .select(ClaimRow::as_select())
         .first(conn)
+        .optional()?;
+    if own.is_some() {
+        return Ok(own);
+    }
+    claim_msgids::table
+        .inner_join(claims::table.on(claims::setl_id.eq(claim_msgids::setl_id)))
+        .filter(claim_msgids::clinic.eq(clinic))
+        .filter(claim_msgids::msgid.eq(msgid))
+        .select(ClaimRow::as_select())
+        .first(conn)
         .optional()
+}
+
+/// Records that `msgid` carried the claim `setl_id` again.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn add_msgid(
+    conn: &mut DbConnection,
+    clinic: &str,
+    msgid: &str,
+    setl_id: &SetlId,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::insert_into(claim_msgids::table)
+        .values((
+            claim_msgids::clinic.eq(clinic),
+            claim_msgids::msgid.eq(msgid),
+            claim_msgids::setl_id.eq(setl_id),
+            claim_msgids::received_at.eq(at),
+        ))
+        .execute(conn)
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
