@@ -42,6 +42,9 @@ impl DbPool {
             .max_size(max_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
+            // Not a `SELECT 1` round trip before every use: `checkout` tests only
+            // connections that sat idle or whose last use failed.
+            .test_on_check_out(false)
             .build(ConnectionManager::new(backend.clone()))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let sqlite_writer = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(std::sync::Mutex::new(())));
@@ -59,7 +62,24 @@ impl DbPool {
 
     /// A connection for synchronous code (CLI, migrations). Not for request paths.
     pub fn get(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
-        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+        self.checkout()
+    }
+
+    /// A connection from the pool, tested first when it sat idle for
+    /// [`super::connection::VALIDATE_IDLE_AFTER`] or its last use failed; one that fails the test is
+    /// dropped and another taken.
+    fn checkout(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+        let mut attempts = 0;
+        loop {
+            let mut conn = self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+            if !conn.needs_test() || conn.test() {
+                return Ok(conn);
+            }
+            attempts += 1;
+            if attempts > self.max {
+                return Err(DbError::Unavailable("no pooled connection passed its test".into()));
+            }
+        }
     }
 
     /// Runs `f` in one read transaction on a blocking thread.
@@ -108,12 +128,14 @@ impl DbPool {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
-        let mut conn = self.get().map_err(E::from)?;
+        let mut pooled = self.checkout().map_err(E::from)?;
         let _writer = match (&self.sqlite_writer, write) {
             (Some(lock), true) => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
             _ => None,
         };
-        let conn: &mut DbConnection = &mut conn;
-        conn.transaction(f)
+        let conn: &mut DbConnection = &mut pooled;
+        let result = conn.transaction(f);
+        pooled.used(result.is_ok());
+        result
     }
 }
