@@ -109,7 +109,9 @@ pub async fn get(
     caller.require(&[Role::Clinic, Role::Auditor, Role::ProvincialAdmin])?;
     let (card_no, date, purpose) = parse_query(&query)?;
     let policies = policies.into_inner();
-    let view = pool.read(move |conn| judge(conn, &policies, card_no, date)).await?;
+    // No transaction: the card, holder and enrollment come in one statement, and the
+    // caps used may be a moment newer than them; a lookup shows a moment either way.
+    let view = pool.read_each(move |conn| judge(conn, &policies, card_no, date)).await?;
     let Some(view) = view else {
         return Err(ApiError::not_found("card"));
     };
