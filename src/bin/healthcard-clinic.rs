@@ -1,13 +1,19 @@
-//! `healthcard-clinic`: clinics asking for eligibility, for benchmarks. Runs
-//! `--concurrency` tasks, each asking `GET /api/v1/eligibility?card_no=..&purpose=bench`
-//! through the gateway one request after another for `--seconds`, over the card
-//! numbers of `--cards` (one a line) in turn, each task from its own starting point;
-//! the tasks share the tokens round-robin. Prints one JSON object: requests, errors
-//! (anything but 200, and failed requests), throughput per second, and latency
-//! percentiles in milliseconds.
+//! `healthcard-clinic`: clinics asking for eligibility and settling claims, for
+//! benchmarks. Runs `--concurrency` tasks, each asking `GET
+//! /api/v1/eligibility?card_no=..&purpose=bench` through the gateway one request after
+//! another for `--seconds`, over the card numbers of `--cards` (one a line) in turn,
+//! each task from its own starting point; the tasks share the tokens round-robin. With
+//! `--claims-share S`, that share of each task's requests are claim settlements
+//! instead (`POST /api/v1/claims`, an inpatient stay at a county hospital that ended
+//! a second ago, small enough that no cap is reached), each with its own msgid (the
+//! token's `--institution` code, the time in China, a sequence number) and
+//! `ipt_otp_no`. Prints one JSON object: requests, errors (anything but 200, and
+//! failed requests), throughput per second, and latency percentiles in milliseconds,
+//! overall and per kind.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -34,34 +40,115 @@ struct Cli {
     /// The `purpose` of the lookups.
     #[arg(long, default_value = "bench")]
     purpose: String,
+    /// Share of the requests that are claim settlements (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    claims_share: f64,
+    /// The institution code of each `--token`, in the same order (required with
+    /// `--claims-share`): the first 12 characters of its claims' msgids.
+    #[arg(long = "institution")]
+    institutions: Vec<String>,
+    /// `inscp_scp_amt` of each claim, in fen.
+    #[arg(long, default_value_t = 40_000)]
+    claim_amount: i64,
+}
+
+/// The two kinds of request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Lookup,
+    Claim,
+}
+
+/// What a task needs to write claims.
+struct Claims {
+    share: f64,
+    amount: i64,
+    /// Per institution, the next msgid sequence number.
+    sequence: Vec<AtomicU64>,
+    /// The next `ipt_otp_no`, shared by every task.
+    next_key: AtomicU64,
+    /// Makes the keys of this run differ from an earlier run's.
+    run: String,
+}
+
+/// Now in China, as the platform writes times.
+fn china_now() -> chrono::NaiveDateTime {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).naive_utc()
+}
+
+fn claim_body(claims: &Claims, institution: (usize, &str), card: &str) -> Vec<u8> {
+    let now = china_now();
+    let seq = claims.sequence[institution.0].fetch_add(1, Ordering::Relaxed) % 10_000;
+    let key = claims.next_key.fetch_add(1, Ordering::Relaxed);
+    let msgid = format!("{}{}{seq:04}", institution.1, now.format("%Y%m%d%H%M%S"));
+    let begin = (now - chrono::Duration::seconds(1)).format("%Y-%m-%d %H:%M:%S").to_string();
+    let end = now.format("%Y-%m-%d %H:%M:%S").to_string();
+    let inscp = claims.amount;
+    json!({
+        "msgid": msgid, "ipt_otp_no": format!("B{}-{key}", claims.run), "mdtrt_cert_type": "03",
+        "mdtrt_cert_no": card, "insutype": "390", "med_type": "21", "level": "county",
+        "begntime": begin, "endtime": end,
+        "medfee_sumamt": inscp + 100_000, "fulamt_ownpay_amt": 50_000, "overlmt_selfpay": 20_000,
+        "preselfpay_amt": 30_000, "inscp_scp_amt": inscp
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// What one task saw.
 #[derive(Default)]
 struct Tally {
-    /// Latency of every request answered 200, in seconds.
+    /// Latency of every lookup answered 200, in seconds.
     latencies: Vec<f64>,
+    /// Latency of every claim answered 200, in seconds.
+    claim_latencies: Vec<f64>,
     errors: u64,
+    claim_errors: u64,
     /// The first few error answers, for the report.
     samples: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn task(
     http: reqwest::Client,
+    gateway: String,
     url: String,
     token: String,
+    institution: Option<(usize, String)>,
+    claims: Arc<Claims>,
     cards: Arc<Vec<String>>,
     start: usize,
     until: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
     let mut i = start;
+    let mut owed = 0.0;
+    let claims_url = format!("{gateway}/api/v1/claims");
     while Instant::now() < until {
         let card = &cards[i % cards.len()];
         i += 1;
+        owed += claims.share;
+        let kind = match &institution {
+            Some(_) if owed >= 1.0 => {
+                owed -= 1.0;
+                Kind::Claim
+            }
+            _ => Kind::Lookup,
+        };
         let t = Instant::now();
-        // Card numbers are digits: nothing to escape.
-        let sent = http.get(format!("{url}&card_no={card}")).bearer_auth(&token).send().await;
+        let sent = match (kind, &institution) {
+            (Kind::Claim, Some((k, code))) => {
+                let body = claim_body(&claims, (*k, code), card);
+                http.post(&claims_url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+            }
+            // Card numbers are digits: nothing to escape.
+            _ => http.get(format!("{url}&card_no={card}")).bearer_auth(&token).send().await,
+        };
         let failure = match sent {
             Ok(response) => {
                 let status = response.status();
@@ -76,10 +163,15 @@ async fn task(
             }
             Err(e) => Some(e.to_string()),
         };
-        match failure {
-            None => tally.latencies.push(t.elapsed().as_secs_f64()),
-            Some(what) => {
+        let seconds = t.elapsed().as_secs_f64();
+        match (failure, kind) {
+            (None, Kind::Lookup) => tally.latencies.push(seconds),
+            (None, Kind::Claim) => tally.claim_latencies.push(seconds),
+            (Some(what), kind) => {
                 tally.errors += 1;
+                if kind == Kind::Claim {
+                    tally.claim_errors += 1;
+                }
                 if tally.samples.len() < 3 {
                     tally.samples.push(what);
                 }
@@ -113,6 +205,20 @@ async fn main() -> ExitCode {
         eprintln!("healthcard-clinic: no cards, or no concurrency");
         return ExitCode::FAILURE;
     }
+    if !(0.0..=1.0).contains(&cli.claims_share)
+        || (cli.claims_share > 0.0 && cli.institutions.len() != cli.tokens.len())
+        || cli.institutions.iter().any(|c| c.len() != 12 || !c.is_ascii())
+    {
+        eprintln!("healthcard-clinic: --claims-share from 0 to 1, with one 12-character --institution per --token");
+        return ExitCode::FAILURE;
+    }
+    let claims = Arc::new(Claims {
+        share: cli.claims_share,
+        amount: cli.claim_amount,
+        sequence: cli.institutions.iter().map(|_| AtomicU64::new(0)).collect(),
+        next_key: AtomicU64::new(0),
+        run: chrono::Utc::now().format("%H%M%S").to_string(),
+    });
     let http = match reqwest::Client::builder().pool_max_idle_per_host(cli.concurrency).build() {
         Ok(http) => http,
         Err(e) => {
@@ -127,16 +233,30 @@ async fn main() -> ExitCode {
     let mut tasks = Vec::with_capacity(cli.concurrency);
     for k in 0..cli.concurrency {
         let token = cli.tokens[k % cli.tokens.len()].clone();
+        let institution =
+            (cli.claims_share > 0.0).then(|| (k % cli.tokens.len(), cli.institutions[k % cli.tokens.len()].clone()));
         let start = k * cards.len() / cli.concurrency;
-        tasks.push(tokio::spawn(task(http.clone(), url.clone(), token, cards.clone(), start, until)));
+        tasks.push(tokio::spawn(task(
+            http.clone(),
+            cli.gateway.clone(),
+            url.clone(),
+            token,
+            institution,
+            claims.clone(),
+            cards.clone(),
+            start,
+            until,
+        )));
     }
-    let mut latencies = Vec::new();
-    let (mut errors, mut samples) = (0u64, Vec::new());
+    let (mut latencies, mut claim_latencies) = (Vec::new(), Vec::new());
+    let (mut errors, mut claim_errors, mut samples) = (0u64, 0u64, Vec::new());
     for t in tasks {
         match t.await {
             Ok(tally) => {
                 latencies.extend(tally.latencies);
+                claim_latencies.extend(tally.claim_latencies);
                 errors += tally.errors;
+                claim_errors += tally.claim_errors;
                 samples.extend(tally.samples);
             }
             Err(_) => {
@@ -146,22 +266,46 @@ async fn main() -> ExitCode {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let requests = latencies.len() as u64 + errors;
+    let per_s = |n: usize| (n as f64 / elapsed * 10.0).round() / 10.0;
+    let summary = |latencies: &mut Vec<f64>, errors: u64| {
+        latencies.sort_by(f64::total_cmp);
+        let requests = latencies.len() + errors as usize;
+        json!({
+            "requests": requests,
+            "ok": latencies.len(),
+            "errors": errors,
+            "throughput_per_s": per_s(requests),
+            "p50_ms": percentile_ms(latencies, 50.0),
+            "p90_ms": percentile_ms(latencies, 90.0),
+            "p99_ms": percentile_ms(latencies, 99.0),
+            "p999_ms": percentile_ms(latencies, 99.9),
+            "max_ms": percentile_ms(latencies, 100.0),
+        })
+    };
+    let lookups = summary(&mut latencies, errors - claim_errors);
+    let claims = summary(&mut claim_latencies, claim_errors);
+    let mut all = latencies;
+    all.extend(claim_latencies);
+    all.sort_by(f64::total_cmp);
+    let requests = all.len() as u64 + errors;
     samples.truncate(5);
     let report = json!({
         "requests": requests,
-        "ok": latencies.len(),
+        "ok": all.len(),
         "errors": errors,
         "error_samples": samples,
         "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
         "concurrency": cli.concurrency,
-        "throughput_per_s": (requests as f64 / elapsed * 10.0).round() / 10.0,
-        "ok_per_s": (latencies.len() as f64 / elapsed * 10.0).round() / 10.0,
-        "p50_ms": percentile_ms(&latencies, 50.0),
-        "p90_ms": percentile_ms(&latencies, 90.0),
-        "p99_ms": percentile_ms(&latencies, 99.0),
-        "max_ms": percentile_ms(&latencies, 100.0),
+        "claims_share": cli.claims_share,
+        "throughput_per_s": per_s(requests as usize),
+        "ok_per_s": per_s(all.len()),
+        "p50_ms": percentile_ms(&all, 50.0),
+        "p90_ms": percentile_ms(&all, 90.0),
+        "p99_ms": percentile_ms(&all, 99.0),
+        "p999_ms": percentile_ms(&all, 99.9),
+        "max_ms": percentile_ms(&all, 100.0),
+        "lookups": lookups,
+        "claims": claims,
     });
     println!("{report}");
     ExitCode::SUCCESS

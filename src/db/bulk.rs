@@ -42,6 +42,39 @@ where
     Ok(inserted)
 }
 
+/// Rows per set-based `UPDATE ... FROM (VALUES ...)` ([`values_list`]): up to 30 values
+/// a row keeps a statement inside SQLite's 32,766 bind parameters.
+pub const ROWS_PER_UPDATE: usize = 1000;
+
+/// The placeholder of bind parameter `n` (from 1, in the order the values are bound)
+/// on `conn`'s backend: numbered on both, so the text may use them in any order.
+pub fn placeholder(conn: &DbConnection, n: usize) -> String {
+    match conn {
+        DbConnection::Pg(_) => format!("${n}"),
+        DbConnection::Sqlite(_) => format!("?{n}"),
+    }
+}
+
+/// `(p, p), (p, p)`: the rows of a `VALUES` list of `rows` rows of `columns` bind
+/// parameters each, numbered from `first`. Both backends name the columns of a
+/// `VALUES` list `column1`, `column2`, ..., so one statement text serves both.
+pub fn values_list(conn: &DbConnection, rows: usize, columns: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 7);
+    let mut n = first;
+    for row in 0..rows {
+        out.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&placeholder(conn, n));
+            n += 1;
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// How [`copy_many`] writes rows as PostgreSQL's binary `COPY`: into `table`'s
 /// `columns`, each row by `write_row`, which starts it with [`BinaryCopy::row`] and
 /// writes exactly the fields of `columns`, in their order and of their types.

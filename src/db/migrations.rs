@@ -81,7 +81,7 @@ where
 /// many ran.
 pub fn run(pool: &DbPool, service: Service) -> Result<usize, DbError> {
     let mut conn = pool.get()?;
-    match &mut *conn {
+    match &mut **conn {
         DbConnection::Pg(c) => run_trees(c, trees(service, true)),
         DbConnection::Sqlite(c) => run_trees(c, trees(service, false)),
     }

@@ -16,7 +16,7 @@ mod pool;
 pub mod state_column;
 pub mod statistics;
 
-pub use bulk::{copy_many, insert_many};
+pub use bulk::{copy_many, insert_many, placeholder, values_list};
 pub use connection::{Backend, BackendError, DbConnection};
 pub use error::{DbError, unique_violation};
 pub use lock::{claim, lock};

@@ -17,6 +17,17 @@ pub struct PoolStatus {
     pub max: u32,
 }
 
+/// How a use case's statements run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In one read transaction.
+    Read,
+    /// In one write transaction (on SQLite, one writer of the process at a time).
+    Write,
+    /// Each on its own, no transaction around them.
+    Statements,
+}
+
 /// A pool of connections to one service's database.
 #[derive(Clone)]
 pub struct DbPool {
@@ -42,6 +53,9 @@ impl DbPool {
             .max_size(max_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
+            // Not a `SELECT 1` round trip before every use: `checkout` tests only
+            // connections that sat idle or whose last use failed.
+            .test_on_check_out(false)
             .build(ConnectionManager::new(backend.clone()))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let sqlite_writer = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(std::sync::Mutex::new(())));
@@ -59,7 +73,24 @@ impl DbPool {
 
     /// A connection for synchronous code (CLI, migrations). Not for request paths.
     pub fn get(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
-        self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))
+        self.checkout()
+    }
+
+    /// A connection from the pool, tested first when it sat idle for
+    /// [`super::connection::VALIDATE_IDLE_AFTER`] or its last use failed; one that fails the test is
+    /// dropped and another taken.
+    fn checkout(&self) -> Result<PooledConnection<ConnectionManager>, DbError> {
+        let mut attempts = 0;
+        loop {
+            let mut conn = self.pool.get().map_err(|e| DbError::Unavailable(e.to_string()))?;
+            if !conn.needs_test() || conn.test() {
+                return Ok(conn);
+            }
+            attempts += 1;
+            if attempts > self.max {
+                return Err(DbError::Unavailable("no pooled connection passed its test".into()));
+            }
+        }
     }
 
     /// Runs `f` in one read transaction on a blocking thread.
@@ -69,7 +100,21 @@ impl DbPool {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.run(false, f).await
+        self.run(Mode::Read, f).await
+    }
+
+    /// Runs `f` on a blocking thread without a transaction: each statement commits on
+    /// its own and sees the database as of its own start, so two statements may see
+    /// different states. For reads that need no single snapshot; on PostgreSQL it
+    /// saves the `BEGIN` and `COMMIT` round trips of [`DbPool::read`]. A read whose
+    /// statements must agree with each other uses [`DbPool::read`].
+    pub async fn read_each<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(Mode::Statements, f).await
     }
 
     /// Runs `f` in one write transaction on a blocking thread: the use case's state
@@ -80,10 +125,10 @@ impl DbPool {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.run(true, f).await
+        self.run(Mode::Write, f).await
     }
 
-    async fn run<T, E, F>(&self, write: bool, f: F) -> Result<T, E>
+    async fn run<T, E, F>(&self, mode: Mode, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -93,7 +138,7 @@ impl DbPool {
         let span = tracing::Span::current();
         let joined = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            pool.run_blocking(write, f)
+            pool.run_in(mode, f)
         })
         .await;
         match joined {
@@ -108,12 +153,25 @@ impl DbPool {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<DbError> + From<diesel::result::Error>,
     {
-        let mut conn = self.get().map_err(E::from)?;
-        let _writer = match (&self.sqlite_writer, write) {
-            (Some(lock), true) => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+        self.run_in(if write { Mode::Write } else { Mode::Read }, f)
+    }
+
+    fn run_in<T, E, F>(&self, mode: Mode, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<DbError> + From<diesel::result::Error>,
+    {
+        let mut pooled = self.checkout().map_err(E::from)?;
+        let _writer = match (&self.sqlite_writer, mode) {
+            (Some(lock), Mode::Write) => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
             _ => None,
         };
-        let conn: &mut DbConnection = &mut conn;
-        conn.transaction(f)
+        let conn: &mut DbConnection = &mut pooled;
+        let result = match mode {
+            Mode::Read | Mode::Write => conn.transaction(f),
+            Mode::Statements => f(conn),
+        };
+        pooled.used(result.is_ok());
+        result
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ledger::{self, Posting};
-use super::policies::{self, PolicyVersion};
+use super::policies::{PolicyCache, PolicyVersion};
 use super::repo::claims::{self as repo, CANCEL, ClaimRow, PaymentRow, SETTLEMENT};
 use super::repo::enrollments as enrollment_repo;
 use super::repo::holders::{self as holder_repo, CardRow, PersonRow};
@@ -170,7 +170,7 @@ struct Basis {
     policy: PolicyVersion,
 }
 
-fn basis(conn: &mut DbConnection, claim: &Claim) -> Result<Basis, ApiError> {
+fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Result<Basis, ApiError> {
     let card_no = CardNo::from(claim.card_no());
     let Some((card, person)) = holder_repo::card_with_holder(conn, &card_no)? else {
         return Err(refused("mdtrt_cert_no", "card_unknown", "no card by this number is known to the scheme"));
@@ -197,7 +197,8 @@ fn basis(conn: &mut DbConnection, claim: &Claim) -> Result<Basis, ApiError> {
         }
         Some(_) => {}
     }
-    let policy = policies::in_force(conn, &person.county_code, year, claim.admission_date())?
+    let policy = policies
+        .in_force_current(conn, &person.county_code, year, claim.admission_date())?
         .ok_or_else(|| refused("begntime", "no_policy", format!("the county has no policy for {year}")))?;
     Ok(Basis { card, person, policy })
 }
@@ -227,13 +228,15 @@ pub async fn quote(
     req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
+    policies: web::Data<PolicyCache>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let (claim, _) = read_claim(&req, &caller, &body)?;
+    let policies = policies.into_inner();
     let view = pool
         .read(move |conn| {
-            let basis = basis(conn, &claim)?;
+            let basis = basis(conn, &policies, &claim)?;
             let terms = reimbursement(conn, &claim, &basis)?;
             Ok::<_, ApiError>(QuoteView {
                 psn_no: basis.person.person_no,
@@ -252,11 +255,13 @@ pub async fn settle(
     req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
+    policies: web::Data<PolicyCache>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let (claim, clinic) = read_claim(&req, &caller, &body)?;
+    let policies = policies.into_inner();
     idempotency::run(&pool, key, StatusCode::OK, move |conn| {
         let hash = request_hash(&claim);
         if let Some((first, by_key)) = earlier(conn, &clinic, &claim, &hash)? {
@@ -266,7 +271,7 @@ pub async fn settle(
             }
             return view(conn, first);
         }
-        let row = settle_new(conn, &caller, &clinic, &claim, hash)?;
+        let row = settle_new(conn, &policies, &caller, &clinic, &claim, hash)?;
         tracing::info!(setl_id = %row.setl_id, hifp_pay = row.hifp_pay, "claim settled");
         view(conn, row)
     })
@@ -311,12 +316,13 @@ fn earlier(
 
 fn settle_new(
     conn: &mut DbConnection,
+    policies: &PolicyCache,
     caller: &Caller,
     clinic: &str,
     claim: &Claim,
     hash: String,
 ) -> Result<ClaimRow, ApiError> {
-    let basis = basis(conn, claim)?;
+    let basis = basis(conn, policies, claim)?;
     let year = claim.year();
     // The person's year is the lock every claim of it takes before reading the cap.
     enrollment_repo::lock_enrollment(conn, &basis.person.person_no, year)?

@@ -485,14 +485,25 @@ fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>
     let (mut collected, mut failed) = (0, 0);
     // Per county and year: the enrollments paid, and the amount the fund received.
     let mut paid: HashMap<(String, i32), Collected> = HashMap::new();
+    // Every change in one set-based statement (per 1,000): all of them or, when one
+    // instruction is no longer pending, none (the transaction rolls back).
+    let rows: Vec<repo::AnswerRow<'_>> = changes
+        .iter()
+        .map(|(_, a)| repo::AnswerRow {
+            id: &a.id,
+            state: a.state,
+            failure_code: a.failure.map(DebitFailure::as_str),
+            bank_reference: &a.reference,
+        })
+        .collect();
+    if repo::answer_many(conn, &rows, at)? != rows.len() {
+        return Err(ApiError::conflict(
+            "instruction_changed",
+            "an instruction changed meanwhile; send the answers again",
+        ));
+    }
+    drop(rows);
     for (instruction, a) in changes {
-        let code = a.failure.map(DebitFailure::as_str);
-        if repo::answer(conn, &a.id, a.state, code, &a.reference, at)? != 1 {
-            return Err(ApiError::conflict(
-                "instruction_changed",
-                "an instruction changed meanwhile; send the answers again",
-            ));
-        }
         if a.state == InstructionState::Collected {
             collected += 1;
             let entry = paid.entry((instruction.county_code.clone(), instruction.year)).or_default();

@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::access_log::AccessLog;
-use super::policies;
+use super::policies::PolicyCache;
 use super::repo::access_log::LookupRow;
 use super::repo::enrollments as enrollment_repo;
 use crate::auth::{Caller, Role};
@@ -103,11 +103,15 @@ pub async fn get(
     caller: Caller,
     pool: web::Data<DbPool>,
     log: web::Data<AccessLog>,
+    policies: web::Data<PolicyCache>,
     query: web::Query<EligibilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic, Role::Auditor, Role::ProvincialAdmin])?;
     let (card_no, date, purpose) = parse_query(&query)?;
-    let view = pool.read(move |conn| judge(conn, card_no, date)).await?;
+    let policies = policies.into_inner();
+    // No transaction: the card, holder and enrollment come in one statement, and the
+    // caps used may be a moment newer than them; a lookup shows a moment either way.
+    let view = pool.read_each(move |conn| judge(conn, &policies, card_no, date)).await?;
     let Some(view) = view else {
         return Err(ApiError::not_found("card"));
     };
@@ -126,9 +130,11 @@ pub async fn get(
 }
 
 /// The eligibility of `card_no`'s holder on `date`; none for a card settlement never
-/// heard of.
+/// heard of. The policy comes from `policies` (at most [`super::policies::POLICY_CACHE_TTL`]
+/// behind a publication through another process).
 pub fn judge(
     conn: &mut crate::db::DbConnection,
+    policies: &PolicyCache,
     card_no: CardNo,
     date: NaiveDate,
 ) -> Result<Option<EligibilityView>, ApiError> {
@@ -142,7 +148,7 @@ pub fn judge(
         Some(_) => Enrollment::Paid,
     };
     let reasons = eligibility::reasons(card.state, enrollment);
-    let policy = policies::in_force(conn, &person.county_code, year, date)?;
+    let policy = policies.in_force_recent(conn, &person.county_code, year, date)?;
     let caps = match &policy {
         Some(version) => {
             let used = enrollment_repo::cap_used(conn, &person.person_no, year)?;

@@ -6,6 +6,10 @@
 //! numbered from 1 per county and year and never change, so a claim that records the
 //! version it was computed with can always be recomputed and explained.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -54,6 +58,113 @@ pub fn in_force(
         None => repo::earliest(conn, county, year)?,
     };
     row.map(|row| decode(row).map(|(version, _)| version)).transpose()
+}
+
+/// Of a year's versions, the one in force on `on`, by the rule of [`in_force`].
+fn choose(versions: &[PolicyVersion], on: NaiveDate) -> Option<&PolicyVersion> {
+    let key = |v: &&PolicyVersion| (v.effective_from, v.version);
+    versions.iter().filter(|v| v.effective_from <= on).max_by_key(key).or_else(|| {
+        let first = versions.iter().map(|v| v.effective_from).min()?;
+        versions.iter().filter(|v| v.effective_from == first).max_by_key(key)
+    })
+}
+
+/// How long [`PolicyCache::in_force_recent`] answers from memory without asking the
+/// table: the bound on how late a process sees a version another process (a replica)
+/// published. A version published through this process is seen at once.
+pub const POLICY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The decoded versions of each county's year, kept in memory so that the hot paths
+/// neither query the table for the version in force nor parse its JSON terms each time.
+/// Versions never change once published, so an entry only ever lacks newer versions:
+/// [`PolicyCache::invalidate`] drops an entry when this process publishes, and each
+/// entry is reloaded after [`POLICY_CACHE_TTL`] (eligibility) or as soon as the table's
+/// highest version number differs from the entry's (claims).
+#[derive(Default)]
+pub struct PolicyCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// Raised by every invalidation: a load that began before one is not stored.
+    generation: u64,
+    years: HashMap<(String, i32), CachedYear>,
+}
+
+struct CachedYear {
+    loaded: Instant,
+    /// The highest version number; none when the year had no policy.
+    latest: Option<i32>,
+    versions: Arc<Vec<PolicyVersion>>,
+}
+
+impl PolicyCache {
+    /// The version in force on `on`, as the table stood at most [`POLICY_CACHE_TTL`]
+    /// ago: for reads that show the terms (eligibility). Runs in the caller's
+    /// connection only when the entry is missing or old.
+    pub fn in_force_recent(
+        &self,
+        conn: &mut DbConnection,
+        county: &str,
+        year: i32,
+        on: NaiveDate,
+    ) -> Result<Option<PolicyVersion>, ApiError> {
+        let cached = self.cached(county, year, |entry| entry.loaded.elapsed() < POLICY_CACHE_TTL);
+        let versions = match cached {
+            Some(versions) => versions,
+            None => self.load(conn, county, year)?,
+        };
+        Ok(choose(&versions, on).cloned())
+    }
+
+    /// The version in force on `on` as the caller's transaction sees the table: the
+    /// highest version number is read (one index lookup) and the entry used only when
+    /// it has that version; for claims, which record the version they were computed
+    /// with.
+    pub fn in_force_current(
+        &self,
+        conn: &mut DbConnection,
+        county: &str,
+        year: i32,
+        on: NaiveDate,
+    ) -> Result<Option<PolicyVersion>, ApiError> {
+        let latest = repo::latest_number(conn, county, year)?;
+        let cached = self.cached(county, year, |entry| entry.latest == latest);
+        let versions = match cached {
+            Some(versions) => versions,
+            None => self.load(conn, county, year)?,
+        };
+        Ok(choose(&versions, on).cloned())
+    }
+
+    /// Forgets `county`'s `year`: called once a publication has committed.
+    pub fn invalidate(&self, county: &str, year: i32) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.generation = state.generation.wrapping_add(1);
+        state.years.remove(&(county.to_string(), year));
+    }
+
+    fn cached(&self, county: &str, year: i32, usable: impl Fn(&CachedYear) -> bool) -> Option<Arc<Vec<PolicyVersion>>> {
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.years.get(&(county.to_string(), year)).filter(|entry| usable(entry)).map(|entry| entry.versions.clone())
+    }
+
+    fn load(&self, conn: &mut DbConnection, county: &str, year: i32) -> Result<Arc<Vec<PolicyVersion>>, ApiError> {
+        let generation = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).generation;
+        let loaded = Instant::now();
+        let versions: Vec<PolicyVersion> = repo::all_of_year(conn, county, year)?
+            .into_iter()
+            .map(|row| decode(row).map(|(version, _)| version))
+            .collect::<Result<_, _>>()?;
+        let latest = versions.iter().map(|v| v.version).max();
+        let versions = Arc::new(versions);
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.generation == generation {
+            state.years.insert((county.to_string(), year), CachedYear { loaded, latest, versions: versions.clone() });
+        }
+        Ok(versions)
+    }
 }
 
 /// Version `version` of `county`'s `year` policy: the terms a recorded claim was
@@ -270,6 +381,7 @@ pub async fn put(
     req: HttpRequest,
     caller: Caller,
     pool: web::Data<DbPool>,
+    cache: web::Data<PolicyCache>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -278,7 +390,8 @@ pub async fn put(
     let (county, year) = path.into_inner();
     let command = PublishCommand::parse(&req, &body, &county, &year)?;
     let created_by = caller.client_id.clone();
-    idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
+    let (cached_county, cached_year) = (command.county.as_str().to_string(), command.year);
+    let answer = idempotency::run(&pool, key, StatusCode::CREATED, move |conn| {
         let view = publish(conn, &command, &created_by)?;
         tracing::info!(
             county = %view.county_code,
@@ -289,7 +402,11 @@ pub async fn put(
         );
         Ok(view)
     })
-    .await
+    .await;
+    // After the commit (or a failure, which changed nothing): this process's next
+    // lookup reads the new version.
+    cache.invalidate(&cached_county, cached_year);
+    answer
 }
 
 /// The county and year a read names, or `None` when the path cannot name a policy (it
@@ -491,6 +608,39 @@ mod tests {
             assert_eq!(publish_on(conn, "210881", "2027-02-01", 11), 2);
             let early = in_force(conn, "210881", 2027, date("2027-01-10")).unwrap().unwrap();
             assert_eq!(early.version, 2);
+            Ok::<_, ApiError>(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_cache_answers_as_the_table_and_sees_new_versions() {
+        let (_dir, pool) = database();
+        let cache = PolicyCache::default();
+        pool.run_blocking(true, |conn| {
+            assert!(cache.in_force_recent(conn, "210804", 2027, date("2027-03-01")).unwrap().is_none());
+            assert!(cache.in_force_current(conn, "210804", 2027, date("2027-03-01")).unwrap().is_none());
+            publish_on(conn, "210804", "2027-01-01", 1);
+            // A version the cache has not heard of: the claims' read sees it at once,
+            // the eligibility read once told (or after the TTL).
+            assert_eq!(cache.in_force_current(conn, "210804", 2027, date("2027-03-01")).unwrap().unwrap().version, 1);
+            publish_on(conn, "210804", "2027-07-01", 2);
+            publish_on(conn, "210804", "2027-07-01", 3);
+            publish_on(conn, "210881", "2027-02-01", 10);
+            publish_on(conn, "210881", "2027-02-01", 11);
+            cache.invalidate("210804", 2027);
+            for (county, day) in [
+                ("210804", "2026-12-15"),
+                ("210804", "2027-06-30"),
+                ("210804", "2027-07-01"),
+                ("210804", "2028-02-01"),
+                ("210881", "2027-01-10"),
+                ("210881", "2027-03-01"),
+            ] {
+                let table = in_force(conn, county, 2027, date(day)).unwrap();
+                assert_eq!(cache.in_force_current(conn, county, 2027, date(day)).unwrap(), table, "{county} {day}");
+                assert_eq!(cache.in_force_recent(conn, county, 2027, date(day)).unwrap(), table, "{county} {day}");
+            }
             Ok::<_, ApiError>(())
         })
         .unwrap();

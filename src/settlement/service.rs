@@ -4,7 +4,7 @@
 
 use actix_web::web;
 
-use super::{access_log, debits, payments};
+use super::{access_log, debits, payments, policies};
 use crate::app::{ServiceParts, Setup, StartError, upstream_parts};
 
 pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
@@ -12,8 +12,9 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
     let (log, writer, finish) = access_log::writer(setup.pool.clone());
     let attempts = web::Data::new(payments::MaxAttempts(setup.config.payment_max_attempts));
     let log = web::Data::new(log);
+    let policies = web::Data::new(policies::PolicyCache::default());
     let mut parts = upstream_parts(setup, move |cfg| {
-        cfg.app_data(size.clone()).app_data(attempts.clone()).app_data(log.clone());
+        cfg.app_data(size.clone()).app_data(attempts.clone()).app_data(log.clone()).app_data(policies.clone());
         super::routes::configure(cfg);
     })?;
     parts.workers.push(writer);

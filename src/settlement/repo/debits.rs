@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::holders::persons;
-use crate::db::{DbConnection, PageRequest, insert_many};
+use crate::db::bulk::ROWS_PER_UPDATE;
+use crate::db::{DbConnection, PageRequest, insert_many, placeholder, values_list};
 use crate::domain::debit::InstructionState;
 use crate::domain::{CardNo, ClientId, DebitRunId, EnvelopeId, InstructionId, PersonNo};
 
@@ -241,24 +242,48 @@ pub fn instructions_with_bank(
     Ok(out)
 }
 
-/// Records the bank's answer for a pending instruction; 0 when it was not pending.
+/// One bank answer to record with [`answer_many`].
+pub struct AnswerRow<'a> {
+    pub id: &'a InstructionId,
+    pub state: InstructionState,
+    pub failure_code: Option<&'a str>,
+    pub bank_reference: &'a str,
+}
+
+/// Records `answers` on the instructions still pending, set-based: one `UPDATE ...
+/// FROM (VALUES ...)` per [`ROWS_PER_UPDATE`] answers. Returns how many instructions
+/// changed; one no longer pending is not counted.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn answer(
-    conn: &mut DbConnection,
-    id: &InstructionId,
-    state: InstructionState,
-    failure_code: Option<&str>,
-    bank_reference: &str,
-    at: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(debit_instructions::table.find(id).filter(debit_instructions::state.eq(InstructionState::Pending)))
-        .set((
-            debit_instructions::state.eq(state),
-            debit_instructions::failure_code.eq(failure_code),
-            debit_instructions::bank_reference.eq(Some(bank_reference)),
-            debit_instructions::answered_at.eq(Some(at)),
-        ))
-        .execute(conn)
+pub fn answer_many(conn: &mut DbConnection, answers: &[AnswerRow<'_>], at: NaiveDateTime) -> QueryResult<usize> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let mut changed = 0;
+    for chunk in answers.chunks(ROWS_PER_UPDATE) {
+        let sql = format!(
+            "UPDATE debit_instructions SET state = v.column2, failure_code = v.column3, \
+             bank_reference = v.column4, answered_at = {at} FROM (VALUES {values}) AS v \
+             WHERE debit_instructions.id = v.column1 AND debit_instructions.state = 'pending'",
+            at = placeholder(conn, 1),
+            values = values_list(conn, chunk.len(), 4, 2),
+        );
+        macro_rules! run {
+            ($conn:expr, $backend:ty) => {{
+                let mut query = diesel::sql_query(sql).into_boxed::<$backend>().bind::<Timestamp, _>(at);
+                for a in chunk {
+                    query = query
+                        .bind::<Text, _>(a.id.as_str())
+                        .bind::<Text, _>(a.state.as_str())
+                        .bind::<Nullable<Text>, _>(a.failure_code)
+                        .bind::<Text, _>(a.bank_reference);
+                }
+                query.execute($conn)?
+            }};
+        }
+        changed += match conn {
+            DbConnection::Pg(pg) => run!(pg, diesel::pg::Pg),
+            DbConnection::Sqlite(lite) => run!(lite, diesel::sqlite::Sqlite),
+        };
+    }
+    Ok(changed)
 }
 
 /// A page of a run's failed instructions with their holders.

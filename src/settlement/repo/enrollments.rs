@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::holders::{CardRow, PersonRow, cards, persons};
-use crate::db::{DbConnection, PageRequest, insert_many};
+use crate::db::bulk::ROWS_PER_UPDATE;
+use crate::db::{DbConnection, PageRequest, insert_many, placeholder, values_list};
 use crate::domain::{CardNo, ClientId, Fen, InstructionId, PersonNo};
 
 diesel::table! {
@@ -141,7 +142,8 @@ pub fn unpaid(conn: &mut DbConnection, county: &str, year: i32) -> QueryResult<V
 }
 
 /// Marks enrollments paid by the instructions that collected them; only unpaid ones
-/// change, so a person is never marked paid twice.
+/// change, so a person is never marked paid twice. Set-based: one `UPDATE ... FROM
+/// (VALUES ...)` per [`ROWS_PER_UPDATE`] enrollments.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn mark_paid(
     conn: &mut DbConnection,
@@ -149,15 +151,35 @@ pub fn mark_paid(
     paid: &[(PersonNo, Fen, InstructionId)],
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
     let mut changed = 0;
-    for (person, amount, instruction) in paid {
-        changed += diesel::update(enrollments::table.find((person, year)).filter(enrollments::paid_at.is_null()))
-            .set((
-                enrollments::paid_at.eq(Some(at)),
-                enrollments::paid_amount.eq(Some(amount.get())),
-                enrollments::paid_by.eq(Some(instruction)),
-            ))
-            .execute(conn)?;
+    for chunk in paid.chunks(ROWS_PER_UPDATE) {
+        let sql = format!(
+            "UPDATE enrollments SET paid_at = {at}, paid_amount = v.column2, paid_by = v.column3 \
+             FROM (VALUES {values}) AS v \
+             WHERE enrollments.person_no = v.column1 AND enrollments.year = {year} \
+             AND enrollments.paid_at IS NULL",
+            at = placeholder(conn, 1),
+            year = placeholder(conn, 2),
+            values = values_list(conn, chunk.len(), 3, 3),
+        );
+        macro_rules! run {
+            ($conn:expr, $backend:ty) => {{
+                let mut query =
+                    diesel::sql_query(sql).into_boxed::<$backend>().bind::<Timestamp, _>(at).bind::<Integer, _>(year);
+                for (person, amount, instruction) in chunk {
+                    query = query
+                        .bind::<Text, _>(person.as_str())
+                        .bind::<BigInt, _>(amount.get())
+                        .bind::<Text, _>(instruction.as_str());
+                }
+                query.execute($conn)?
+            }};
+        }
+        changed += match conn {
+            DbConnection::Pg(pg) => run!(pg, diesel::pg::Pg),
+            DbConnection::Sqlite(lite) => run!(lite, diesel::sqlite::Sqlite),
+        };
     }
     Ok(changed)
 }

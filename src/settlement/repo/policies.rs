@@ -100,6 +100,20 @@ pub fn earliest(conn: &mut DbConnection, county: &str, year: i32) -> QueryResult
         .optional()
 }
 
+/// Every version of the year, in number order.
+pub fn all_of_year(conn: &mut DbConnection, county: &str, year: i32) -> QueryResult<Vec<PolicyVersionRow>> {
+    policy_versions::table
+        .filter(of_year(county, year))
+        .order(policy_versions::version.asc())
+        .select(PolicyVersionRow::as_select())
+        .load(conn)
+}
+
+/// The highest version number of the year; none when the year has no policy.
+pub fn latest_number(conn: &mut DbConnection, county: &str, year: i32) -> QueryResult<Option<i32>> {
+    policy_versions::table.filter(of_year(county, year)).select(diesel::dsl::max(policy_versions::version)).first(conn)
+}
+
 /// Whether the county has any version for the year.
 pub fn exists(conn: &mut DbConnection, county: &str, year: i32) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(policy_versions::table.filter(of_year(county, year)))).get_result(conn)
