@@ -28,9 +28,10 @@ use crate::http::pagination::{Page, PageQuery};
 use crate::http::{ApiError, FieldError, extract};
 
 /// How often a publication is tried again when a concurrent one took its version
-/// number; each retry reads the new latest version, so only a burst of publications
-/// to one county and year can exhaust it (then `409 policy_version_taken`).
-const PUBLISH_ATTEMPTS: u32 = 5;
+/// number. Each round of collisions lets at least one publisher through, so N
+/// concurrent publications to one county and year need at most N attempts; beyond 32
+/// at once the last ones get `409 policy_version_taken`.
+const PUBLISH_ATTEMPTS: u32 = 32;
 
 /// A version of a county's policy for a year, as claims and debit runs use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
