@@ -22,6 +22,11 @@ impl FieldError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
         FieldError { row: None, field: field.into(), code: code.into(), message: message.into() }
     }
+
+    /// An error in `field` of row `row` of a bulk request.
+    pub fn at_row(row: u64, field: &str, code: &str, message: impl Into<String>) -> Self {
+        FieldError { row: Some(row), field: field.into(), code: code.into(), message: message.into() }
+    }
 }
 
 /// Everything a handler can answer with other than success. Each variant names its

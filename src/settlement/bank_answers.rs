@@ -85,10 +85,6 @@ pub struct Wording {
     pub codes: &'static str,
 }
 
-pub fn row_error(row: u64, field: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { row: Some(row), field: field.into(), code: code.into(), message: message.into() }
-}
-
 /// Reads and checks every answer: 1 to [`MAX_ANSWERS`] of them, each with a reference
 /// of 1 to 64 characters, a failure with a known code and a success with none. Every
 /// bad row is named, and then nothing is taken.
@@ -108,13 +104,13 @@ pub fn read_answers<O: Outcome, F: DeserializeOwned>(
     for (row, a) in (1_u64..).zip(body.results) {
         let reference = a.bank_reference.trim().to_string();
         if reference.is_empty() || reference.chars().count() > 64 {
-            errors.push(row_error(row, "bank_reference", "bank_reference_invalid", "1 to 64 characters"));
+            errors.push(FieldError::at_row(row, "bank_reference", "bank_reference_invalid", "1 to 64 characters"));
         }
         let code = a.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
         let failure = match (a.outcome.succeeded(), code) {
             (true, None) => None,
             (true, Some(_)) => {
-                errors.push(row_error(
+                errors.push(FieldError::at_row(
                     row,
                     "code",
                     "code_unexpected",
@@ -123,13 +119,13 @@ pub fn read_answers<O: Outcome, F: DeserializeOwned>(
                 None
             }
             (false, None) => {
-                errors.push(row_error(row, "code", "code_missing", format!("{} says why", wording.failed)));
+                errors.push(FieldError::at_row(row, "code", "code_missing", format!("{} says why", wording.failed)));
                 None
             }
             (false, Some(code)) => match serde_json::from_value::<F>(serde_json::Value::String(code.to_string())) {
                 Ok(f) => Some(f),
                 Err(_) => {
-                    errors.push(row_error(row, "code", "code_invalid", wording.codes));
+                    errors.push(FieldError::at_row(row, "code", "code_invalid", wording.codes));
                     None
                 }
             },
@@ -159,7 +155,7 @@ pub fn judge<T: PartialEq>(row: u64, answer: &T, before: &[T], answered_as: impl
     } else if before.contains(answer) {
         Judgement::Repeat
     } else {
-        Judgement::Conflict(row_error(
+        Judgement::Conflict(FieldError::at_row(
             row,
             "outcome",
             "instruction_already_answered",
@@ -179,7 +175,7 @@ pub struct Refusals {
 
 impl Refusals {
     pub fn not_found(&mut self, row: u64) {
-        self.missing.push(row_error(
+        self.missing.push(FieldError::at_row(
             row,
             "instruction_id",
             "instruction_not_found",
@@ -188,7 +184,7 @@ impl Refusals {
     }
 
     pub fn withdrawn(&mut self, row: u64, message: &str) {
-        self.missing.push(row_error(row, "instruction_id", "instruction_withdrawn", message));
+        self.missing.push(FieldError::at_row(row, "instruction_id", "instruction_withdrawn", message));
     }
 
     /// `Ok` when nothing was refused.

@@ -437,9 +437,7 @@ fn post(
 fn may_see(caller: &Caller, claim: &ClaimRow) -> bool {
     match caller.role {
         Role::Clinic => caller.scopes.contains(&claim.clinic),
-        Role::CountyOffice => caller.scopes.contains(&claim.county_code),
-        Role::ProvincialAdmin | Role::Auditor => true,
-        _ => false,
+        _ => caller.may_see_county(&claim.county_code),
     }
 }
 

@@ -259,7 +259,7 @@ pub async fn get_run(
     let id = DebitRunId::from(path.into_inner());
     let view = pool
         .read(move |conn| {
-            let Some(run) = repo::run(conn, &id)?.filter(|r| may_read_county(&caller, &r.county_code)) else {
+            let Some(run) = repo::run(conn, &id)?.filter(|r| caller.may_see_county(&r.county_code)) else {
                 return Err(ApiError::not_found("debit run"));
             };
             let envelopes = repo::envelopes_of_run(conn, &run.id)?;
@@ -268,14 +268,6 @@ pub async fn get_run(
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
-}
-
-fn may_read_county(caller: &Caller, county: &str) -> bool {
-    match caller.role {
-        Role::CountyOffice => caller.scopes.iter().any(|s| s == county),
-        Role::ProvincialAdmin | Role::Auditor => true,
-        _ => false,
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -591,7 +583,7 @@ pub async fn failures(
         .read({
             let page = page.clone();
             move |conn| {
-                if repo::run(conn, &id)?.filter(|r| may_read_county(&caller, &r.county_code)).is_none() {
+                if repo::run(conn, &id)?.filter(|r| caller.may_see_county(&r.county_code)).is_none() {
                     return Err(ApiError::not_found("debit run"));
                 }
                 Ok(repo::failures(conn, &id, &page)?)

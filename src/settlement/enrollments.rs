@@ -64,10 +64,6 @@ struct Wanted {
     year: i32,
 }
 
-fn row_error(row: u64, field: &str, code: &str, message: impl Into<String>) -> FieldError {
-    FieldError { row: Some(row), field: field.into(), code: code.into(), message: message.into() }
-}
-
 /// Parses the rows; what cannot be read becomes a row error.
 fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) -> Vec<Wanted> {
     let today = china_time::today();
@@ -77,7 +73,7 @@ fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) 
         let citizen = input.citizen_id.as_deref().map(str::trim).filter(|v| !v.is_empty());
         let key = match (card, citizen) {
             (Some(_), Some(_)) => {
-                errors.push(row_error(
+                errors.push(FieldError::at_row(
                     row,
                     "card_no",
                     "person_named_twice",
@@ -86,20 +82,20 @@ fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) 
                 None
             }
             (None, None) => {
-                errors.push(row_error(row, "card_no", "person_missing", "give a card number or a citizen ID"));
+                errors.push(FieldError::at_row(row, "card_no", "person_missing", "give a card number or a citizen ID"));
                 None
             }
             (Some(card), None) => match Pan::parse(card) {
                 Ok(pan) => Some(PersonKey::Card(CardNo::from(pan))),
                 Err(e) => {
-                    errors.push(row_error(row, "card_no", e.code(), e.to_string()));
+                    errors.push(FieldError::at_row(row, "card_no", e.code(), e.to_string()));
                     None
                 }
             },
             (None, Some(citizen)) => match CitizenId::parse(citizen, today) {
                 Ok(id) => Some(PersonKey::Citizen(pii.hash(id.id().as_str()))),
                 Err(e) => {
-                    errors.push(row_error(row, "citizen_id", e.code(), e.to_string()));
+                    errors.push(FieldError::at_row(row, "citizen_id", e.code(), e.to_string()));
                     None
                 }
             },
@@ -112,7 +108,7 @@ fn parse_rows(rows: Vec<RowInput>, pii: &PiiKeys, errors: &mut Vec<FieldError>) 
         let year = match year {
             Some(y) if YEARS.contains(&y) => i32::try_from(y).ok(),
             _ => {
-                errors.push(row_error(
+                errors.push(FieldError::at_row(
                     row,
                     "year",
                     "year_invalid",
@@ -272,7 +268,12 @@ fn enroll(
         }
         .filter(|p| caller.scopes.contains(&p.county_code));
         let Some(person) = person else {
-            errors.push(row_error(w.row, w.key.field(), "person_not_found", "no card holder of yours by this number"));
+            errors.push(FieldError::at_row(
+                w.row,
+                w.key.field(),
+                "person_not_found",
+                "no card holder of yours by this number",
+            ));
             continue;
         };
         let known = match policies_known.get(&(person.county_code.clone(), w.year)) {
@@ -284,7 +285,7 @@ fn enroll(
             }
         };
         if !known {
-            errors.push(row_error(
+            errors.push(FieldError::at_row(
                 w.row,
                 "year",
                 "no_policy",
@@ -379,15 +380,6 @@ fn view(e: EnrollmentRow, p: PersonRow) -> EnrollmentView {
     }
 }
 
-/// Whether `caller` may read `county`'s enrollments.
-fn may_read(caller: &Caller, county: &str) -> bool {
-    match caller.role {
-        Role::CountyOffice => caller.scopes.iter().any(|s| s == county),
-        Role::ProvincialAdmin | Role::Auditor => true,
-        _ => false,
-    }
-}
-
 /// `GET /enrollments?card_no=&year=` (one person's enrollment) or
 /// `GET /enrollments?county=&year=&village=&paid=` (a county's list, paginated; CSV
 /// with `Accept: text/csv`).
@@ -413,7 +405,7 @@ pub async fn get(
                 Ok(repo::enrollment(conn, &person.person_no, year)?.map(|e| (e, person)))
             })
             .await?;
-        return match found.filter(|(e, _)| may_read(&caller, &e.county_code)) {
+        return match found.filter(|(e, _)| caller.may_see_county(&e.county_code)) {
             Some((e, p)) => Ok(HttpResponse::Ok().json(view(e, p))),
             None => Err(ApiError::not_found("enrollment")),
         };
@@ -421,7 +413,7 @@ pub async fn get(
     let county = query.county.as_deref().and_then(|c| CountyCode::parse(c).ok()).ok_or_else(|| {
         ApiError::validation(vec![FieldError::new("county", "county_invalid", "give card_no, or a county code")])
     })?;
-    if !may_read(&caller, county.as_str()) {
+    if !caller.may_see_county(county.as_str()) {
         return Err(ApiError::not_found("county"));
     }
     let csv = wants_csv(&req);
