@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sha2::{Digest, Sha256};
 
 use super::Claims;
 use crate::http::ApiError;
@@ -16,6 +17,10 @@ use crate::http::ApiError;
 pub const LEEWAY_SECONDS: u64 = 30;
 /// At most one JWKS refetch per this interval, so garbage `kid`s cannot hammer the gateway.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// Tokens remembered as verified. A client sends the same token for its whole
+/// lifetime, so a signature is checked once per token and process instead of once
+/// per request; past this many the memory starts again empty.
+const VERIFIED_TOKENS: usize = 10_000;
 
 /// Why a token was refused.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +89,9 @@ pub struct TokenVerifier {
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Claims of tokens whose signature and claims were checked, by the token's
+    /// SHA-256 (only a token that verified is ever stored).
+    verified: RwLock<HashMap<[u8; 32], Claims>>,
 }
 
 impl TokenVerifier {
@@ -104,6 +112,7 @@ impl TokenVerifier {
             validation: Self::validation(issuer, audience),
             keys: RwLock::new(keys),
             last_fetch: tokio::sync::Mutex::new(None),
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -118,6 +127,7 @@ impl TokenVerifier {
             validation: Self::validation(issuer, audience),
             keys: RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -152,6 +162,27 @@ impl TokenVerifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let remembered = self.verified.read().ok().and_then(|v| v.get(&digest).cloned());
+        if let Some(claims) = remembered {
+            // What the signature check cannot see again: the time.
+            return if claims.exp.saturating_add(LEEWAY_SECONDS) < now_seconds() {
+                Err(AuthError::Expired)
+            } else {
+                Ok(claims)
+            };
+        }
+        let claims = self.verify_signed(token).await?;
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+            verified.insert(digest, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::WrongAlgorithm);
@@ -172,6 +203,10 @@ impl TokenVerifier {
         })?;
         Ok(data.claims)
     }
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<HashMap<String, DecodingKey>, AuthError> {
@@ -202,4 +237,46 @@ fn parse_jwks(jwks: &serde_json::Value) -> Result<HashMap<String, DecodingKey>, 
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::auth::keys::SigningKeys;
+    use crate::domain::ClientId;
+
+    fn verifier_and_keys(ttl: Duration) -> (TokenVerifier, SigningKeys, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = SigningKeys::load_or_create(&dir.path().join("k.pem"), "iss", "aud", ttl).unwrap();
+        let verifier = TokenVerifier::local(&keys.jwks(), "iss", "aud").unwrap();
+        (verifier, keys, dir)
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_verifies_again_and_a_tampered_one_never_does() {
+        let (verifier, keys, _dir) = verifier_and_keys(Duration::from_secs(600));
+        let client = ClientId::from("clinic-1".to_string());
+        let (token, _) = keys.issue(&client, Role::Clinic, vec!["H21080400001".into()]).unwrap();
+        let first = verifier.verify(&token).await.unwrap();
+        let again = verifier.verify(&token).await.unwrap();
+        assert_eq!((first.sub.clone(), first.jti.clone()), (again.sub, again.jti));
+        // The same claims under a changed signature: not the remembered token.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(verifier.verify(&forged).await.is_err());
+        assert!(verifier.verify(&token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_it_expires() {
+        let (verifier, keys, _dir) = verifier_and_keys(Duration::from_secs(600));
+        let (token, _) = keys.issue(&ClientId::from("c".to_string()), Role::Clinic, vec![]).unwrap();
+        verifier.verify(&token).await.unwrap();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // As if the token's lifetime and the leeway had passed since it was remembered.
+        verifier.verified.write().unwrap().get_mut(&digest).unwrap().exp = now_seconds() - LEEWAY_SECONDS - 1;
+        assert!(matches!(verifier.verify(&token).await, Err(AuthError::Expired)));
+    }
 }

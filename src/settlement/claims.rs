@@ -81,6 +81,15 @@ fn view(conn: &mut DbConnection, row: ClaimRow) -> Result<ClaimView, ApiError> {
     };
     let cancelled_by =
         if row.kind == SETTLEMENT { repo::cancel_of(conn, &row.setl_id)?.map(|c| c.setl_id) } else { None };
+    view_of(row, payment_state, cancelled_by)
+}
+
+/// The view of a claim whose payment state and cancel are known.
+fn view_of(
+    row: ClaimRow,
+    payment_state: Option<PaymentState>,
+    cancelled_by: Option<SetlId>,
+) -> Result<ClaimView, ApiError> {
     let terms = match serde_json::from_str::<serde_json::Value>(&row.terms).map_err(ApiError::internal)? {
         serde_json::Value::Object(map) => map,
         _ => return Err(ApiError::internal("stored claim terms are not an object")),
@@ -172,11 +181,19 @@ struct Basis {
 
 fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Result<Basis, ApiError> {
     let card_no = CardNo::from(claim.card_no());
-    let Some((card, person)) = holder_repo::card_with_holder(conn, &card_no)? else {
+    let year = claim.year();
+    let Some((card, person, enrollment)) = enrollment_repo::card_holder_enrollment(conn, &card_no, year)? else {
         return Err(refused("mdtrt_cert_no", "card_unknown", "no card by this number is known to the scheme"));
     };
     let admitted = china_time::to_utc(claim.admitted_at());
-    match holder_repo::state_at(conn, &card_no, admitted)? {
+    // The card row is its newest change: when that came at or before the admission it
+    // is the state then, and the card's history need not be read.
+    let state_then = if card.state_changed_at <= admitted {
+        Some(card.state)
+    } else {
+        holder_repo::state_at(conn, &card_no, admitted)?
+    };
+    match state_then {
         Some(CardState::Activated) => {}
         Some(CardState::ReportedLost) => {
             return Err(refused("mdtrt_cert_no", "card_lost", "the card was reported lost at the admission"));
@@ -189,8 +206,7 @@ fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Resu
         }
         _ => return Err(refused("mdtrt_cert_no", "card_not_activated", "the card was not activated at the admission")),
     }
-    let year = claim.year();
-    match enrollment_repo::enrollment(conn, &person.person_no, year)? {
+    match enrollment {
         None => return Err(refused("begntime", "not_enrolled", format!("the holder is not enrolled for {year}"))),
         Some(e) if e.paid_at.is_none() => {
             return Err(refused("begntime", "premium_unpaid", format!("the holder's premium for {year} is unpaid")));
@@ -273,7 +289,8 @@ pub async fn settle(
         }
         let row = settle_new(conn, &policies, &caller, &clinic, &claim, hash)?;
         tracing::info!(setl_id = %row.setl_id, hifp_pay = row.hifp_pay, "claim settled");
-        view(conn, row)
+        let payment_state = row.payment_instruction_id.as_ref().map(|_| PaymentState::Pending);
+        view_of(row, payment_state, None)
     })
     .await
 }
@@ -287,6 +304,9 @@ fn earlier(
     claim: &Claim,
     hash: &str,
 ) -> Result<Option<(ClaimRow, bool)>, ApiError> {
+    if !repo::seen_before(conn, clinic, claim.msgid().as_str(), claim.ipt_otp_no())? {
+        return Ok(None);
+    }
     if let Some(first) = repo::by_msgid(conn, clinic, claim.msgid().as_str())? {
         if first.request_hash == hash {
             return Ok(Some((first, false)));
@@ -405,7 +425,8 @@ fn settle_new(
     Ok(row)
 }
 
-/// Moves `amount` of the claim's county and year from `from` to `to` in the ledger.
+/// Moves `amount` of the claim's county and year from `from` to `to` in the ledger,
+/// for a claim settled in this transaction (its reference is new).
 #[allow(clippy::too_many_arguments)]
 fn post(
     conn: &mut DbConnection,
@@ -418,7 +439,7 @@ fn post(
     at: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let negated = Fen::ZERO.checked_sub(amount).ok_or_else(|| ApiError::internal("amount out of range"))?;
-    ledger::post(
+    ledger::post_fresh(
         conn,
         &Posting {
             county_code: claim.county_code.clone(),

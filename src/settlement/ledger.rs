@@ -168,6 +168,17 @@ fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
 /// other lines (`409 ledger_reference_reused`).
 #[tracing::instrument(skip_all, fields(county = %posting.county_code, kind = %posting.kind, reference = %posting.reference))]
 pub fn post(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiError> {
+    post_once(conn, posting, true)
+}
+
+/// [`post`] for a reference made in the caller's transaction (a new claim's
+/// `setl_id`): no earlier posting of it can exist, so none is looked for while the
+/// county's chain is locked (the unique index would still refuse one).
+pub fn post_fresh(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiError> {
+    post_once(conn, posting, false)
+}
+
+fn post_once(conn: &mut DbConnection, posting: &Posting, look_for_earlier: bool) -> Result<Posted, ApiError> {
     let lines = BalancedLines::new(posting.lines.clone()).map_err(|e| invalid(e.code(), e.to_string()))?;
     let county = CountyCode::parse(&posting.county_code)
         .map_err(|_| invalid("ledger_county_invalid", "not a six-digit county-level code"))?;
@@ -190,7 +201,8 @@ pub fn post(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiErr
     // Taken before looking for an earlier posting, so that two posters of the same
     // reference are answered one after the other, never both as new.
     let head = repo::lock_head(conn, county)?;
-    if let Some(existing) = repo::find_transaction(conn, county, kind, reference)? {
+    let earlier = if look_for_earlier { repo::find_transaction(conn, county, kind, reference)? } else { None };
+    if let Some(existing) = earlier {
         let entries = repo::entries_of(conn, std::slice::from_ref(&existing.id))?;
         let view = TransactionView::from_rows(existing, &entries)?;
         return if view.year == posting.year && view.posting_lines() == lines.lines() {

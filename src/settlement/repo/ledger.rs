@@ -126,10 +126,14 @@ pub struct BalanceRow {
 
 /// The head of `county`'s chain, locked until the transaction ends (`FOR NO KEY
 /// UPDATE` on PostgreSQL; SQLite's single writer already excludes other posters).
-/// A county's first poster creates the row first, with `ON CONFLICT DO NOTHING`, so
-/// that two first posters meet on the lock instead of on a unique violation.
+/// A county's first poster creates the row, with `ON CONFLICT DO NOTHING`, so that two
+/// first posters meet on the lock instead of on a unique violation.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn lock_head(conn: &mut DbConnection, county: &str) -> QueryResult<HeadRow> {
+    let query = || ledger_heads::table.filter(ledger_heads::county_code.eq(county)).select(ledger_heads::all_columns);
+    if let Some(head) = crate::db::lock(conn, query())?.pop() {
+        return Ok(head);
+    }
     let genesis = HeadRow { county_code: county.to_string(), seq: 0, hash: GENESIS_HASH.to_string() };
     let insert = diesel::insert_into(ledger_heads::table).values(&genesis).on_conflict_do_nothing();
     // ON CONFLICT does not compile through the connection enum: run it on the inner one.
@@ -137,11 +141,7 @@ pub fn lock_head(conn: &mut DbConnection, county: &str) -> QueryResult<HeadRow> 
         DbConnection::Pg(pg) => insert.execute(pg)?,
         DbConnection::Sqlite(lite) => insert.execute(lite)?,
     };
-    let mut heads = crate::db::lock(
-        conn,
-        ledger_heads::table.filter(ledger_heads::county_code.eq(county)).select(ledger_heads::all_columns),
-    )?;
-    heads.pop().ok_or(diesel::result::Error::NotFound)
+    crate::db::lock(conn, query())?.pop().ok_or(diesel::result::Error::NotFound)
 }
 
 /// Moves `county`'s head to its newest transaction.
