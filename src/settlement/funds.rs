@@ -386,10 +386,15 @@ fn record_subsidy(
         year: command.year,
         source: command.source.as_str().to_string(),
         amount: command.amount.get(),
-        transaction_id: posted.transaction().id.clone(),
+        transaction_id: posted.transaction_id().to_string(),
         created_by: created_by.as_str().to_string(),
         created_at: at,
     };
     repo::insert_subsidy(conn, &row)?;
-    Ok((true, SubsidyView::new(row, posted.into_transaction())?))
+    // Chained at once (the county's lock is held already), so that the answer shows
+    // the subsidy's place in the chain.
+    while ledger::chain(conn, county)? == ledger::CHAIN_BATCH {}
+    let transaction = ledger::transaction(conn, posted.transaction_id())?
+        .ok_or_else(|| ApiError::internal("a subsidy's transaction vanished"))?;
+    Ok((true, SubsidyView::new(row, transaction)?))
 }

@@ -9,7 +9,7 @@
 //!   reimbursements onto cards the same way; [`bank_answers`] is what the two share.
 //! - [`ledger`] posts to and reads the double-entry fund ledger, [`funds`] serves it
 //!   and takes government subsidies, [`ledger_check`] verifies it (`healthcard
-//!   ledger check`).
+//!   ledger check`), [`chainer`] links postings into each county's chain.
 //! - [`claims`]: clinics' settlements in the national platform's terms, their quote,
 //!   cancel and reversal; [`payments`]: the reimbursement paid onto the card.
 //! - [`eligibility`] and [`access_log`]: the clinics' lookup, and the record of every
@@ -19,6 +19,7 @@
 pub mod access_log;
 pub mod bank_answers;
 pub mod banks;
+pub mod chainer;
 pub mod claims;
 pub mod debits;
 pub mod eligibility;

@@ -1,10 +1,11 @@
 //! Settlement as the process starts it: its routes and the common app data, the size
-//! of a bank envelope, the attempts a payment gets, and the writer of the eligibility access log (stopped last, so
-//! that every lookup answered is written).
+//! of a bank envelope, the attempts a payment gets, the writer of the eligibility
+//! access log and the ledger's chainer (both stopped last, so that every lookup
+//! answered is written and every posting chained).
 
 use actix_web::web;
 
-use super::{access_log, debits, payments, policies};
+use super::{access_log, chainer, debits, payments, policies};
 use crate::app::{ServiceParts, Setup, StartError, upstream_parts};
 
 pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
@@ -19,5 +20,8 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
     })?;
     parts.workers.push(writer);
     parts.finish.push(finish);
+    let (chain, chain_finish) = chainer::worker(setup.pool.clone());
+    parts.workers.push(chain);
+    parts.finish.push(chain_finish);
     Ok(parts)
 }

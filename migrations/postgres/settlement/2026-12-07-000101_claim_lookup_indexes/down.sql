@@ -1,0 +1,3 @@
+CREATE INDEX debit_instructions_card ON debit_instructions (card_no) WHERE state = 'pending';
+DROP INDEX debit_instructions_by_card;
+DROP INDEX claims_admission;
