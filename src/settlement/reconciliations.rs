@@ -254,13 +254,16 @@ fn view(row: &ReconciliationRow) -> ReconciliationView {
     let stmt_rslt = row.stmt_rslt.clone().unwrap_or_else(|| DIFFER.to_string());
     let stmt_rslt_dscr = match (&rows, stmt_rslt == AGREE) {
         (Some(_), true) => "every settlement agrees".to_string(),
-        (Some(r), false) => format!(
-            "{} settlements differ: {} only in the scheme (1), {} only at the clinic (2), {} with other values (3)",
-            r.only_scheme + r.only_clinic + r.differing,
-            r.only_scheme,
-            r.only_clinic,
-            r.differing
-        ),
+        (Some(r), false) => {
+            let n = r.only_scheme + r.only_clinic + r.differing;
+            format!(
+                "{n} {}: {} only in the scheme (1), {} only at the clinic (2), {} with other values (3)",
+                if n == 1 { "settlement differs" } else { "settlements differ" },
+                r.only_scheme,
+                r.only_clinic,
+                r.differing
+            )
+        }
         (None, true) => "the totals agree".to_string(),
         (None, false) => format!("{} differ", differing_totals.join(", ")),
     };

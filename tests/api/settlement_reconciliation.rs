@@ -350,10 +350,10 @@ async fn a_detail_reconciliation_lists_one_difference_of_each_code_among_ten_tho
         "medfee_sumamt": 4321, "fund_pay_sumamt": 0
     });
 
-    // The clinic's list: the 10,000, one with another total (3), one of its own (2);
-    // the last settlement is missing (1).
+    // The clinic's list: the 10,000, one with another total and listed as cancelled
+    // (3), one of its own (2); the last settlement is missing (1).
     let mut lines: Vec<String> = rows.iter().enumerate().map(|(i, s)| csv_row(s, i == 7, 0)).collect();
-    lines.push(csv_row(changed, false, 100));
+    lines.push(csv_row(changed, true, 100));
     lines.push(format!(
         "{},{},{},4321,0,0",
         stranger["setl_id"].as_str().unwrap(),
@@ -376,9 +376,8 @@ async fn a_detail_reconciliation_lists_one_difference_of_each_code_among_ten_tho
     assert_eq!(summary["scheme"], figures(&standing));
     assert_eq!(summary["scheme_cancelled"], figures(&[&rows[7]]));
     let mut theirs = figures(&standing[..AGREEING - 1]);
-    theirs["medfee_sumamt"] = json!(amount(&theirs, "medfee_sumamt") + amount(changed, "medfee_sumamt") + 100 + 4321);
-    theirs["fund_pay_sumamt"] = json!(amount(&theirs, "fund_pay_sumamt") + amount(changed, "fund_pay_sumamt"));
-    theirs["fixmedins_setl_cnt"] = json!(AGREEING + 1);
+    theirs["medfee_sumamt"] = json!(amount(&theirs, "medfee_sumamt") + 4321);
+    theirs["fixmedins_setl_cnt"] = json!(AGREEING);
     assert_eq!(summary["clinic"], theirs, "the clinic's totals are those of its rows that stand");
     let id = summary["id"].as_str().unwrap().to_string();
 
@@ -406,8 +405,8 @@ async fn a_detail_reconciliation_lists_one_difference_of_each_code_among_ten_tho
     );
     let three = by_code("3");
     assert_eq!((&three["setl_id"], three["row"].as_u64()), (&changed["setl_id"], Some(10_001)));
-    assert_eq!(three["fields"], json!(["medfee_sumamt"]));
-    assert_eq!((&three["scheme"], &three["clinic"]), (&facts(changed, false, 0), &facts(changed, false, 100)));
+    assert_eq!(three["fields"], json!(["medfee_sumamt", "refd_setl_flag"]));
+    assert_eq!((&three["scheme"], &three["clinic"]), (&facts(changed, false, 0), &facts(changed, true, 100)));
     let (_, only3) = d.p.get(&d.clinic, &format!("/api/v1/reconciliations/{id}/differences?stmt_rslt=3")).await;
     assert_eq!(only3["items"].as_array().unwrap().len(), 1);
     let (_, first) = d.p.get(&d.clinic, &format!("/api/v1/reconciliations/{id}/differences?limit=2")).await;
@@ -445,7 +444,7 @@ async fn a_detail_reconciliation_lists_one_difference_of_each_code_among_ten_tho
     assert_eq!(csv_lines.len(), 4, "{text}");
     assert!(csv_lines[0].starts_with("setl_id,stmt_rslt,row,fields,scheme_mdtrt_id"), "{text}");
     let changed_line = format!(
-        "{},3,10001,medfee_sumamt,{},{},{},{},0,",
+        "{},3,10001,medfee_sumamt;refd_setl_flag,{},{},{},{},0,",
         changed["setl_id"].as_str().unwrap(),
         changed["mdtrt_id"].as_str().unwrap(),
         changed["psn_no"].as_str().unwrap(),
@@ -460,7 +459,7 @@ async fn a_detail_reconciliation_lists_one_difference_of_each_code_among_ten_tho
 
     // The same list as a JSON array: the same findings.
     let mut array: Vec<Value> = rows.iter().enumerate().map(|(i, s)| json_row(s, i == 7, 0)).collect();
-    array.push(json_row(changed, false, 100));
+    array.push(json_row(changed, true, 100));
     let mut own = stranger.clone();
     own["refd_setl_flag"] = json!("0");
     array.push(own);
@@ -583,4 +582,22 @@ async fn bad_detail_uploads_are_refused_row_by_row_and_leave_nothing(backend: Ba
         async move { kept == [first] && rows == ["0"] }
     })
     .await;
+
+    // Both settlements listed with another visit or person: code 3, the member named.
+    let mut other_visit = json_row(&a, false, 0);
+    other_visit["mdtrt_id"] = json!("M-LOCAL-9");
+    let mut other_person = json_row(&b, false, 0);
+    other_person["psn_no"] = json!("P-LOCAL-9");
+    let list = json!([other_visit, other_person]).to_string();
+    let (status, ids) = json_of(d.upload(&d.clinic, &query, "application/json", list).await).await;
+    assert_eq!(
+        (status, ids["rows"]["differing"].as_i64(), ids["rows"]["agreed"].as_i64()),
+        (201, Some(2), Some(0)),
+        "{ids}"
+    );
+    let path = format!("/api/v1/reconciliations/{}/differences", ids["id"].as_str().unwrap());
+    let (_, page) = d.p.get(&d.clinic, &path).await;
+    let mut fields: Vec<Value> = page["items"].as_array().unwrap().iter().map(|i| i["fields"].clone()).collect();
+    fields.sort_by_key(|f| f.to_string());
+    assert_eq!(fields, [json!(["mdtrt_id"]), json!(["psn_no"])]);
 }
