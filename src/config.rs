@@ -94,6 +94,7 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_RATE_LIMIT_PER_SECOND",
     "HEALTHCARD_RATE_LIMIT_BURST",
     "HEALTHCARD_MAX_BODY_BYTES",
+    "HEALTHCARD_RECONCILIATION_MAX_BODY_BYTES",
     "HEALTHCARD_OUTBOX_POLL_MS",
     "HEALTHCARD_OUTBOX_LEASE_SECONDS",
     "HEALTHCARD_FAULT_EXIT_AFTER_SEND",
@@ -167,6 +168,10 @@ pub struct Config {
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
     pub max_body_bytes: usize,
+    /// Largest body of a detail reconciliation (`POST /api/v1/reconciliations/detail`),
+    /// the one route whose bodies may be larger than `max_body_bytes`: a million rows
+    /// of CSV are about 130 MB.
+    pub reconciliation_max_body_bytes: usize,
     pub outbox_poll: Duration,
     pub outbox_lease: Duration,
     /// How long a card maker holds the orders of one lease.
@@ -247,6 +252,8 @@ impl Config {
             rate_limit_per_second: num("HEALTHCARD_RATE_LIMIT_PER_SECOND", 50)?.clamp(1, 1_000_000) as u32,
             rate_limit_burst: num("HEALTHCARD_RATE_LIMIT_BURST", 100)?.clamp(1, 1_000_000) as u32,
             max_body_bytes: num("HEALTHCARD_MAX_BODY_BYTES", 64 * 1024 * 1024)?.clamp(1024, 1 << 34) as usize,
+            reconciliation_max_body_bytes: num("HEALTHCARD_RECONCILIATION_MAX_BODY_BYTES", 256 * 1024 * 1024)?
+                .clamp(1024, 1 << 34) as usize,
             outbox_poll: Duration::from_millis(num("HEALTHCARD_OUTBOX_POLL_MS", 500)?.clamp(10, 60_000)),
             outbox_lease: Duration::from_secs(num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600)),
             card_lease: Duration::from_secs(num("HEALTHCARD_CARD_LEASE_SECONDS", 900)?.clamp(1, 86_400)),

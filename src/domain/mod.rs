@@ -41,6 +41,7 @@ pub mod pan;
 pub mod party;
 pub mod phone;
 pub mod policy;
+pub mod reconciliation;
 pub mod record;
 pub mod record_state;
 pub mod region;
@@ -57,7 +58,7 @@ pub use claim::{Claim, ClaimAmounts, ClaimDraft, ClaimErrorCode, ClaimFieldError
 pub use ethnicity::{Ethnicity, EthnicityError};
 pub use ids::{
     BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PaymentId, PersonNo,
-    RecordId, SetlId, UploadId,
+    ReconciliationId, RecordId, SetlId, UploadId,
 };
 pub use money::Fen;
 pub use name::{NameError, ParsedName, PersonName};

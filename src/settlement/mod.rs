@@ -31,6 +31,8 @@ pub mod ledger_check;
 pub mod messages;
 pub mod payments;
 pub mod policies;
+pub mod reconciliation_upload;
+pub mod reconciliations;
 pub mod repo;
 pub mod routes;
 pub mod service;

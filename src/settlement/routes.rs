@@ -3,7 +3,9 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{access_log, banks, claims, debits, eligibility, enrollments, messages, payments, policies};
+use super::{
+    access_log, banks, claims, debits, eligibility, enrollments, messages, payments, policies, reconciliations,
+};
 use crate::http::ops;
 use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
@@ -36,7 +38,11 @@ pub fn table() -> RouteTable {
         .public(Method::POST, "/api/v1/payment-instructions/{id}/recovery", payments::recovery)
         .public(Method::PUT, "/api/v1/policies/{county}/{year}", policies::put)
         .public(Method::GET, "/api/v1/policies/{county}/{year}", policies::get)
-        .public(Method::GET, "/api/v1/policies/{county}/{year}/versions", policies::versions);
+        .public(Method::GET, "/api/v1/policies/{county}/{year}/versions", policies::versions)
+        .public(Method::POST, "/api/v1/reconciliations", reconciliations::totals)
+        .public(Method::POST, "/api/v1/reconciliations/detail", reconciliations::detail)
+        .public(Method::GET, "/api/v1/reconciliations/{id}", reconciliations::get)
+        .public(Method::GET, "/api/v1/reconciliations/{id}/differences", reconciliations::differences);
     inbox::route(ops::routes(table), messages::apply)
 }
 

@@ -9,3 +9,4 @@ pub mod holders;
 pub mod ledger;
 pub mod payments;
 pub mod policies;
+pub mod reconciliations;
