@@ -13,8 +13,10 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
     let attempts = web::Data::new(payments::MaxAttempts(setup.config.payment_max_attempts));
     let log = web::Data::new(log);
     let policies = web::Data::new(policies::PolicyCache::default());
+    let notice = web::Data::new(super::disclosure::NoticeSettings::from_config(setup.config));
     let mut parts = upstream_parts(setup, move |cfg| {
         cfg.app_data(size.clone()).app_data(attempts.clone()).app_data(log.clone()).app_data(policies.clone());
+        cfg.app_data(notice.clone());
         super::routes::configure(cfg);
     })?;
     parts.workers.push(writer);
