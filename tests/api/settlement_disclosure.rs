@@ -376,6 +376,11 @@ async fn a_village_month_is_disclosed_to_anyone_masked_in_every_format(backend: 
     );
     let (status, _, _) = disclose(&p.app, &q, Some("text/csv"), Some(&format!("\"x\", {}", tags[1]))).await;
     assert_eq!(status, 304);
+    // The workbook built again (seconds later) is the same bytes: its tag holds too.
+    let (status, _, _) = disclose(&p.app, &format!("{q}&format=xlsx"), None, Some(tags[2])).await;
+    assert_eq!(status, 304);
+    let (status, _, _) = disclose(&p.app, &q, Some("text/html"), Some(tags[3])).await;
+    assert_eq!(status, 304);
     let (status, _, again) = disclose(&p.app, &q, Some("text/csv"), Some(&json_tag)).await;
     assert_eq!((status, again), (200, csv), "the JSON's tag is not the CSV's");
     // A new claim changes the answer and its tag.

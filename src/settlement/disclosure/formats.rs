@@ -159,11 +159,16 @@ pub fn csv(view: &DisclosureView) -> Result<Vec<u8>, ApiError> {
 
 /// The disclosure as an XLSX workbook of one sheet.
 pub fn xlsx(view: &DisclosureView) -> Result<Vec<u8>, ApiError> {
-    use rust_xlsxwriter::{Format as Style, Workbook};
+    use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as Style, Workbook};
     let xlsx = |e: rust_xlsxwriter::XlsxError| ApiError::internal(e);
     // Amounts are whole fen, far below 2^53: a spreadsheet number holds them exactly.
     let fen = |amount: i64| amount as f64;
     let mut workbook = Workbook::new();
+    // Dated by its month, not by the clock: the same disclosure is the same bytes, so
+    // its entity tag holds.
+    let (year, month) = (u16::try_from(view.month.year()).map_err(ApiError::internal)?, view.month.month());
+    let created = ExcelDateTime::from_ymd(year, u8::try_from(month).map_err(ApiError::internal)?, 1).map_err(xlsx)?;
+    workbook.set_properties(&DocProperties::new().set_creation_datetime(&created));
     let bold = Style::new().set_bold();
     let sheet = workbook.add_worksheet();
     sheet.set_name("补偿公示").map_err(xlsx)?;
@@ -264,5 +269,8 @@ mod tests {
         for text in ["王*明", "李*英", "县级", "合计（2人次）", "统筹基金支付(分)"] {
             assert!(strings.contains(text), "{text} in {strings}");
         }
+        let mut core = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name("docProps/core.xml").unwrap(), &mut core).unwrap();
+        assert!(core.contains("2026-05-01T00:00:00Z"), "dated by its month, not the clock: {core}");
     }
 }
