@@ -38,7 +38,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 /// The county of the path if the caller may read its fund; 404 otherwise, exactly as
 /// for a code that names no county.
-fn visible_county(caller: &Caller, path: &str) -> Result<CountyCode, ApiError> {
+pub(super) fn visible_county(caller: &Caller, path: &str) -> Result<CountyCode, ApiError> {
     caller.require(&[Role::ProvincialAdmin, Role::Auditor, Role::CountyOffice])?;
     match CountyCode::parse(path) {
         Ok(county) if caller.may_see_county(county.as_str()) => Ok(county),

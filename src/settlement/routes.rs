@@ -12,6 +12,8 @@ use crate::outbox::inbox;
 
 pub fn table() -> RouteTable {
     let table = super::funds::routes(RouteTable::new())
+        .public(Method::GET, "/api/v1/funds/{county}/summary", super::fund_summary::get)
+        .public(Method::GET, "/api/v1/disclosures", super::disclosure::get)
         .public(Method::GET, "/api/v1/eligibility", eligibility::get)
         .public(Method::GET, "/api/v1/eligibility/access-log", access_log::list)
         .public(Method::POST, "/api/v1/enrollments", enrollments::post)

@@ -15,9 +15,10 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
     let log = web::Data::new(log);
     let policies = web::Data::new(policies::PolicyCache::default());
     let detail_limit = web::Data::new(reconciliations::DetailLimit(setup.config.reconciliation_max_body_bytes));
+    let notice = web::Data::new(super::disclosure::NoticeSettings::from_config(setup.config));
     let mut parts = upstream_parts(setup, move |cfg| {
         cfg.app_data(size.clone()).app_data(attempts.clone()).app_data(log.clone()).app_data(policies.clone());
-        cfg.app_data(detail_limit.clone());
+        cfg.app_data(detail_limit.clone()).app_data(notice.clone());
         super::routes::configure(cfg);
     })?;
     parts.workers.push(writer);

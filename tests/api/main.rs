@@ -20,6 +20,7 @@ mod province;
 mod reliability;
 mod settlement;
 mod settlement_claims;
+mod settlement_disclosure;
 mod settlement_funds;
 mod settlement_payments;
 mod settlement_policies;
