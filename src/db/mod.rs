@@ -29,3 +29,19 @@ pub fn now() -> chrono::NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();
     now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
 }
+
+/// Asks PostgreSQL to plan every statement of the current transaction for its actual
+/// parameters (`SET LOCAL plan_cache_mode = force_custom_plan`); nothing on SQLite.
+///
+/// For transactions of bulk statements (arrays of thousands of ids, long VALUES
+/// lists), where planning costs nothing beside the work: a pooled connection otherwise
+/// keeps a generic plan made once, perhaps when the tables were still empty, and a
+/// plan for an empty table reads the whole table for every batch (the ledger chainer
+/// read 488 buffers in 50 ms per batch of entries that way, 11,000 claims after start).
+pub fn plan_for_parameters(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    match conn {
+        DbConnection::Pg(pg) => pg.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan"),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}

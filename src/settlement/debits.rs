@@ -154,6 +154,7 @@ fn create_run(
     year: i32,
     size: usize,
 ) -> Result<RunView, ApiError> {
+    crate::db::plan_for_parameters(conn)?;
     // The county's bank row is the run's lock: two runs of one county take turns, and
     // the second sees the first one's pending instructions.
     let bank = bank_repo::lock_bank_of(conn, county)?
@@ -429,6 +430,7 @@ pub async fn results(
 }
 
 fn record_answers(conn: &mut DbConnection, caller: &Caller, answers: Vec<Answer>) -> Result<ResultsReport, ApiError> {
+    crate::db::plan_for_parameters(conn)?;
     let ids: Vec<InstructionId> = answers.iter().map(|a| a.id.clone()).collect();
     let known: HashMap<InstructionId, InstructionRow> = repo::instructions_with_bank(conn, &ids)?
         .into_iter()

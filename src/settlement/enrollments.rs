@@ -251,6 +251,7 @@ fn enroll(
     mut errors: Vec<FieldError>,
     received: u64,
 ) -> Result<EnrollmentReport, ApiError> {
+    crate::db::plan_for_parameters(conn)?;
     let cards: Vec<CardNo> =
         wanted.iter().filter_map(|w| if let PersonKey::Card(c) = &w.key { Some(c.clone()) } else { None }).collect();
     let hashes: Vec<String> =

@@ -265,6 +265,7 @@ pub const CHAIN_BATCH: usize = 2000;
 /// linked (at most [`CHAIN_BATCH`]).
 #[tracing::instrument(skip_all, fields(county))]
 pub fn chain(conn: &mut DbConnection, county: &str) -> Result<usize, ApiError> {
+    crate::db::plan_for_parameters(conn)?;
     let head = repo::lock_head(conn, county)?;
     let rows = repo::unchained(conn, county, CHAIN_BATCH as i64)?;
     if rows.is_empty() {

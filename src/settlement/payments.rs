@@ -217,6 +217,7 @@ pub struct EnvelopeQuery {
 /// Seals the loose pending instructions of the counties of `banks` into envelopes of
 /// at most `size`, each county under its bank row's lock (as a debit run takes it).
 fn seal_loose(conn: &mut DbConnection, banks: &[String], size: usize) -> Result<usize, ApiError> {
+    crate::db::plan_for_parameters(conn)?;
     let mut sealed = 0;
     for county in repo::counties_of(conn, banks)? {
         let Some(assignment) = bank_repo::lock_bank_of(conn, &county)? else { continue };
@@ -411,6 +412,7 @@ fn record_answers(
     answers: Vec<Answer>,
     max_attempts: i32,
 ) -> Result<ResultsReport, ApiError> {
+    crate::db::plan_for_parameters(conn)?;
     let received = answers.len();
     let ids: Vec<PaymentId> =
         answers.iter().map(|a| PaymentId::from(a.instruction_id.clone())).collect::<HashSet<_>>().into_iter().collect();
