@@ -49,6 +49,8 @@ USER 10001:10001
 
 # gateway, collection, verification, cardmaking, settlement (defaults; each listens on
 # 127.0.0.1 unless HEALTHCARD_<SERVICE>_LISTEN says otherwise).
+# Their operations listeners (/readyz, /metrics) stay on 127.0.0.1:9080 to 9084 unless
+# HEALTHCARD_<SERVICE>_OPS_LISTEN says otherwise: not exposed.
 EXPOSE 8080 8081 8082 8083 8084
 
 # SIGTERM stops the servers gracefully (10 s to finish requests in flight).

@@ -66,6 +66,7 @@ class System:
         env.update(extra_env or {})
         for s in SERVICES:
             env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
+            env[f"HEALTHCARD_{s.upper()}_OPS_LISTEN"] = "127.0.0.1:0"
             if backend == "postgres":
                 psql(f"DROP DATABASE IF EXISTS {db_prefix}_{s} WITH (FORCE)")
                 psql(f"CREATE DATABASE {db_prefix}_{s}")

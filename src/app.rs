@@ -37,6 +37,9 @@ pub struct Running {
     pub service: Service,
     pub addr: SocketAddr,
     pub server: Server,
+    /// The operations listener (`/metrics`, `/readyz`, `/healthz`).
+    pub ops_addr: SocketAddr,
+    pub ops_server: Server,
     /// Run after the server has stopped taking requests (see [`ServiceParts::finish`]).
     pub finish: Vec<LocalBoxFuture<'static, ()>>,
 }
@@ -88,29 +91,40 @@ impl Setup<'_> {
 
 /// Starts `services` (all of them for `healthcard all`) and returns their servers.
 pub async fn start(mut config: Config, services: &[Service]) -> Result<Vec<Running>, StartError> {
-    let mut listeners: Vec<(Service, TcpListener, SocketAddr)> = Vec::new();
+    let mut listeners: Vec<(Service, TcpListener, SocketAddr, TcpListener, SocketAddr)> = Vec::new();
     for &service in services {
-        let addr = config.service(service).listen;
-        let (listener, bound) = server::bind(addr).map_err(|source| StartError::Bind { service, addr, source })?;
+        let bind = |addr| server::bind(addr).map_err(|source| StartError::Bind { service, addr, source });
+        let (listener, bound) = bind(config.service(service).listen)?;
+        let (ops_listener, ops_bound) = bind(config.service(service).ops_listen)?;
         config.set_bound_url(service, bound);
-        listeners.push((service, listener, bound));
+        listeners.push((service, listener, bound, ops_listener, ops_bound));
     }
     let config = Arc::new(config);
     // The process that runs the gateway holds its key and signs service tokens locally.
     let keys = if services.contains(&Service::Gateway) { Some(signing_keys(&config)?) } else { None };
     let mut running = Vec::new();
-    for (service, listener, addr) in listeners {
+    for (service, listener, addr, ops_listener, ops_addr) in listeners {
         let pool = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || open_database(&config, service, config.db_pool_size))
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))??
         };
-        let (server, finish) = start_service(&config, service, keys.clone(), pool, listener)?;
-        running.push(Running { service, addr, server, finish });
+        let (server, ops_server, finish) =
+            start_service(&config, service, keys.clone(), pool, Listeners { api: listener, ops: ops_listener })?;
+        running.push(Running { service, addr, server, ops_addr, ops_server, finish });
     }
     Ok(running)
 }
+
+/// The sockets one service serves on.
+struct Listeners {
+    api: TcpListener,
+    ops: TcpListener,
+}
+
+/// A started service's API server, its operations server, and what must run after.
+type Started = (Server, Server, Vec<LocalBoxFuture<'static, ()>>);
 
 /// Builds `service` from its own description, serves it, and starts its workers and
 /// its outbox dispatcher.
@@ -119,16 +133,20 @@ fn start_service(
     service: Service,
     keys: Option<Arc<SigningKeys>>,
     pool: DbPool,
-    listener: TcpListener,
-) -> Result<(Server, Vec<LocalBoxFuture<'static, ()>>), StartError> {
+    listeners: Listeners,
+) -> Result<Started, StartError> {
     let other = |e: &dyn std::fmt::Display| StartError::Other(format!("{service}: {e}"));
     let verifier = match (service, &keys) {
-        (Service::Gateway, Some(keys)) => TokenVerifier::local(&keys.jwks(), &config.jwt_issuer, &config.jwt_audience),
+        (Service::Gateway, Some(keys)) => TokenVerifier::local(keys.clone()),
         (Service::Gateway, None) => return Err(other(&"the gateway needs its signing key")),
-        _ => TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience),
-    }
-    .map_err(|e| other(&e))?;
+        _ => {
+            TokenVerifier::remote(config.jwks_url(), &config.jwt_issuer, &config.jwt_audience).map_err(|e| other(&e))?
+        }
+    };
     let auth = web::Data::new(Authenticator::new(verifier));
+    if service != Service::Gateway {
+        actix_web::rt::spawn(jwks_refresher(auth.clone().into_inner(), config.jwks_refresh));
+    }
     let metrics = metrics(service)?;
     let setup = Setup {
         config,
@@ -147,8 +165,10 @@ fn start_service(
     };
     let ctx = ServiceContext { service, pool: pool.clone(), metrics: metrics.clone(), auth };
     let routes = parts.routes;
-    let server = server::serve(&ctx, listener, config.workers, move |cfg: &mut web::ServiceConfig| routes(cfg))
+    let server = server::serve(&ctx, listeners.api, config.workers, move |cfg: &mut web::ServiceConfig| routes(cfg))
         .map_err(|e| other(&e))?;
+    // One worker: a scraper and a probe are all that call it.
+    let ops_server = server::serve(&ctx, listeners.ops, 1, crate::http::ops::configure).map_err(|e| other(&e))?;
     for worker in parts.workers {
         actix_web::rt::spawn(worker);
     }
@@ -166,7 +186,18 @@ fn start_service(
         fault_exit_after_send: config.fault_exit_after_send,
     };
     actix_web::rt::spawn(dispatcher.run());
-    Ok((server, parts.finish))
+    Ok((server, ops_server, parts.finish))
+}
+
+/// Fetches the gateway's JWKS every `every`: a key the gateway retired is then refused
+/// here too, and the tokens it signed with it are forgotten.
+async fn jwks_refresher(auth: Arc<Authenticator>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = auth.verifier.refresh().await {
+            tracing::warn!(error = %e, "could not fetch the gateway's public keys; the keys fetched before stay");
+        }
+    }
 }
 
 /// How `service`'s dispatcher gets its tokens: signed here where this process holds
@@ -264,11 +295,12 @@ fn signing_keys(config: &Config) -> Result<Arc<SigningKeys>, StartError> {
 
 /// Serves until SIGINT or SIGTERM, then stops every server gracefully.
 pub async fn serve_until_signal(running: Vec<Running>) -> std::io::Result<()> {
-    let handles: Vec<ServerHandle> = running.iter().map(|r| r.server.handle()).collect();
+    let handles: Vec<ServerHandle> = running.iter().flat_map(|r| [r.server.handle(), r.ops_server.handle()]).collect();
     let mut servers = Vec::new();
     let mut finish = Vec::new();
     for r in running {
         servers.push(r.server);
+        servers.push(r.ops_server);
         finish.extend(r.finish);
     }
     let servers = futures_util::future::try_join_all(servers);

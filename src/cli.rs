@@ -1,4 +1,4 @@
-//! The command line: `healthcard <all|gateway|collection|verification|cardmaking|settlement|migrate|clients|ledger>`.
+//! The command line: `healthcard <all|gateway|collection|verification|cardmaking|settlement|migrate|clients|keys|ledger>`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         action: ClientsCommand,
     },
+    /// Manage the gateway's token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Work with the fund ledger in the settlement database.
     Ledger {
         #[command(subcommand)]
@@ -58,6 +63,20 @@ enum LedgerCommand {
         /// Only this county's ledger.
         #[arg(long)]
         county: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Put a new signing key in place of the current one. The replaced key stays in
+    /// the JWKS, and the tokens it signed stay valid, until its retirement; a running
+    /// gateway signs with the new key within seconds, without a restart.
+    Rotate {
+        /// Seconds until the replaced key is retired (refused everywhere). Default:
+        /// the token lifetime plus 60, so every token it signed expires first; 0
+        /// retires it at once (a key that leaked).
+        #[arg(long, value_name = "SECONDS")]
+        retire_after: Option<u64>,
     },
 }
 
@@ -103,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Clients { action: ClientsCommand::Create { name, role, scopes } } => {
             create_client(&config, CreateClient { name, role, scopes })
         }
+        Command::Keys { action: KeysCommand::Rotate { retire_after } } => rotate_keys(&config, retire_after),
         Command::Ledger { action: LedgerCommand::Check { county } } => check_ledger(&config, county.as_deref()),
     };
     match result {
@@ -122,7 +142,8 @@ fn serve(config: Config, services: &[Service]) -> Result<(), String> {
         let mut out = std::io::stdout().lock();
         for r in &running {
             // One JSON line per service on stdout: tests and scripts read the real ports.
-            let line = serde_json::json!({"event": "listening", "service": r.service.name(), "url": format!("http://{}", r.addr)});
+            let line = serde_json::json!({"event": "listening", "service": r.service.name(),
+                "url": format!("http://{}", r.addr), "ops_url": format!("http://{}", r.ops_addr)});
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();
@@ -184,6 +205,23 @@ fn create_client(config: &Config, request: CreateClient) -> Result<(), String> {
         pool.run_blocking(true, |conn| create(conn, &command, secret, &hash, None)).map_err(|e| e.to_string())?;
     let json = serde_json::to_string(&created).map_err(|e| e.to_string())?;
     println!("{json}");
+    Ok(())
+}
+
+fn rotate_keys(config: &Config, retire_after: Option<u64>) -> Result<(), String> {
+    let safe = crate::auth::keys::default_retire_after(config.token_ttl);
+    let retire_after = retire_after.map(std::time::Duration::from_secs).unwrap_or(safe);
+    let rotation = crate::auth::keys::rotate(&config.jwt_key_file, retire_after).map_err(|e| e.to_string())?;
+    if retire_after < safe {
+        eprintln!(
+            "note: tokens signed by {} before the rotation are refused from {}, before they expire",
+            rotation.replaced_kid, rotation.retire_at
+        );
+    }
+    let mut line = serde_json::to_value(&rotation).map_err(|e| e.to_string())?;
+    line["event"] = "rotated".into();
+    line["key_file"] = config.jwt_key_file.display().to_string().into();
+    println!("{line}");
     Ok(())
 }
 

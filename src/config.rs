@@ -52,6 +52,11 @@ impl Service {
         Service::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// The default port of the service's operations listener: its own port plus 1000.
+    fn default_ops_port(self) -> u16 {
+        self.default_port() + 1000
+    }
+
     fn default_port(self) -> u16 {
         match self {
             Service::Gateway => 8080,
@@ -88,6 +93,7 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_WORKERS",
     "HEALTHCARD_DB_POOL_SIZE",
     "HEALTHCARD_JWKS_URL",
+    "HEALTHCARD_JWKS_REFRESH_SECONDS",
     "HEALTHCARD_JWT_KEY_FILE",
     "HEALTHCARD_JWT_ISSUER",
     "HEALTHCARD_JWT_AUDIENCE",
@@ -109,7 +115,8 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
 ];
 
 /// Suffixes of per-service variables: `HEALTHCARD_<SERVICE>_<SUFFIX>`.
-pub const PER_SERVICE_SUFFIXES: &[&str] = &["LISTEN", "DATABASE_URL", "URL", "CLIENT_ID", "CLIENT_SECRET"];
+pub const PER_SERVICE_SUFFIXES: &[&str] =
+    &["LISTEN", "OPS_LISTEN", "DATABASE_URL", "URL", "CLIENT_ID", "CLIENT_SECRET"];
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +149,9 @@ impl fmt::Debug for Secret {
 pub struct ServiceConfig {
     pub service: Service,
     pub listen: SocketAddr,
+    /// Where `/metrics`, `/readyz` and `/healthz` are served for operators and
+    /// scrapers, apart from the API.
+    pub ops_listen: SocketAddr,
     /// Database URL: `postgres://...` or `sqlite://path` / a path. Credentials are secret.
     pub database_url: Secret,
     /// Credentials of this service's `service` client at the gateway, used by a
@@ -161,6 +171,9 @@ pub struct Config {
     /// Services whose URL was configured rather than derived from the listen address.
     pub explicit_urls: Vec<Service>,
     pub jwks_url: Option<String>,
+    /// How often a service fetches the JWKS again, so that a key the gateway retired is
+    /// refused here too.
+    pub jwks_refresh: Duration,
     pub jwt_key_file: PathBuf,
     /// Keys protecting personal data at rest (see `pii`), shared by collection and
     /// verification.
@@ -215,6 +228,11 @@ impl Config {
                 Some(v) => parse_var::<SocketAddr>(&var, &v)?,
                 None => SocketAddr::from(([127, 0, 0, 1], service.default_port())),
             };
+            let var = format!("HEALTHCARD_{}_OPS_LISTEN", service.env_name());
+            let ops_listen = match get(&var) {
+                Some(v) => parse_var::<SocketAddr>(&var, &v)?,
+                None => SocketAddr::from(([127, 0, 0, 1], service.default_ops_port())),
+            };
             let var = format!("HEALTHCARD_{}_DATABASE_URL", service.env_name());
             let database_url = get(&var)
                 .unwrap_or_else(|| format!("sqlite://{}", data_dir.join(format!("{}.db", service.name())).display()));
@@ -233,6 +251,7 @@ impl Config {
             services.push(ServiceConfig {
                 service,
                 listen,
+                ops_listen,
                 database_url: Secret::new(database_url),
                 client_credentials,
             });
@@ -248,6 +267,7 @@ impl Config {
         let token_ttl = Duration::from_secs(num("HEALTHCARD_TOKEN_TTL_SECONDS", 900)?.clamp(30, 86_400));
         Ok(Config {
             jwks_url: get("HEALTHCARD_JWKS_URL"),
+            jwks_refresh: Duration::from_secs(num("HEALTHCARD_JWKS_REFRESH_SECONDS", 60)?.clamp(1, 3600)),
             jwt_key_file: get("HEALTHCARD_JWT_KEY_FILE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("keys").join("jwt-ed25519.pem")),
@@ -364,6 +384,8 @@ mod tests {
     fn defaults_use_sqlite_files_in_the_data_dir() {
         let c = config(&[]).unwrap();
         assert_eq!(c.service(Service::Gateway).listen.port(), 8080);
+        assert_eq!(c.service(Service::Gateway).ops_listen.to_string(), "127.0.0.1:9080");
+        assert_eq!(c.service(Service::Settlement).ops_listen.to_string(), "127.0.0.1:9084");
         assert_eq!(c.service(Service::Settlement).database_url.expose(), "sqlite://data/settlement.db");
         assert_eq!(c.jwks_url(), "http://127.0.0.1:8080/.well-known/jwks.json");
     }

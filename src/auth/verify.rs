@@ -1,8 +1,10 @@
 //! Token verification: EdDSA only, `exp`, `iss`, `aud` and `sub` required and checked,
-//! keys from the gateway's JWKS (fetched, cached, refetched on an unknown `kid`).
+//! keys from the gateway's JWKS (fetched, refetched on an unknown `kid` and every
+//! [`Config::jwks_refresh`](crate::config::Config::jwks_refresh), so that a retired key
+//! is dropped), or at the gateway its own keys.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -10,13 +12,14 @@ use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use sha2::{Digest, Sha256};
 
-use super::Claims;
+use super::{Claims, SigningKeys};
 use crate::http::ApiError;
 
 /// Tolerated clock skew between the gateway and a service.
 pub const LEEWAY_SECONDS: u64 = 30;
-/// At most one JWKS refetch per this interval, so garbage `kid`s cannot hammer the gateway.
-const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+/// At most one JWKS refetch for unknown `kid`s per this interval, so garbage `kid`s
+/// cannot hammer the gateway.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(1);
 /// Tokens remembered as verified. A client sends the same token for its whole
 /// lifetime, so a signature is checked once per token and process instead of once
 /// per request; past this many the memory starts again empty.
@@ -77,8 +80,8 @@ impl From<AuthError> for ApiError {
 }
 
 enum KeySource {
-    /// The gateway verifies with its own public key.
-    Local,
+    /// The gateway verifies with its own keys, as they are after each reload.
+    Local(Arc<SigningKeys>),
     /// Services fetch the gateway's JWKS.
     Remote { url: String, http: reqwest::Client },
 }
@@ -87,11 +90,14 @@ enum KeySource {
 pub struct TokenVerifier {
     source: KeySource,
     validation: Validation,
+    /// The keys of the last JWKS fetched (remote only).
     keys: RwLock<HashMap<String, DecodingKey>>,
+    /// When a `kid` not in `keys` last made the verifier fetch.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
-    /// Claims of tokens whose signature and claims were checked, by the token's
-    /// SHA-256 (only a token that verified is ever stored).
-    verified: RwLock<HashMap<[u8; 32], Claims>>,
+    /// The signing key's `kid` and the claims of tokens whose signature and claims
+    /// were checked, by the token's SHA-256 (only a token that verified is ever
+    /// stored). A token is taken from here only while its key is still known.
+    verified: RwLock<HashMap<[u8; 32], (String, Claims)>>,
 }
 
 impl TokenVerifier {
@@ -104,16 +110,15 @@ impl TokenVerifier {
         v
     }
 
-    /// A verifier that knows the keys of `jwks` and never fetches.
-    pub fn local(jwks: &serde_json::Value, issuer: &str, audience: &str) -> Result<Self, AuthError> {
-        let keys = parse_jwks(jwks)?;
-        Ok(TokenVerifier {
-            source: KeySource::Local,
-            validation: Self::validation(issuer, audience),
-            keys: RwLock::new(keys),
+    /// A verifier that checks against `keys` (the gateway's own) and never fetches.
+    pub fn local(keys: Arc<SigningKeys>) -> Self {
+        TokenVerifier {
+            validation: Self::validation(&keys.issuer, &keys.audience),
+            source: KeySource::Local(keys),
+            keys: RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             verified: RwLock::new(HashMap::new()),
-        })
+        }
     }
 
     /// A verifier that fetches keys from `url` when it meets a `kid` it does not know.
@@ -131,11 +136,20 @@ impl TokenVerifier {
         })
     }
 
+    /// The key of `kid` as known now, without fetching.
     fn cached(&self, kid: &str) -> Option<DecodingKey> {
-        self.keys.read().ok().and_then(|k| k.get(kid).cloned())
+        match &self.source {
+            KeySource::Local(keys) => keys.decoding_key(kid),
+            KeySource::Remote { .. } => self.keys.read().ok().and_then(|k| k.get(kid).cloned()),
+        }
     }
 
-    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+    /// The key of `kid`, fetching the JWKS if it is unknown. `arrived` is when the
+    /// token came in: the gateway publishes a key before it signs with it, so a fetch
+    /// begun after that knows every key the token can be signed with. A new key (after
+    /// a rotation) is therefore waited for, never refused because another unknown
+    /// `kid` made the verifier fetch a moment before.
+    async fn key(&self, kid: &str, arrived: Instant) -> Result<DecodingKey, AuthError> {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
@@ -147,11 +161,16 @@ impl TokenVerifier {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
-        if last.is_some_and(|t| t.elapsed() < REFETCH_INTERVAL) {
-            return Err(AuthError::UnknownKey);
+        if let Some(began) = *last {
+            if began >= arrived {
+                return Err(AuthError::UnknownKey);
+            }
+            // Holding the lock: whoever comes next sees this fetch as begun after it arrived.
+            tokio::time::sleep(REFETCH_INTERVAL.saturating_sub(began.elapsed())).await;
         }
+        let began = Instant::now();
         let fetched = fetch(http, url).await;
-        *last = Some(Instant::now());
+        *last = Some(began);
         let keys = fetched?;
         let found = keys.get(kid).cloned();
         if let Ok(mut cache) = self.keys.write() {
@@ -160,35 +179,59 @@ impl TokenVerifier {
         found.ok_or(AuthError::UnknownKey)
     }
 
+    /// Fetches the JWKS again (remote only), so that keys the gateway no longer
+    /// publishes are no longer accepted here. On an error the keys fetched before stay.
+    pub async fn refresh(&self) -> Result<(), AuthError> {
+        let KeySource::Remote { url, http } = &self.source else {
+            return Ok(());
+        };
+        let keys = fetch(http, url).await?;
+        if let Ok(mut cache) = self.keys.write() {
+            *cache = keys;
+        }
+        Ok(())
+    }
+
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let arrived = Instant::now();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let remembered = self.verified.read().ok().and_then(|v| v.get(&digest).cloned());
-        if let Some(claims) = remembered {
-            // What the signature check cannot see again: the time.
-            return if claims.exp.saturating_add(LEEWAY_SECONDS) < now_seconds() {
-                Err(AuthError::Expired)
-            } else {
-                Ok(claims)
-            };
+        match remembered {
+            // What the signature check cannot see again: the time, and whether its key
+            // has been retired since.
+            Some((kid, claims)) if self.cached(&kid).is_some() => {
+                return if claims.exp.saturating_add(LEEWAY_SECONDS) < now_seconds() {
+                    Err(AuthError::Expired)
+                } else {
+                    Ok(claims)
+                };
+            }
+            Some(_) => {
+                if let Ok(mut verified) = self.verified.write() {
+                    verified.remove(&digest);
+                }
+            }
+            None => {}
         }
-        let claims = self.verify_signed(token).await?;
+        let (kid, claims) = self.verify_signed(token, arrived).await?;
         if let Ok(mut verified) = self.verified.write() {
             if verified.len() >= VERIFIED_TOKENS {
                 verified.clear();
             }
-            verified.insert(digest, claims.clone());
+            verified.insert(digest, (kid, claims.clone()));
         }
         Ok(claims)
     }
 
-    async fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
+    /// The claims of a token whose signature and claims check, and its key's `kid`.
+    async fn verify_signed(&self, token: &str, arrived: Instant) -> Result<(String, Claims), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::WrongAlgorithm);
         }
         let kid = header.kid.ok_or(AuthError::UnknownKey)?;
-        let key = self.key(&kid).await?;
+        let key = self.key(&kid, arrived).await?;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::InvalidAudience => AuthError::WrongAudience,
@@ -201,7 +244,7 @@ impl TokenVerifier {
             }
             _ => AuthError::Invalid,
         })?;
-        Ok(data.claims)
+        Ok((kid, data.claims))
     }
 }
 
@@ -246,11 +289,10 @@ mod tests {
     use crate::auth::keys::SigningKeys;
     use crate::domain::ClientId;
 
-    fn verifier_and_keys(ttl: Duration) -> (TokenVerifier, SigningKeys, tempfile::TempDir) {
+    fn verifier_and_keys(ttl: Duration) -> (TokenVerifier, Arc<SigningKeys>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let keys = SigningKeys::load_or_create(&dir.path().join("k.pem"), "iss", "aud", ttl).unwrap();
-        let verifier = TokenVerifier::local(&keys.jwks(), "iss", "aud").unwrap();
-        (verifier, keys, dir)
+        let keys = Arc::new(SigningKeys::load_or_create(&dir.path().join("k.pem"), "iss", "aud", ttl).unwrap());
+        (TokenVerifier::local(keys.clone()), keys, dir)
     }
 
     #[tokio::test]
@@ -276,7 +318,29 @@ mod tests {
         verifier.verify(&token).await.unwrap();
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // As if the token's lifetime and the leeway had passed since it was remembered.
-        verifier.verified.write().unwrap().get_mut(&digest).unwrap().exp = now_seconds() - LEEWAY_SECONDS - 1;
+        verifier.verified.write().unwrap().get_mut(&digest).unwrap().1.exp = now_seconds() - LEEWAY_SECONDS - 1;
         assert!(matches!(verifier.verify(&token).await, Err(AuthError::Expired)));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_stays_valid_through_a_rotation_and_is_refused_once_its_key_retires() {
+        let (verifier, keys, dir) = verifier_and_keys(Duration::from_secs(600));
+        let client = ClientId::from("c".to_string());
+        let (before, _) = keys.issue(&client, Role::Clinic, vec![]).unwrap();
+        verifier.verify(&before).await.unwrap();
+        let key_file = dir.path().join("k.pem");
+
+        crate::auth::keys::rotate(&key_file, Duration::from_secs(3600)).unwrap();
+        assert!(keys.reload().unwrap());
+        let (after, _) = keys.issue(&client, Role::Clinic, vec![]).unwrap();
+        assert!(verifier.verify(&before).await.is_ok());
+        assert!(verifier.verify(&after).await.is_ok());
+
+        // The key that signed `after` is replaced in turn and retired at once; the one
+        // that signed `before` still has its hour.
+        crate::auth::keys::rotate(&key_file, Duration::ZERO).unwrap();
+        keys.reload().unwrap();
+        assert!(matches!(verifier.verify(&after).await, Err(AuthError::UnknownKey)));
+        assert!(verifier.verify(&before).await.is_ok());
     }
 }

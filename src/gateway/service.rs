@@ -1,5 +1,6 @@
 //! The gateway as the process starts it: its shared state and routes, and its workers
-//! (revocations made by other gateway replicas, the rate limiter's clean-up).
+//! (revocations made by other gateway replicas, the rate limiter's clean-up, reading
+//! the signing keys again after a rotation).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| setup.error(e))?;
+    let reload = key_reloader(keys.clone());
     let state = web::Data::new(GatewayState {
         keys,
         upstreams: Service::UPSTREAMS.iter().map(|&s| (s, config.url(s).to_string())).collect(),
@@ -56,5 +58,22 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
         cfg.app_data(state.clone()).app_data(seal.clone());
         routes::configure(cfg);
     });
-    Ok(ServiceParts { routes, workers: vec![revocations, shrink], finish: Vec::new() })
+    Ok(ServiceParts { routes, workers: vec![revocations, shrink, reload], finish: Vec::new() })
+}
+
+/// Picks up `healthcard keys rotate` (run on this machine or another that shares the
+/// key files) without a restart.
+fn key_reloader(keys: Arc<crate::auth::SigningKeys>) -> futures_util::future::LocalBoxFuture<'static, ()> {
+    Box::pin(async move {
+        loop {
+            tokio::time::sleep(crate::auth::keys::RELOAD_INTERVAL).await;
+            match keys.reload() {
+                Ok(true) => tracing::info!(kid = %keys.kid(), "token signing keys reloaded"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the token signing keys; the keys read before stay")
+                }
+            }
+        }
+    })
 }

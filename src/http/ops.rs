@@ -1,4 +1,8 @@
-//! `/healthz`, `/readyz` and `/metrics`, the same on every service and the gateway.
+//! The operations endpoints, the same on every service and the gateway. `/readyz`
+//! (database and migrations) and `/metrics` are served on the service's operations
+//! listener only (`HEALTHCARD_<SERVICE>_OPS_LISTEN`, loopback unless configured), so
+//! that the public gateway port tells nobody about databases, backlog or traffic.
+//! `/healthz` (liveness, which says nothing) is on both, for load balancers.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
@@ -10,13 +14,23 @@ use crate::config::Service;
 use crate::db::{DbPool, migrations};
 use crate::outbox;
 
-/// Adds the operational routes to a service's table.
+/// Adds the liveness route to a service's API table.
 pub fn routes(table: RouteTable) -> RouteTable {
-    table.public(Method::GET, "/healthz", healthz).public(Method::GET, "/readyz", readyz).public(
+    table.public(Method::GET, "/healthz", healthz)
+}
+
+/// The routes of the operations listener.
+pub fn table() -> RouteTable {
+    RouteTable::new().internal(Method::GET, "/healthz", healthz).internal(Method::GET, "/readyz", readyz).internal(
         Method::GET,
         "/metrics",
         metrics,
     )
+}
+
+/// Registers the operations listener's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    table().register(cfg);
 }
 
 async fn healthz() -> HttpResponse {

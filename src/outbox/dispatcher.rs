@@ -16,7 +16,7 @@ use super::{OutboxWaker, outbox_messages};
 use crate::auth::{Role, SigningKeys};
 use crate::config::{Secret, Service};
 use crate::contracts::Envelope;
-use crate::contracts::client::MessageClient;
+use crate::contracts::client::{MessageClient, SendError};
 use crate::db::{DbConnection, DbError, DbPool, now};
 use crate::domain::ClientId;
 use crate::http::metrics::Metrics;
@@ -97,7 +97,14 @@ pub enum TokenSource {
 pub struct ServiceTokens {
     source: TokenSource,
     sender: Service,
-    cached: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+    /// The token, until when it is used, and (signed here) the `kid` it was signed with.
+    cached: tokio::sync::Mutex<Option<CachedToken>>,
+}
+
+struct CachedToken {
+    token: String,
+    valid_until: std::time::Instant,
+    kid: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -113,10 +120,17 @@ impl ServiceTokens {
 
     async fn token(&self) -> Result<String, String> {
         let mut cached = self.cached.lock().await;
-        if let Some((token, valid_until)) = cached.as_ref()
-            && std::time::Instant::now() < *valid_until
+        // A token signed here is signed again once the key has been rotated, so that no
+        // message waits on a key about to retire.
+        let current_kid = match &self.source {
+            TokenSource::Local(keys) => Some(keys.kid()),
+            _ => None,
+        };
+        if let Some(c) = cached.as_ref()
+            && std::time::Instant::now() < c.valid_until
+            && c.kid == current_kid
         {
-            return Ok(token.clone());
+            return Ok(c.token.clone());
         }
         let (token, ttl) = match &self.source {
             TokenSource::Local(keys) => keys
@@ -140,8 +154,15 @@ impl ServiceTokens {
             }
         };
         let valid_until = std::time::Instant::now() + Duration::from_secs(ttl / 2);
-        *cached = Some((token.clone(), valid_until));
+        let kid = jsonwebtoken::decode_header(&token).ok().and_then(|h| h.kid);
+        *cached = Some(CachedToken { token: token.clone(), valid_until, kid });
         Ok(token)
+    }
+
+    /// Forgets the token after a receiver refused it (its key retired early, say), so
+    /// that the next delivery asks for a new one.
+    async fn forget(&self) {
+        *self.cached.lock().await = None;
     }
 }
 
@@ -223,7 +244,15 @@ impl Dispatcher {
                     payload,
                 };
                 match self.tokens.token().await {
-                    Ok(token) => self.client.send(&url, &token, &envelope).await.map_err(|e| e.to_string()),
+                    Ok(token) => match self.client.send(&url, &token, &envelope).await {
+                        Ok(receipt) => Ok(receipt),
+                        Err(e) => {
+                            if matches!(e, SendError::Refused { status: 401, .. }) {
+                                self.tokens.forget().await;
+                            }
+                            Err(e.to_string())
+                        }
+                    },
                     Err(e) => Err(format!("token: {e}")),
                 }
             }

@@ -216,7 +216,7 @@ async fn a_verified_record_becomes_an_activated_card(backend: Backend) {
     assert_eq!(status, 403);
 
     // The activation reaches settlement.
-    let cardmaking = p.app.service("cardmaking").to_string();
+    let cardmaking = p.app.ops("cardmaking").to_string();
     eventually("activation delivered to settlement", || async {
         let labels = ["destination=\"settlement\"", "result=\"delivered\""];
         metric(&p.app.http, &cardmaking, "healthcard_outbox_deliveries_total", &labels).await > 0.0

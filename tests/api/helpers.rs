@@ -160,6 +160,7 @@ impl TestEnv {
         ];
         for s in SERVICES {
             vars.push((format!("HEALTHCARD_{}_LISTEN", s.to_uppercase()), "127.0.0.1:0".to_string()));
+            vars.push((format!("HEALTHCARD_{}_OPS_LISTEN", s.to_uppercase()), "127.0.0.1:0".to_string()));
         }
         let mut pg_databases = Vec::new();
         if backend == Backend::Postgres {
@@ -252,15 +253,18 @@ impl TestEnv {
                     && v["event"] == "listening"
                 {
                     let service = v["service"].as_str().unwrap_or("").to_string();
-                    let _ = tx.send((service, v["url"].as_str().unwrap_or("").to_string()));
+                    let url = |key: &str| v[key].as_str().unwrap_or("").to_string();
+                    let _ = tx.send((service, url("url"), url("ops_url")));
                 }
             }
         });
         let mut urls = HashMap::new();
+        let mut ops_urls = HashMap::new();
         while urls.len() < expected {
             match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok((service, url)) => {
-                    urls.insert(service, url);
+                Ok((service, url, ops_url)) => {
+                    urls.insert(service.clone(), url);
+                    ops_urls.insert(service, ops_url);
                 }
                 Err(_) => {
                     let _ = child.kill();
@@ -268,7 +272,7 @@ impl TestEnv {
                 }
             }
         }
-        Proc { child: Some(child), urls, log_path }
+        Proc { child: Some(child), urls, ops_urls, log_path }
     }
 }
 
@@ -289,12 +293,18 @@ impl Drop for TestEnv {
 pub struct Proc {
     child: Option<Child>,
     pub urls: HashMap<String, String>,
+    /// Each service's operations listener (`/metrics`, `/readyz`, `/healthz`).
+    pub ops_urls: HashMap<String, String>,
     pub log_path: PathBuf,
 }
 
 impl Proc {
     pub fn url(&self, service: &str) -> &str {
         self.urls.get(service).map(String::as_str).unwrap_or_else(|| panic!("{service} is not in this process"))
+    }
+
+    pub fn ops_url(&self, service: &str) -> &str {
+        self.ops_urls.get(service).map(String::as_str).unwrap_or_else(|| panic!("{service} is not in this process"))
     }
 
     pub fn log(&self) -> String {
@@ -366,6 +376,11 @@ impl TestApp {
 
     pub fn service(&self, name: &str) -> &str {
         self.proc.url(name)
+    }
+
+    /// The operations listener of service `name`.
+    pub fn ops(&self, name: &str) -> &str {
+        self.proc.ops_url(name)
     }
 
     /// A provincial admin created with the CLI, and its token.
@@ -478,9 +493,9 @@ where
 }
 
 /// The value of a Prometheus sample whose line starts with `prefix` and contains
-/// every one of `labels`.
-pub async fn metric(http: &reqwest::Client, base: &str, name: &str, labels: &[&str]) -> f64 {
-    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+/// every one of `labels`, from the `/metrics` of the operations listener at `ops`.
+pub async fn metric(http: &reqwest::Client, ops: &str, name: &str, labels: &[&str]) -> f64 {
+    let text = http.get(format!("{ops}/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
         .filter(|l| labels.iter().all(|lab| l.contains(lab)))

@@ -11,6 +11,7 @@ mod helpers;
 mod cardmaking;
 mod collection;
 mod deploy;
+mod keys;
 mod lifecycle;
 mod openapi;
 mod outbox;

@@ -51,8 +51,9 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
     let county = token(&http, &gw, &county_id, &county_secret).await;
 
     revoke(&http, &gw, &admin, &county_id).await;
+    let gw_ops = gateway.ops_url("gateway").to_string();
     // Nobody is listening: the four messages stay in the outbox and are retried.
-    let (h, g) = (http.clone(), gw.clone());
+    let (h, g) = (http.clone(), gw_ops.clone());
     eventually("delivery attempts fail while collection is down", move || {
         let (h, g) = (h.clone(), g.clone());
         async move {
@@ -62,7 +63,7 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
         }
     })
     .await;
-    assert_eq!(metric(&http, &gw, "healthcard_outbox_backlog", &[]).await, 4.0);
+    assert_eq!(metric(&http, &gw_ops, "healthcard_outbox_backlog", &[]).await, 4.0);
 
     // Collection comes up on its port and gets the message on a retry.
     let collection_port = ports[0].1.to_string();
@@ -81,9 +82,10 @@ async fn a_message_waits_while_its_receiver_is_down(backend: Backend) {
         async move { refused_as_revoked(&h, &b, &t).await }
     })
     .await;
-    assert_eq!(metric(&http, &base, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
+    let collection_ops = collection.ops_url("collection");
+    assert_eq!(metric(&http, collection_ops, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
     // The other three receivers are still down: their messages still wait.
-    let (h, g) = (http.clone(), gw.clone());
+    let (h, g) = (http.clone(), gw_ops.clone());
     eventually("only the delivered message left the backlog", move || {
         let (h, g) = (h.clone(), g.clone());
         async move { metric(&h, &g, "healthcard_outbox_backlog", &[]).await == 3.0 }
@@ -110,8 +112,9 @@ async fn a_message_delivered_twice_has_one_effect(backend: Backend) {
     assert_eq!((status, first["receipt"].as_str()), (200, Some("applied")));
     let (status, second) = json_of(send(envelope.clone()).await.unwrap()).await;
     assert_eq!((status, second["receipt"].as_str()), (200, Some("duplicate")));
-    assert_eq!(metric(&app.http, collection, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
-    assert_eq!(metric(&app.http, collection, "healthcard_inbox_messages_total", &["result=\"duplicate\""]).await, 1.0);
+    let ops = app.ops("collection");
+    assert_eq!(metric(&app.http, ops, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
+    assert_eq!(metric(&app.http, ops, "healthcard_inbox_messages_total", &["result=\"duplicate\""]).await, 1.0);
     // The effect: collection refuses the client; the gateway, which was not told, does not.
     assert!(refused_as_revoked(&app.http, collection, &county).await);
     let r = app
@@ -143,6 +146,7 @@ async fn a_crash_between_send_and_mark_redelivers_without_a_second_effect(backen
     let jwks = format!("http://127.0.0.1:{gateway_port}/.well-known/jwks.json");
     let collection = tokio::task::block_in_place(|| env.start("collection", &[("HEALTHCARD_JWKS_URL", jwks.as_str())]));
     let collection_url = collection.url("collection").to_string();
+    let collection_ops = collection.ops_url("collection").to_string();
     let collection_port: u16 = collection_url.rsplit(':').next().unwrap().parse().unwrap();
     let mut ports: Vec<(&str, u16)> =
         ["verification", "cardmaking", "settlement"].iter().map(|s| (*s, free_port())).collect();
@@ -165,20 +169,20 @@ async fn a_crash_between_send_and_mark_redelivers_without_a_second_effect(backen
     let status = tokio::task::block_in_place(|| gateway.wait_exit(Duration::from_secs(60)));
     assert_eq!(status.code(), Some(86), "the fault was not injected: {}", gateway.log());
     assert!(refused_as_revoked(&http, &collection_url, &county).await);
-    assert_eq!(metric(&http, &collection_url, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
+    assert_eq!(metric(&http, &collection_ops, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
 
     // Restarted, it still holds the message as undelivered and sends it again; the
     // receiver recognises it and does nothing twice.
     let gateway = tokio::task::block_in_place(|| env.start("gateway", &as_refs(&gateway_env)));
-    let (h, c) = (http.clone(), collection_url.clone());
+    let (h, c) = (http.clone(), collection_ops.clone());
     eventually("the message is redelivered", move || {
         let (h, c) = (h.clone(), c.clone());
         async move { metric(&h, &c, "healthcard_inbox_messages_total", &["result=\"duplicate\""]).await == 1.0 }
     })
     .await;
-    assert_eq!(metric(&http, &collection_url, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
-    let gw = gateway.url("gateway").to_string();
-    let (h, g) = (http.clone(), gw.clone());
+    assert_eq!(metric(&http, &collection_ops, "healthcard_inbox_messages_total", &["result=\"applied\""]).await, 1.0);
+    let gw_ops = gateway.ops_url("gateway").to_string();
+    let (h, g) = (http.clone(), gw_ops.clone());
     eventually("the redelivered message is marked delivered", move || {
         let (h, g) = (h.clone(), g.clone());
         async move {

@@ -197,14 +197,14 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
     }
     // Every service applied the revocation; the gateway marks each message delivered
     // once the service has answered.
-    let (http, gw) = (app.http.clone(), app.gateway().to_string());
+    let (http, gw) = (app.http.clone(), app.ops("gateway").to_string());
     eventually("the gateway's outbox is empty", move || {
         let (http, gw) = (http.clone(), gw.clone());
         async move { metric(&http, &gw, "healthcard_outbox_backlog", &[]).await == 0.0 }
     })
     .await;
     let delivered =
-        || metric(&app.http, app.gateway(), "healthcard_outbox_deliveries_total", &["result=\"delivered\""]);
+        || metric(&app.http, app.ops("gateway"), "healthcard_outbox_deliveries_total", &["result=\"delivered\""]);
     let before = delivered().await;
     assert!(before >= 4.0, "one revocation delivered to each service: {before}");
     // Revoking again changes nothing and sends nothing more: no message waits, and none
@@ -217,7 +217,7 @@ async fn revoked_clients_are_refused_at_once_and_then_by_every_service(backend: 
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(metric(&app.http, app.gateway(), "healthcard_outbox_backlog", &[]).await, 0.0);
+    assert_eq!(metric(&app.http, app.ops("gateway"), "healthcard_outbox_backlog", &[]).await, 0.0);
     assert_eq!(delivered().await, before);
 }
 
@@ -604,12 +604,24 @@ async fn operational_endpoints_answer_on_every_service(backend: Backend) {
         Backend::Postgres => "postgres",
     };
     for service in SERVICES {
+        // Liveness on the API port too, for load balancers; nothing else there.
         let base = app.service(service);
         let (status, body) = json_of(app.http.get(format!("{base}/healthz")).send().await.unwrap()).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
-        let (status, body) = json_of(app.http.get(format!("{base}/readyz")).send().await.unwrap()).await;
+        for path in ["/readyz", "/metrics"] {
+            let r = app.http.get(format!("{base}{path}")).send().await.unwrap();
+            assert_problem(r, 404, "route_not_found").await;
+        }
+
+        let ops = app.ops(service);
+        assert!(ops.starts_with("http://127.0.0.1:"), "{service}: {ops}");
+        assert_ne!(ops, base);
+        let (status, body) = json_of(app.http.get(format!("{ops}/healthz")).send().await.unwrap()).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+        let (status, body) = json_of(app.http.get(format!("{ops}/readyz")).send().await.unwrap()).await;
         assert_eq!((status, body["database"].as_str()), (200, Some(expected_db)), "{service}: {body}");
-        let r = app.http.get(format!("{base}/metrics")).send().await.unwrap();
+        let r = app.http.get(format!("{ops}/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
         let text = r.text().await.unwrap();
         for name in [
@@ -622,10 +634,15 @@ async fn operational_endpoints_answer_on_every_service(backend: Backend) {
             assert!(text.contains(name), "{service} /metrics lacks {name}");
         }
         assert!(text.contains(&format!("service=\"{service}\"")));
+        // The API of a service is not served on its operations listener.
+        let r = app.http.get(format!("{ops}/api/v1/batches")).send().await.unwrap();
+        assert_problem(r, 404, "route_not_found").await;
     }
-    // Requests are counted per route pattern, never per concrete path.
-    let text = app.http.get(format!("{}/metrics", app.gateway())).send().await.unwrap().text().await.unwrap();
+    // Requests are counted per route pattern, never per concrete path, on the API port
+    // as on the operations listener.
+    let text = app.http.get(format!("{}/metrics", app.ops("gateway"))).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("route=\"/healthz\""));
+    assert!(text.contains("route=\"/readyz\""));
 }
 
 /// With repository spans on (`healthcard=debug`) and span closings logged, the log of

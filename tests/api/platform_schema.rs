@@ -427,7 +427,7 @@ async fn databases_of_the_previous_platform_migrations_upgrade_without_loss(back
     // The upgraded databases are current for the services too (what /readyz asks).
     let app = TestApp::spawn_with(old).await;
     for service in SERVICES {
-        let r = app.http.get(format!("{}/readyz", app.service(service))).send().await.unwrap();
+        let r = app.http.get(format!("{}/readyz", app.ops(service))).send().await.unwrap();
         assert_eq!(r.status(), 200, "{service}: {}", r.text().await.unwrap_or_default());
     }
 }

@@ -611,7 +611,7 @@ async fn matching_reports_every_reason(backend: Backend) {
     // The outcome went into the outbox for collection, once. The two figures are read
     // one after the other, so a delivery between the reads is seen twice or not at all:
     // read again until they agree.
-    let verification = reg.verification().to_string();
+    let verification = reg.app.ops("verification").to_string();
     let http = reg.app.http.clone();
     eventually("one outcome message, waiting or delivered", || {
         let (http, verification) = (http.clone(), verification.clone());
