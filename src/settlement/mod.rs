@@ -11,7 +11,9 @@
 //!   and takes government subsidies, [`ledger_check`] verifies it (`healthcard
 //!   ledger check`).
 //! - [`claims`]: clinics' settlements in the national platform's terms, their quote,
-//!   cancel and reversal; [`payments`]: the reimbursement paid onto the card.
+//!   cancel and reversal; [`payments`]: the reimbursement paid onto the card;
+//!   [`fraud`]: the rules that stop a claim for review, and [`reviews`]: the
+//!   county's decision.
 //! - [`eligibility`] and [`access_log`]: the clinics' lookup, and the record of every
 //!   lookup.
 //! - [`messages`]: what comes in (card status).
@@ -23,6 +25,7 @@ pub mod claims;
 pub mod debits;
 pub mod eligibility;
 pub mod enrollments;
+pub mod fraud;
 pub mod funds;
 pub mod holders;
 pub mod ledger;
@@ -31,5 +34,6 @@ pub mod messages;
 pub mod payments;
 pub mod policies;
 pub mod repo;
+pub mod reviews;
 pub mod routes;
 pub mod service;

@@ -4,7 +4,7 @@
 
 use actix_web::web;
 
-use super::{access_log, debits, payments, policies};
+use super::{access_log, debits, fraud, payments, policies};
 use crate::app::{ServiceParts, Setup, StartError, upstream_parts};
 
 pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
@@ -13,8 +13,10 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
     let attempts = web::Data::new(payments::MaxAttempts(setup.config.payment_max_attempts));
     let log = web::Data::new(log);
     let policies = web::Data::new(policies::PolicyCache::default());
+    let medians = web::Data::new(fraud::AmountMedians::default());
     let mut parts = upstream_parts(setup, move |cfg| {
         cfg.app_data(size.clone()).app_data(attempts.clone()).app_data(log.clone()).app_data(policies.clone());
+        cfg.app_data(medians.clone());
         super::routes::configure(cfg);
     })?;
     parts.workers.push(writer);

@@ -23,5 +23,6 @@ mod settlement_claims;
 mod settlement_funds;
 mod settlement_payments;
 mod settlement_policies;
+mod settlement_review;
 mod settlement_soak;
 mod verification;
