@@ -27,8 +27,10 @@ pub struct NeighbourRow {
 }
 
 /// The person's live settlements discharged at or after `from` and admitted at or
-/// before `to`, oldest first, at most [`MAX_NEIGHBOURS`]: one range of the index on
-/// (person, discharge), which holds only the person's recent claims.
+/// before `to`, at most [`MAX_NEIGHBOURS`] (in no order: the rules sort what they
+/// cite): one range of the index on (person, discharge), which holds only the
+/// person's recent claims. No `ORDER BY`, so that no plan is tempted to walk another
+/// index in that order instead.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn neighbours(
     conn: &mut DbConnection,
@@ -42,7 +44,6 @@ pub fn neighbours(
         .filter(claims::admitted_at.le(to))
         .filter(claims::kind.eq(SETTLEMENT))
         .filter(claims::state.eq_any(LIVE))
-        .order(claims::setl_id.asc())
         .limit(MAX_NEIGHBOURS)
         .select(NeighbourRow::as_select())
         .load(conn)
