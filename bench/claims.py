@@ -106,7 +106,7 @@ def seed(args, system, bin_dir, run_no, year):
         if status != 200:
             raise RuntimeError(f"debit answers: {status}: {json.dumps(report)[:500]}")
     t_debit = time.monotonic() - t1
-    unpaid = psql_rows("SELECT count(*) FROM enrollments WHERE paid_at IS NULL", "hc_bench_settlement")
+    unpaid = psql_rows("SELECT count(*) FROM enrollments WHERE paid_at IS NULL", f"{system.db_prefix}_settlement")
     if unpaid != ["0"] or len(instructions) != args.people:
         raise RuntimeError(f"not every enrollment paid: {unpaid} unpaid, {len(instructions)} instructions")
     return cards_file, bank, {"seed_s": round(t_seed, 2), "debit_paid_s": round(t_debit, 2)}

@@ -50,14 +50,15 @@ def vmhwm_mb(pid):
 
 
 class System:
-    """`healthcard all` on fresh databases (PostgreSQL `hc_bench_<service>` or SQLite
+    """`healthcard all` on fresh databases (PostgreSQL `<db_prefix>_<service>` or SQLite
     files in `data_dir`), stopped on exit."""
 
-    def __init__(self, bin_dir, backend, data_dir, extra_env=None):
+    def __init__(self, bin_dir, backend, data_dir, extra_env=None, db_prefix="hc_bench"):
         shutil.rmtree(data_dir, ignore_errors=True)
         os.makedirs(data_dir)
         self.binary = os.path.join(bin_dir, "healthcard")
         self.data_dir = data_dir
+        self.db_prefix = db_prefix
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHCARD_")}
         env.update({"HEALTHCARD_DATA_DIR": data_dir, "HEALTHCARD_LOG": "warn", "HEALTHCARD_WORKERS": "2",
                     "HEALTHCARD_RATE_LIMIT_PER_SECOND": "10000", "HEALTHCARD_RATE_LIMIT_BURST": "10000",
@@ -66,9 +67,9 @@ class System:
         for s in SERVICES:
             env[f"HEALTHCARD_{s.upper()}_LISTEN"] = f"127.0.0.1:{free_port()}"
             if backend == "postgres":
-                psql(f"DROP DATABASE IF EXISTS hc_bench_{s} WITH (FORCE)")
-                psql(f"CREATE DATABASE hc_bench_{s}")
-                env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/hc_bench_{s}"
+                psql(f"DROP DATABASE IF EXISTS {db_prefix}_{s} WITH (FORCE)")
+                psql(f"CREATE DATABASE {db_prefix}_{s}")
+                env[f"HEALTHCARD_{s.upper()}_DATABASE_URL"] = f"{PG}/{db_prefix}_{s}"
         self.env = env
 
     def __enter__(self):

@@ -201,8 +201,8 @@ fn check_ledger(config: &Config, county: Option<&str>) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "ledger check: {} counties, {} transactions, {} entries, {} balances checked",
-        report.counties, report.transactions, report.entries, report.balances
+        "ledger check: {} counties, {} transactions ({} not yet chained), {} entries, {} balances checked",
+        report.counties, report.transactions, report.unchained, report.entries, report.balances
     );
     for violation in &report.violations {
         let _ = writeln!(out, "violation: {violation}");

@@ -3,6 +3,7 @@
 //! Every variable the binary reads is listed by [`env_vars`]; the deployment files are
 //! checked against that list in tests, so a typo in `docker-compose.yml` fails CI.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,6 +95,7 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_RATE_LIMIT_PER_SECOND",
     "HEALTHCARD_RATE_LIMIT_BURST",
     "HEALTHCARD_MAX_BODY_BYTES",
+    "HEALTHCARD_RECONCILIATION_MAX_BODY_BYTES",
     "HEALTHCARD_OUTBOX_POLL_MS",
     "HEALTHCARD_OUTBOX_LEASE_SECONDS",
     "HEALTHCARD_FAULT_EXIT_AFTER_SEND",
@@ -102,6 +104,8 @@ pub const GLOBAL_ENV_VARS: &[&str] = &[
     "HEALTHCARD_DEBIT_ENVELOPE_SIZE",
     "HEALTHCARD_IDEMPOTENCY_RETENTION_SECONDS",
     "HEALTHCARD_PAYMENT_MAX_ATTEMPTS",
+    "HEALTHCARD_DISCLOSURE_OBJECTION_DAYS",
+    "HEALTHCARD_DISCLOSURE_OFFICE_PHONES",
 ];
 
 /// Suffixes of per-service variables: `HEALTHCARD_<SERVICE>_<SUFFIX>`.
@@ -167,6 +171,10 @@ pub struct Config {
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
     pub max_body_bytes: usize,
+    /// Largest body of a detail reconciliation (`POST /api/v1/reconciliations/detail`),
+    /// the one route whose bodies may be larger than `max_body_bytes`: a million rows
+    /// of CSV are about 130 MB.
+    pub reconciliation_max_body_bytes: usize,
     pub outbox_poll: Duration,
     pub outbox_lease: Duration,
     /// How long a card maker holds the orders of one lease.
@@ -178,6 +186,11 @@ pub struct Config {
     /// How many times the bank is asked to pay one payment instruction before a person
     /// must act on it.
     pub payment_max_attempts: i32,
+    /// How many days from its posting the public may object to a disclosure notice.
+    pub disclosure_objection_days: u32,
+    /// The phone number objections go to, per county code, printed on the county's
+    /// disclosure notices.
+    pub disclosure_office_phones: BTreeMap<String, String>,
     /// Test-only fault injection: exit the process right after a message was delivered
     /// and before it is marked delivered, to prove redelivery.
     pub fault_exit_after_send: bool,
@@ -247,6 +260,8 @@ impl Config {
             rate_limit_per_second: num("HEALTHCARD_RATE_LIMIT_PER_SECOND", 50)?.clamp(1, 1_000_000) as u32,
             rate_limit_burst: num("HEALTHCARD_RATE_LIMIT_BURST", 100)?.clamp(1, 1_000_000) as u32,
             max_body_bytes: num("HEALTHCARD_MAX_BODY_BYTES", 64 * 1024 * 1024)?.clamp(1024, 1 << 34) as usize,
+            reconciliation_max_body_bytes: num("HEALTHCARD_RECONCILIATION_MAX_BODY_BYTES", 256 * 1024 * 1024)?
+                .clamp(1024, 1 << 34) as usize,
             outbox_poll: Duration::from_millis(num("HEALTHCARD_OUTBOX_POLL_MS", 500)?.clamp(10, 60_000)),
             outbox_lease: Duration::from_secs(num("HEALTHCARD_OUTBOX_LEASE_SECONDS", 30)?.clamp(1, 3600)),
             card_lease: Duration::from_secs(num("HEALTHCARD_CARD_LEASE_SECONDS", 900)?.clamp(1, 86_400)),
@@ -255,6 +270,11 @@ impl Config {
             ),
             debit_envelope_size: num("HEALTHCARD_DEBIT_ENVELOPE_SIZE", 10_000)?.clamp(1, 100_000) as usize,
             payment_max_attempts: num("HEALTHCARD_PAYMENT_MAX_ATTEMPTS", 3)?.clamp(1, 100) as i32,
+            disclosure_objection_days: num("HEALTHCARD_DISCLOSURE_OBJECTION_DAYS", 7)?.clamp(1, 90) as u32,
+            disclosure_office_phones: match get("HEALTHCARD_DISCLOSURE_OFFICE_PHONES") {
+                Some(v) => office_phones("HEALTHCARD_DISCLOSURE_OFFICE_PHONES", &v)?,
+                None => BTreeMap::new(),
+            },
             fault_exit_after_send: get("HEALTHCARD_FAULT_EXIT_AFTER_SEND").is_some_and(|v| v == "1"),
             data_dir,
             workers,
@@ -307,6 +327,29 @@ where
         .map_err(|e| ConfigError::Invalid { var: var.to_string(), reason: format!("cannot parse {value:?}: {e}") })
 }
 
+/// Longest office phone text, in characters ("0417-2812345 转 8001").
+const MAX_PHONE_CHARS: usize = 40;
+
+/// A JSON object of county codes to phone texts: `{"210804": "0417-2812345"}`.
+fn office_phones(var: &str, value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { var: var.to_string(), reason };
+    let map: BTreeMap<String, String> = serde_json::from_str(value)
+        .map_err(|e| invalid(format!("a JSON object of county codes to phone numbers: {e}")))?;
+    let mut phones = BTreeMap::new();
+    for (county, phone) in map {
+        let code = crate::domain::CountyCode::parse(&county)
+            .map_err(|e| invalid(format!("{county:?} is not a county code: {e}")))?;
+        let phone = phone.trim().to_string();
+        if phone.is_empty() || phone.chars().count() > MAX_PHONE_CHARS || phone.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "the phone of {county} must be 1 to {MAX_PHONE_CHARS} characters, none a control character"
+            )));
+        }
+        phones.insert(code.as_str().to_string(), phone);
+    }
+    Ok(phones)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +378,23 @@ mod tests {
     fn bad_numbers_are_refused_with_the_variable_name() {
         let err = config(&[("HEALTHCARD_WORKERS", "many")]).unwrap_err();
         assert!(err.to_string().starts_with("HEALTHCARD_WORKERS"));
+    }
+
+    #[test]
+    fn office_phones_are_a_map_of_county_codes() {
+        let c = config(&[
+            ("HEALTHCARD_DISCLOSURE_OFFICE_PHONES", r#"{"210804": " 0417-2812345 ", "210803": "0417-2800000"}"#),
+            ("HEALTHCARD_DISCLOSURE_OBJECTION_DAYS", "10"),
+        ])
+        .unwrap();
+        assert_eq!(c.disclosure_office_phones.get("210804").map(String::as_str), Some("0417-2812345"));
+        assert_eq!((c.disclosure_office_phones.len(), c.disclosure_objection_days), (2, 10));
+        let defaults = config(&[]).unwrap();
+        assert_eq!((defaults.disclosure_office_phones.len(), defaults.disclosure_objection_days), (0, 7));
+        for bad in [r#"["0417"]"#, r#"{"2108": "0417-2812345"}"#, r#"{"210804": ""}"#, r#"{"210804": "a\nb"}"#, "{"] {
+            let err = config(&[("HEALTHCARD_DISCLOSURE_OFFICE_PHONES", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("HEALTHCARD_DISCLOSURE_OFFICE_PHONES"), "{bad}: {err}");
+        }
     }
 
     #[test]

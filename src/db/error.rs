@@ -37,8 +37,8 @@ const UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         detail: "this claim arrived twice at once; send it again for the first answer",
     },
     UniqueConstraint {
-        postgres: "claims_msgid",
-        sqlite: "claims.clinic, claims.msgid",
+        postgres: "claims_by_msgid",
+        sqlite: "claims.msgid",
         code: "claim_in_progress",
         detail: "this msgid arrived twice at once; send it again for the first answer",
     },

@@ -13,7 +13,7 @@ use diesel::sql_types::{Nullable, SingleValue, Text};
 
 use crate::domain::{
     BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PaymentId, PersonNo,
-    RecordId, SetlId, UploadId,
+    ReconciliationId, RecordId, SetlId, UploadId,
 };
 
 /// `AsExpression` of `$st` for an id owned (bound as its `String`), borrowed and
@@ -100,7 +100,8 @@ id_column!(
     EnvelopeId,
     InstructionId,
     SetlId,
-    PaymentId
+    PaymentId,
+    ReconciliationId
 );
 
 #[cfg(test)]

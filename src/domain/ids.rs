@@ -105,6 +105,8 @@ text_id!(
     SetlId,
     /// One payment instruction: one claim's reimbursement onto a card.
     PaymentId,
+    /// A clinic's reconciliation of a period (totals or detail).
+    ReconciliationId,
 );
 
 /// Ids made by this service: time-ordered UUIDs (v7), so rows go into an index in the
@@ -133,7 +135,8 @@ made_here!(
     EnvelopeId,
     InstructionId,
     SetlId,
-    PaymentId
+    PaymentId,
+    ReconciliationId
 );
 
 impl ClientId {
@@ -196,6 +199,7 @@ mod tests {
         round_trip::<InstructionId>();
         round_trip::<SetlId>();
         round_trip::<PaymentId>();
+        round_trip::<ReconciliationId>();
     }
 
     #[test]

@@ -32,9 +32,11 @@ pub mod debit;
 pub mod eligibility;
 pub mod ethnicity;
 pub mod fraud;
+pub mod fund_summary;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod month;
 pub mod name;
 pub mod ncms;
 pub mod normalize;
@@ -42,6 +44,7 @@ pub mod pan;
 pub mod party;
 pub mod phone;
 pub mod policy;
+pub mod reconciliation;
 pub mod record;
 pub mod record_state;
 pub mod region;
@@ -58,7 +61,7 @@ pub use claim::{Claim, ClaimAmounts, ClaimDraft, ClaimErrorCode, ClaimFieldError
 pub use ethnicity::{Ethnicity, EthnicityError};
 pub use ids::{
     BatchId, CardNo, ClientId, DebitRunId, EnvelopeId, ImportId, InstructionId, LeaseId, OrderId, PaymentId, PersonNo,
-    RecordId, SetlId, UploadId,
+    ReconciliationId, RecordId, SetlId, UploadId,
 };
 pub use money::Fen;
 pub use name::{NameError, ParsedName, PersonName};

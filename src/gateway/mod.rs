@@ -25,7 +25,20 @@ pub struct GatewayState {
     pub limits: rate_limit::RateLimits,
     pub waker: Arc<OutboxWaker>,
     pub max_body_bytes: usize,
+    /// Routes whose bodies may be larger (or must be smaller) than `max_body_bytes`:
+    /// `(method, path, limit)`, the path exactly as requested.
+    pub route_body_limits: Vec<(actix_web::http::Method, &'static str, usize)>,
     /// Bounds concurrent argon2 work (CPU and memory) so a token flood cannot starve
     /// the machine.
     pub hashing: tokio::sync::Semaphore,
+}
+
+impl GatewayState {
+    /// The largest body a request of `method` to `path` may have.
+    pub fn body_limit(&self, method: &actix_web::http::Method, path: &str) -> usize {
+        self.route_body_limits
+            .iter()
+            .find(|(m, p, _)| m == method && *p == path)
+            .map_or(self.max_body_bytes, |(_, _, limit)| *limit)
+    }
 }

@@ -88,7 +88,7 @@ pub async fn forward(
 
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let max = state.max_body_bytes;
+    let max = state.body_limit(req.method(), &path);
     if declared.is_some_and(|n| n > max as u64) {
         return Err(ApiError::too_large(Some(max)));
     }

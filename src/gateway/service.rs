@@ -25,6 +25,12 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
         limits: rate_limit::RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst),
         waker: setup.outbox.clone(),
         max_body_bytes: config.max_body_bytes,
+        // A detail reconciliation is a clinic's whole list: up to a million rows.
+        route_body_limits: vec![(
+            actix_web::http::Method::POST,
+            "/api/v1/reconciliations/detail",
+            config.reconciliation_max_body_bytes,
+        )],
         hashing: tokio::sync::Semaphore::new(config.workers.max(1)),
     });
     // Revocations by other gateway replicas reach this one within a few seconds.

@@ -10,6 +10,9 @@
 //! secret is shown once): it is stored encrypted with the service's personal-data key,
 //! and every key is purged after the retention period
 //! (`HEALTHCARD_IDEMPOTENCY_RETENTION_SECONDS`, a day by default) by [`purge_worker`].
+//!
+//! A body too large to hold is hashed as it streams ([`BodyHash`]); its key is read
+//! before the body and claimed once the body is in ([`PendingKey`]).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderName;
@@ -56,6 +59,22 @@ impl IdempotencyKey {
     /// Reads the header; `None` when the request has none. `body` is the raw request
     /// body, hashed with the method and path to tell "same request" from "key reused".
     pub fn from_request(req: &HttpRequest, client_id: &ClientId, body: &[u8]) -> Result<Option<Self>, ApiError> {
+        let mut hash = Sha256::new();
+        hash.update(req.method().as_str().as_bytes());
+        hash.update(b" ");
+        hash.update(req.path().as_bytes());
+        hash.update(b"\n");
+        hash.update(body);
+        IdempotencyKey::read(req, client_id, hex(&hash.finalize()))
+    }
+
+    /// Reads the header of a request whose body is streamed, before the body: the key
+    /// is checked now, its request hash is added once the body has been read.
+    pub fn before_streamed_body(req: &HttpRequest, client_id: &ClientId) -> Result<Option<PendingKey>, ApiError> {
+        Ok(IdempotencyKey::read(req, client_id, String::new())?.map(PendingKey))
+    }
+
+    fn read(req: &HttpRequest, client_id: &ClientId, request_hash: String) -> Result<Option<Self>, ApiError> {
         let Some(value) = req.headers().get(HEADER) else {
             return Ok(None);
         };
@@ -72,18 +91,41 @@ impl IdempotencyKey {
         let seal = req.app_data::<actix_web::web::Data<PiiKeys>>().cloned().ok_or_else(|| {
             ApiError::internal("this service has no personal-data key to seal idempotent responses with")
         })?;
+        Ok(Some(IdempotencyKey { client_id: client_id.clone(), key: key.to_string(), request_hash, seal }))
+    }
+}
+
+/// The request hash of a body too large to hold, built as it streams: the method, path
+/// and query string (a streamed upload's parameters travel there), then every byte.
+#[derive(Clone)]
+pub struct BodyHash(Sha256);
+
+impl BodyHash {
+    pub fn of_request(req: &HttpRequest) -> BodyHash {
         let mut hash = Sha256::new();
         hash.update(req.method().as_str().as_bytes());
         hash.update(b" ");
         hash.update(req.path().as_bytes());
+        hash.update(b"?");
+        hash.update(req.query_string().as_bytes());
         hash.update(b"\n");
-        hash.update(body);
-        Ok(Some(IdempotencyKey {
-            client_id: client_id.clone(),
-            key: key.to_string(),
-            request_hash: hex(&hash.finalize()),
-            seal,
-        }))
+        BodyHash(hash)
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// An `Idempotency-Key` read before its streamed body (see
+/// [`IdempotencyKey::before_streamed_body`]).
+#[derive(Debug, Clone)]
+pub struct PendingKey(IdempotencyKey);
+
+impl PendingKey {
+    /// The key, once the body it came with has been read whole into `hash`.
+    pub fn with_body(self, hash: BodyHash) -> IdempotencyKey {
+        IdempotencyKey { request_hash: hex(&hash.0.finalize()), ..self.0 }
     }
 }
 

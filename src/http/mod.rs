@@ -1,11 +1,12 @@
 //! HTTP pieces every service shares, each in one place: problem+json errors, request
-//! ids, idempotency keys, cursor pagination, extractor error handling, operational
-//! endpoints and metrics, the server builder, and streamed uploads (body stream,
-//! charset decoding, CSV guard and header mapping, coded input errors).
+//! ids, idempotency keys, entity tags, cursor pagination, extractor error handling,
+//! operational endpoints and metrics, the server builder, and streamed uploads (body
+//! stream, charset decoding, CSV guard and header mapping, coded input errors).
 
 pub mod charset;
 pub mod csv_input;
 pub mod csv_output;
+pub mod etag;
 pub mod extract;
 pub mod idempotency;
 pub mod input;

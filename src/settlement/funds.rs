@@ -38,7 +38,7 @@ pub fn routes(table: RouteTable) -> RouteTable {
 
 /// The county of the path if the caller may read its fund; 404 otherwise, exactly as
 /// for a code that names no county.
-fn visible_county(caller: &Caller, path: &str) -> Result<CountyCode, ApiError> {
+pub(super) fn visible_county(caller: &Caller, path: &str) -> Result<CountyCode, ApiError> {
     caller.require(&[Role::ProvincialAdmin, Role::Auditor, Role::CountyOffice])?;
     match CountyCode::parse(path) {
         Ok(county) if caller.may_see_county(county.as_str()) => Ok(county),
@@ -386,10 +386,15 @@ fn record_subsidy(
         year: command.year,
         source: command.source.as_str().to_string(),
         amount: command.amount.get(),
-        transaction_id: posted.transaction().id.clone(),
+        transaction_id: posted.transaction_id().to_string(),
         created_by: created_by.as_str().to_string(),
         created_at: at,
     };
     repo::insert_subsidy(conn, &row)?;
-    Ok((true, SubsidyView::new(row, posted.into_transaction())?))
+    // Chained at once (the county's lock is held already), so that the answer shows
+    // the subsidy's place in the chain.
+    while ledger::chain(conn, county)? == ledger::CHAIN_BATCH {}
+    let transaction = ledger::transaction(conn, posted.transaction_id())?
+        .ok_or_else(|| ApiError::internal("a subsidy's transaction vanished"))?;
+    Ok((true, SubsidyView::new(row, transaction)?))
 }

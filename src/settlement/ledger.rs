@@ -7,7 +7,10 @@
 //! the accounts each movement touches). Balances are never stored: they are sums over
 //! the entries. Transactions of a county form a hash chain (seq 1, 2, ...; each
 //! carries the previous one's hash), which `healthcard ledger check`
-//! ([`super::ledger_check`]) verifies.
+//! ([`super::ledger_check`]) verifies. A posting does not wait for the chain: it is
+//! written unchained, and [`chain`] links a county's unchained transactions a batch at
+//! a time under the head's lock ([`super::chainer`] does so every moment in the
+//! background), so that a county's claims never queue on one row.
 //!
 //! Posting is idempotent on (county, kind, reference): the same reference with the
 //! same year and lines answers the first transaction again ([`Posted::Again`]), with
@@ -39,28 +42,21 @@ pub struct Posting {
     pub at: NaiveDateTime,
 }
 
-/// What [`post`] did.
+/// What [`post`] did, by transaction id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Posted {
     /// A new transaction.
-    New(TransactionView),
+    New(String),
     /// The transaction posted earlier for the same (county, kind, reference), with the
     /// same year and lines.
-    Again(TransactionView),
+    Again(String),
 }
 
 impl Posted {
-    /// The transaction, new or not.
-    pub fn transaction(&self) -> &TransactionView {
+    /// The transaction's id, new or not.
+    pub fn transaction_id(&self) -> &str {
         match self {
-            Posted::New(tx) | Posted::Again(tx) => tx,
-        }
-    }
-
-    /// The transaction, owned.
-    pub fn into_transaction(self) -> TransactionView {
-        match self {
-            Posted::New(tx) | Posted::Again(tx) => tx,
+            Posted::New(id) | Posted::Again(id) => id,
         }
     }
 
@@ -70,7 +66,7 @@ impl Posted {
     }
 }
 
-/// A posted transaction with its lines.
+/// A chained transaction with its lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TransactionView {
     pub id: String,
@@ -102,9 +98,12 @@ impl TransactionView {
         self.lines.iter().map(|l| (l.account, l.amount)).collect()
     }
 
-    /// A transaction as stored, with its entries in line order. A kind or account
-    /// that is not ours means the rows were changed outside the service.
+    /// A chained transaction as stored, with its entries in line order. A kind or
+    /// account that is not ours means the rows were changed outside the service.
     fn from_rows(row: TransactionRow, entries: &[EntryRow]) -> Result<TransactionView, ApiError> {
+        let (Some(seq), Some(prev_hash), Some(hash)) = (row.seq, row.prev_hash, row.hash) else {
+            return Err(ApiError::internal("an unchained transaction has no view"));
+        };
         let kind: Movement = row.kind.parse().map_err(ApiError::internal)?;
         let lines = entries
             .iter()
@@ -120,12 +119,12 @@ impl TransactionView {
             id: row.id,
             county_code: row.county_code,
             year: row.year,
-            seq: row.seq,
+            seq,
             kind,
             reference: row.reference,
             created_at: row.created_at.and_utc(),
-            prev_hash: row.prev_hash,
-            hash: row.hash,
+            prev_hash,
+            hash,
             lines,
         })
     }
@@ -140,12 +139,12 @@ fn to_micros(at: NaiveDateTime) -> NaiveDateTime {
 
 /// The canonical text of a stored transaction and its entries (see
 /// [`crate::domain::ledger::canonical_text`]).
-pub(crate) fn canonical_of(row: &TransactionRow, entries: &[EntryRow]) -> String {
+pub(crate) fn canonical_of(row: &TransactionRow, seq: i64, entries: &[EntryRow]) -> String {
     let lines: Vec<(&str, i64)> = entries.iter().map(|e| (e.account.as_str(), e.amount)).collect();
     canonical_text(&Canonical {
         county_code: &row.county_code,
         year: row.year,
-        seq: row.seq,
+        seq,
         kind: &row.kind,
         reference: &row.reference,
         created_at: row.created_at,
@@ -158,7 +157,9 @@ fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
 }
 
 /// Posts one balanced transaction in the caller's database transaction (which must be
-/// a write transaction); see the module docs for idempotency.
+/// a write transaction); see the module docs for idempotency. The transaction counts
+/// in every balance at once; [`chain`] links it into the county's chain shortly after
+/// (or at once, when the caller chains in the same transaction).
 ///
 /// Refused, nothing written: lines that are empty, zero, overflowing or unbalanced
 /// (`422` with the [`crate::domain::ledger::PostingError`] code), a county code that is
@@ -172,8 +173,8 @@ pub fn post(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiErr
 }
 
 /// [`post`] for a reference made in the caller's transaction (a new claim's
-/// `setl_id`): no earlier posting of it can exist, so none is looked for while the
-/// county's chain is locked (the unique index would still refuse one).
+/// `setl_id`): no earlier posting of it can exist, so none is looked for (the unique
+/// index would still refuse one).
 pub fn post_fresh(conn: &mut DbConnection, posting: &Posting) -> Result<Posted, ApiError> {
     post_once(conn, posting, false)
 }
@@ -198,34 +199,16 @@ fn post_once(conn: &mut DbConnection, posting: &Posting, look_for_earlier: bool)
     }
     let kind = posting.kind.as_str();
 
-    // Taken before looking for an earlier posting, so that two posters of the same
-    // reference are answered one after the other, never both as new.
-    let head = repo::lock_head(conn, county)?;
-    let earlier = if look_for_earlier { repo::find_transaction(conn, county, kind, reference)? } else { None };
-    if let Some(existing) = earlier {
-        let entries = repo::entries_of(conn, std::slice::from_ref(&existing.id))?;
-        let view = TransactionView::from_rows(existing, &entries)?;
-        return if view.year == posting.year && view.posting_lines() == lines.lines() {
-            Ok(Posted::Again(view))
-        } else {
-            Err(ApiError::conflict(
-                "ledger_reference_reused",
-                format!("{kind} {reference} was already posted with another year or other lines"),
-            ))
-        };
-    }
-
-    let seq = head.seq.checked_add(1).ok_or_else(|| ApiError::internal("ledger sequence exhausted"))?;
     let row = TransactionRow {
         id: uuid::Uuid::now_v7().to_string(),
         county_code: county.to_string(),
-        seq,
+        seq: None,
         year: posting.year,
         kind: kind.to_string(),
         reference: reference.to_string(),
         created_at: to_micros(posting.at),
-        prev_hash: head.hash.clone(),
-        hash: String::new(),
+        prev_hash: None,
+        hash: None,
     };
     let entries = lines
         .lines()
@@ -242,16 +225,74 @@ fn post_once(conn: &mut DbConnection, posting: &Posting, look_for_earlier: bool)
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let row = TransactionRow { hash: chain_hash(&head.hash, &canonical_of(&row, &entries)), ..row };
-    repo::insert_transaction(conn, &row)?;
+    // The unique (county, kind, reference) decides between two posters of one
+    // reference: the second waits for the first and then finds its transaction.
+    let inserted = if look_for_earlier {
+        repo::insert_transaction_once(conn, &row)?
+    } else {
+        repo::insert_transaction(conn, &row)?
+    };
+    if inserted == 0 {
+        let existing = repo::find_transaction(conn, county, kind, reference)?
+            .ok_or_else(|| ApiError::internal("a posting refused as a repeat has no earlier transaction"))?;
+        let stored = repo::entries_of(conn, std::slice::from_ref(&existing.id))?;
+        let same_lines = stored.len() == lines.lines().len()
+            && stored
+                .iter()
+                .zip(lines.lines())
+                .all(|(e, (account, amount))| e.account == account.as_str() && e.amount == amount.get());
+        return if existing.year == posting.year && same_lines {
+            Ok(Posted::Again(existing.id))
+        } else {
+            Err(ApiError::conflict(
+                "ledger_reference_reused",
+                format!("{kind} {reference} was already posted with another year or other lines"),
+            ))
+        };
+    }
     repo::insert_entries(conn, &entries)?;
-    repo::set_head(conn, &HeadRow { county_code: row.county_code.clone(), seq, hash: row.hash.clone() })?;
-    tracing::info!(seq, hash = %row.hash, "ledger transaction posted");
-    Ok(Posted::New(TransactionView::from_rows(row, &entries)?))
+    tracing::info!(transaction = %row.id, "ledger transaction posted");
+    Ok(Posted::New(row.id))
 }
 
-/// Takes the lock [`post`] takes on `county`'s chain, for a use case that must read
-/// its own records of earlier postings (a subsidy's request) under the same lock.
+/// Transactions linked per [`chain`] call at most.
+pub const CHAIN_BATCH: usize = 2000;
+
+/// Links `county`'s unchained transactions that this database transaction sees (its
+/// own and every committed one) into the county's chain, oldest id first: each gets
+/// the next seq, the previous hash and its own hash, and the head moves to the last.
+/// Holds the head's lock until the caller's transaction ends; returns how many it
+/// linked (at most [`CHAIN_BATCH`]).
+#[tracing::instrument(skip_all, fields(county))]
+pub fn chain(conn: &mut DbConnection, county: &str) -> Result<usize, ApiError> {
+    let head = repo::lock_head(conn, county)?;
+    let rows = repo::unchained(conn, county, CHAIN_BATCH as i64)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut by_tx: std::collections::HashMap<String, Vec<EntryRow>> = std::collections::HashMap::new();
+    for e in repo::entries_of(conn, &ids)? {
+        by_tx.entry(e.transaction_id.clone()).or_default().push(e);
+    }
+    let (mut seq, mut prev) = (head.seq, head.hash);
+    for row in &rows {
+        seq = seq.checked_add(1).ok_or_else(|| ApiError::internal("ledger sequence exhausted"))?;
+        let entries = by_tx.remove(&row.id).unwrap_or_default();
+        let hash = chain_hash(&prev, &canonical_of(row, seq, &entries));
+        if repo::link(conn, &row.id, seq, &prev, &hash)? != 1 {
+            return Err(ApiError::internal("a transaction was chained meanwhile under the head's lock"));
+        }
+        prev = hash;
+    }
+    repo::set_head(conn, &HeadRow { county_code: county.to_string(), seq, hash: prev })?;
+    tracing::debug!(linked = rows.len(), seq, "ledger transactions chained");
+    Ok(rows.len())
+}
+
+/// Takes the lock [`chain`] takes on `county`'s chain, for a use case that must read
+/// its own records of earlier postings (a subsidy's request) under one lock and show
+/// its transaction chained.
 pub fn lock_county(conn: &mut DbConnection, county: &CountyCode) -> Result<(), ApiError> {
     repo::lock_head(conn, county.as_str())?;
     Ok(())
@@ -377,15 +418,30 @@ mod tests {
     #[test]
     fn postings_chain_and_repeat_and_refuse_reuse() {
         let (_dir, pool) = database();
+        let county = CountyCode::parse("210804").unwrap();
+        let read = |id: &str| pool.run_blocking(false, |c| transaction(c, id)).unwrap();
         let first = write(&pool, |c| post(c, &premium("run-1", 9000))).unwrap();
         let Posted::New(first) = first else { panic!("a first posting is new") };
+        // Posted and counted, not yet chained: neither listed nor viewable.
+        assert!(pool.run_blocking(false, |c| transactions(c, &county, None, 0, 10)).unwrap().is_empty());
+        assert!(pool.run_blocking(false, |c| transaction(c, &first)).is_err());
+        assert_eq!(write(&pool, |c| chain(c, county.as_str())).unwrap(), 1);
+        let first = read(&first).unwrap();
         assert_eq!((first.seq, first.prev_hash.as_str()), (1, GENESIS_HASH));
-        let second = write(&pool, |c| post(c, &premium("run-2", 100))).unwrap().into_transaction();
+        // Chained in the poster's own transaction.
+        let second = write(&pool, |c| {
+            let posted = post(c, &premium("run-2", 100))?;
+            chain(c, county.as_str())?;
+            Ok(posted)
+        })
+        .unwrap();
+        let second = read(second.transaction_id()).unwrap();
         assert_eq!((second.seq, second.prev_hash.as_str()), (2, first.hash.as_str()));
+        assert_eq!(write(&pool, |c| chain(c, county.as_str())).unwrap(), 0, "nothing is chained twice");
 
         // The same posting again: the first transaction, nothing new.
         let again = write(&pool, |c| post(c, &Posting { at: crate::db::now(), ..premium("run-1", 9000) })).unwrap();
-        assert_eq!(again, Posted::Again(first.clone()));
+        assert_eq!(again, Posted::Again(first.id.clone()));
         // The same reference with other lines or another year.
         let reused = write(&pool, |c| post(c, &premium("run-1", 9001))).unwrap_err();
         assert_eq!(reused.code(), "ledger_reference_reused");
@@ -419,7 +475,12 @@ mod tests {
             assert_eq!(write(&pool, |c| post(c, &posting)).unwrap_err().code(), code, "{posting:?}");
         }
 
-        let county = CountyCode::parse("210804").unwrap();
+        // The subsidy is counted before it is chained, and the check agrees.
+        let report =
+            pool.run_blocking(false, |c| super::super::ledger_check::check(c, None).map_err(ApiError::from)).unwrap();
+        assert!(report.is_clean(), "{:?}", report.violations);
+        assert_eq!((report.transactions, report.unchained), (3, 1));
+        write(&pool, |c| chain(c, county.as_str())).unwrap();
         let listed = pool.run_blocking(false, |c| transactions(c, &county, None, 0, 10)).unwrap();
         assert_eq!(listed.iter().map(|t| t.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(listed[0], first);

@@ -20,6 +20,21 @@ use crate::domain::ledger::{Account, BalancedLines, GENESIS_HASH, Movement, chai
 
 /// Transactions read per query.
 const CHUNK: i64 = 1000;
+/// An unchained transaction older than this means the chainer has not run (the
+/// settlement service is stopped, or failing): reported, since nothing links it.
+const STALE_UNCHAINED: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+fn entries_by_transaction(
+    conn: &mut DbConnection,
+    rows: &[TransactionRow],
+) -> diesel::QueryResult<HashMap<String, Vec<EntryRow>>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut by_tx: HashMap<String, Vec<EntryRow>> = HashMap::new();
+    for e in repo::entries_of(conn, &ids)? {
+        by_tx.entry(e.transaction_id.clone()).or_default().push(e);
+    }
+    Ok(by_tx)
+}
 
 /// One thing found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +44,7 @@ pub struct Violation {
     pub seq: Option<i64>,
     /// Stable code: `seq_gap`, `broken_link`, `hash_mismatch`, `unbalanced`,
     /// `entries_mismatch`, `unknown_kind`, `unknown_account`, `head_mismatch`,
-    /// `orphan_entries`, `balance_mismatch`, `year_unbalanced`.
+    /// `orphan_entries`, `balance_mismatch`, `year_unbalanced`, `unchained_stale`.
     pub code: &'static str,
     pub detail: String,
 }
@@ -47,7 +62,10 @@ impl std::fmt::Display for Violation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CheckReport {
     pub counties: u64,
+    /// Every transaction, chained or not.
     pub transactions: u64,
+    /// Of those, the ones posted but not yet chained: checked but for their links.
+    pub unchained: u64,
     pub entries: u64,
     /// (county, year, account) balances compared.
     pub balances: u64,
@@ -91,20 +109,53 @@ impl Walk<'_> {
         self.report.violations.push(Violation { county_code: self.county.clone(), seq, code, detail });
     }
 
+    /// A chained transaction: its contents and its link.
     fn transaction(&mut self, tx: &TransactionRow, entries: &[EntryRow]) {
-        let seq = Some(tx.seq);
-        self.report.transactions += 1;
-        self.entries += entries.len() as u64;
-        if tx.seq != self.expected_seq {
-            self.violation(seq, "seq_gap", format!("expected seq {}, found {}", self.expected_seq, tx.seq));
+        let (Some(seq), Some(prev_hash), Some(hash)) = (tx.seq, tx.prev_hash.as_deref(), tx.hash.as_deref()) else {
+            return;
+        };
+        if seq != self.expected_seq {
+            self.violation(Some(seq), "seq_gap", format!("expected seq {}, found {seq}", self.expected_seq));
         }
-        if tx.prev_hash != self.prev_hash {
+        if prev_hash != self.prev_hash {
             self.violation(
-                seq,
+                Some(seq),
                 "broken_link",
-                format!("prev_hash {} is not the previous hash {}", tx.prev_hash, self.prev_hash),
+                format!("prev_hash {prev_hash} is not the previous hash {}", self.prev_hash),
             );
         }
+        self.contents(Some(seq), tx, entries);
+        let recomputed = chain_hash(prev_hash, &canonical_of(tx, seq, entries));
+        if recomputed != hash {
+            self.violation(Some(seq), "hash_mismatch", format!("stored hash {hash}, recomputed {recomputed}"));
+        }
+        // The stored hash carries the chain on, so one changed transaction is reported
+        // once and not again for every transaction after it.
+        self.prev_hash = hash.to_string();
+        self.expected_seq = seq.saturating_add(1);
+    }
+
+    /// A transaction posted and not yet chained: its contents; one the chainer should
+    /// have linked long ago is reported.
+    fn unchained(&mut self, tx: &TransactionRow, entries: &[EntryRow], stale_before: chrono::NaiveDateTime) {
+        self.report.unchained += 1;
+        if tx.created_at < stale_before {
+            self.violation(
+                None,
+                "unchained_stale",
+                format!(
+                    "transaction {} of {} is not chained yet (is the settlement service running?)",
+                    tx.id, tx.created_at
+                ),
+            );
+        }
+        self.contents(None, tx, entries);
+    }
+
+    /// What every transaction is checked for: its kind, its entries, its balance.
+    fn contents(&mut self, seq: Option<i64>, tx: &TransactionRow, entries: &[EntryRow]) {
+        self.report.transactions += 1;
+        self.entries += entries.len() as u64;
         if tx.kind.parse::<Movement>().is_err() {
             self.violation(seq, "unknown_kind", format!("kind {:?}", tx.kind));
         }
@@ -131,14 +182,6 @@ impl Walk<'_> {
             let sum: i128 = entries.iter().map(|e| i128::from(e.amount)).sum();
             self.violation(seq, "unbalanced", format!("{e} (entries sum to {sum} fen)"));
         }
-        let recomputed = chain_hash(&tx.prev_hash, &canonical_of(tx, entries));
-        if recomputed != tx.hash {
-            self.violation(seq, "hash_mismatch", format!("stored hash {}, recomputed {}", tx.hash, recomputed));
-        }
-        // The stored hash carries the chain on, so one changed transaction is reported
-        // once and not again for every transaction after it.
-        self.prev_hash = tx.hash.clone();
-        self.expected_seq = tx.seq.saturating_add(1);
     }
 }
 
@@ -155,17 +198,27 @@ fn check_county(conn: &mut DbConnection, county: &str, report: &mut CheckReport)
     let mut last_seq = 0;
     loop {
         let rows = repo::transactions_after(conn, county, None, after, CHUNK)?;
-        let Some(last) = rows.last() else { break };
-        after = last.seq;
-        last_seq = last.seq;
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let mut by_tx: HashMap<String, Vec<EntryRow>> = HashMap::new();
-        for e in repo::entries_of(conn, &ids)? {
-            by_tx.entry(e.transaction_id.clone()).or_default().push(e);
-        }
+        let Some(last_chained) = rows.last().and_then(|r| r.seq) else { break };
+        after = last_chained;
+        last_seq = last_chained;
+        let mut by_tx = entries_by_transaction(conn, &rows)?;
         for tx in &rows {
             let entries = by_tx.remove(&tx.id).unwrap_or_default();
             walk.transaction(tx, &entries);
+        }
+    }
+    // Posted since the chainer last ran: read in one snapshot with the chain, so each
+    // transaction is met once, chained or not.
+    let stale_before = crate::db::now() - STALE_UNCHAINED;
+    let mut after_id = String::new();
+    loop {
+        let rows = repo::unchained_after(conn, county, &after_id, CHUNK)?;
+        let Some(last) = rows.last() else { break };
+        after_id = last.id.clone();
+        let mut by_tx = entries_by_transaction(conn, &rows)?;
+        for tx in &rows {
+            let entries = by_tx.remove(&tx.id).unwrap_or_default();
+            walk.unchained(tx, &entries, stale_before);
         }
     }
 

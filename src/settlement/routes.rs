@@ -3,13 +3,17 @@
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{access_log, banks, claims, debits, eligibility, enrollments, messages, payments, policies, reviews};
+use super::{
+    access_log, banks, claims, debits, eligibility, enrollments, messages, payments, policies, reconciliations, reviews,
+};
 use crate::http::ops;
 use crate::http::routes::RouteTable;
 use crate::outbox::inbox;
 
 pub fn table() -> RouteTable {
     let table = super::funds::routes(RouteTable::new())
+        .public(Method::GET, "/api/v1/funds/{county}/summary", super::fund_summary::get)
+        .public(Method::GET, "/api/v1/disclosures", super::disclosure::get)
         .public(Method::GET, "/api/v1/eligibility", eligibility::get)
         .public(Method::GET, "/api/v1/eligibility/access-log", access_log::list)
         .public(Method::POST, "/api/v1/enrollments", enrollments::post)
@@ -38,7 +42,11 @@ pub fn table() -> RouteTable {
         .public(Method::POST, "/api/v1/payment-instructions/{id}/recovery", payments::recovery)
         .public(Method::PUT, "/api/v1/policies/{county}/{year}", policies::put)
         .public(Method::GET, "/api/v1/policies/{county}/{year}", policies::get)
-        .public(Method::GET, "/api/v1/policies/{county}/{year}/versions", policies::versions);
+        .public(Method::GET, "/api/v1/policies/{county}/{year}/versions", policies::versions)
+        .public(Method::POST, "/api/v1/reconciliations", reconciliations::totals)
+        .public(Method::POST, "/api/v1/reconciliations/detail", reconciliations::detail)
+        .public(Method::GET, "/api/v1/reconciliations/{id}", reconciliations::get)
+        .public(Method::GET, "/api/v1/reconciliations/{id}/differences", reconciliations::differences);
     inbox::route(ops::routes(table), messages::apply)
 }
 

@@ -16,6 +16,8 @@ pub const NAMES: [&str; 8] = ["王小明", "李秀英", "张伟", "刘洋", "陈
 pub struct Person {
     pub name: &'static str,
     pub id: String,
+    /// Where the person is enrolled: 前进村 unless a test moves them.
+    pub village: &'static str,
 }
 
 impl Person {
@@ -29,6 +31,7 @@ pub fn people(n: usize) -> Vec<Person> {
         .map(|i| Person {
             name: NAMES[i % NAMES.len()],
             id: citizen_id("210804", &format!("19{:02}0{}1{}", 50 + i % 40, 1 + i % 9, i % 10), 100 + i as u32),
+            village: "前进村",
         })
         .collect()
 }
@@ -124,7 +127,13 @@ impl Province {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                format!("{},{},01,{},辽宁省营口市站前区前进村{i}号,C{i:04},13812345678,前进村", p.name, p.sex(), p.id)
+                format!(
+                    "{},{},01,{},辽宁省营口市站前区前进村{i}号,C{i:04},13812345678,{}",
+                    p.name,
+                    p.sex(),
+                    p.id,
+                    p.village
+                )
             })
             .collect();
         let r = self

@@ -17,13 +17,13 @@ diesel::table! {
     ledger_transactions (id) {
         id -> Text,
         county_code -> Text,
-        seq -> BigInt,
+        seq -> Nullable<BigInt>,
         year -> Integer,
         kind -> Text,
         reference -> Text,
         created_at -> Timestamp,
-        prev_hash -> Text,
-        hash -> Text,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }
 
@@ -66,19 +66,20 @@ diesel::table! {
 diesel::joinable!(ledger_entries -> ledger_transactions (transaction_id));
 diesel::allow_tables_to_appear_in_same_query!(ledger_transactions, ledger_entries);
 
-/// A stored transaction.
+/// A stored transaction; `seq`, `prev_hash` and `hash` are set together when the
+/// chainer links it (none of them before).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = ledger_transactions)]
 pub struct TransactionRow {
     pub id: String,
     pub county_code: String,
-    pub seq: i64,
+    pub seq: Option<i64>,
     pub year: i32,
     pub kind: String,
     pub reference: String,
     pub created_at: NaiveDateTime,
-    pub prev_hash: String,
-    pub hash: String,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
 }
 
 /// A stored entry.
@@ -188,6 +189,71 @@ pub fn insert_transaction(conn: &mut DbConnection, row: &TransactionRow) -> Quer
     diesel::insert_into(ledger_transactions::table).values(row).execute(conn)
 }
 
+/// Inserts `row` unless (county, kind, reference) is posted already; 0 then. A poster
+/// of the same reference that has not committed yet is waited for (PostgreSQL), so two
+/// posters of one reference never both insert.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn insert_transaction_once(conn: &mut DbConnection, row: &TransactionRow) -> QueryResult<usize> {
+    let insert = diesel::insert_into(ledger_transactions::table).values(row).on_conflict_do_nothing();
+    // ON CONFLICT does not compile through the connection enum: run it on the inner one.
+    match conn {
+        DbConnection::Pg(pg) => insert.execute(pg),
+        DbConnection::Sqlite(lite) => insert.execute(lite),
+    }
+}
+
+/// Up to `limit` of `county`'s transactions not yet chained, oldest id first.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn unchained(conn: &mut DbConnection, county: &str, limit: i64) -> QueryResult<Vec<TransactionRow>> {
+    ledger_transactions::table
+        .filter(ledger_transactions::county_code.eq(county))
+        .filter(ledger_transactions::seq.is_null())
+        .order(ledger_transactions::id)
+        .limit(limit)
+        .select(ledger_transactions::all_columns)
+        .load(conn)
+}
+
+/// `county`'s unchained transactions with an id after `after`, by id, `limit` at most.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn unchained_after(
+    conn: &mut DbConnection,
+    county: &str,
+    after: &str,
+    limit: i64,
+) -> QueryResult<Vec<TransactionRow>> {
+    ledger_transactions::table
+        .filter(ledger_transactions::county_code.eq(county))
+        .filter(ledger_transactions::seq.is_null())
+        .filter(ledger_transactions::id.gt(after))
+        .order(ledger_transactions::id)
+        .limit(limit)
+        .select(ledger_transactions::all_columns)
+        .load(conn)
+}
+
+/// The counties with a transaction not yet chained.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn unchained_counties(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    ledger_transactions::table
+        .filter(ledger_transactions::seq.is_null())
+        .select(ledger_transactions::county_code)
+        .distinct()
+        .load(conn)
+}
+
+/// Links an unchained transaction: its seq, the previous transaction's hash, its own.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn link(conn: &mut DbConnection, id: &str, seq: i64, prev_hash: &str, hash: &str) -> QueryResult<usize> {
+    diesel::update(ledger_transactions::table.find(id).filter(ledger_transactions::seq.is_null()))
+        .set((
+            ledger_transactions::seq.eq(seq),
+            ledger_transactions::prev_hash.eq(prev_hash),
+            ledger_transactions::hash.eq(hash),
+        ))
+        .execute(conn)
+}
+
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn insert_entries(conn: &mut DbConnection, rows: &[EntryRow]) -> QueryResult<usize> {
     insert_many(conn, rows, |chunk| diesel::insert_into(ledger_entries::table).values(chunk))
@@ -203,8 +269,8 @@ pub fn entries_of(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<En
         .load(conn)
 }
 
-/// `county`'s transactions after seq `after`, in seq order, at most `limit` of them,
-/// of one year or of every year.
+/// `county`'s chained transactions after seq `after`, in seq order, at most `limit` of
+/// them, of one year or of every year.
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn transactions_after(
     conn: &mut DbConnection,

@@ -1,0 +1,2 @@
+DROP INDEX persons_village;
+DROP INDEX claims_village;
