@@ -12,7 +12,7 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Nullable, SingleValue, Text};
 
-use crate::domain::claim_state::{ClaimState, PaymentState};
+use crate::domain::claim_state::{ClaimState, PaymentState, ReviewState};
 use crate::domain::debit::InstructionState;
 use crate::domain::{BatchState, CardStage, CardState, ImportState, OrderState, RecordState};
 
@@ -94,7 +94,8 @@ text_column!(
     ImportState,
     InstructionState,
     ClaimState,
-    PaymentState
+    PaymentState,
+    ReviewState
 );
 
 /// `'a', 'b'`: states written into statement text, for the statements whose plans

@@ -34,6 +34,46 @@ impl StateMachine for ClaimState {
 }
 
 states! {
+    /// The county's review of a flagged claim. A decision is final.
+    pub enum ReviewState as "review" {
+        /// Waiting for the county's decision.
+        Pending = "pending",
+        /// Approved: the claim is paid as any approved claim.
+        Approved = "approved",
+        /// Rejected: nothing is paid, the claim's reserved cap is released.
+        Rejected = "rejected",
+        /// The claim was cancelled before a decision.
+        Withdrawn = "withdrawn",
+    }
+}
+
+impl StateMachine for ReviewState {
+    const MACHINE: &'static str = "review";
+    const REFUSED: &'static str = "claim_already_reviewed";
+
+    fn states() -> &'static [Self] {
+        &Self::ALL
+    }
+
+    fn allows(self, to: Self) -> bool {
+        use ReviewState::*;
+        matches!((self, to), (Pending, Approved) | (Pending, Rejected) | (Pending, Withdrawn))
+    }
+}
+
+impl ReviewState {
+    /// The claim's state once the review is in this state.
+    pub fn claim_state(self) -> ClaimState {
+        match self {
+            ReviewState::Pending => ClaimState::Flagged,
+            ReviewState::Approved => ClaimState::Approved,
+            ReviewState::Rejected => ClaimState::Rejected,
+            ReviewState::Withdrawn => ClaimState::Cancelled,
+        }
+    }
+}
+
+states! {
     /// One payment onto a patient's card.
     pub enum PaymentState as "payment instruction" {
         /// Waiting to be put in an envelope, or in one and waiting for the bank.
@@ -147,6 +187,21 @@ mod tests {
             assert!(!ClaimState::Rejected.allows(to));
         }
         assert_eq!(ClaimState::Rejected.transition(ClaimState::Cancelled).unwrap_err().code(), "claim_not_cancellable");
+    }
+
+    #[test]
+    fn a_review_is_decided_once() {
+        use ReviewState::*;
+        for to in [Approved, Rejected, Withdrawn] {
+            assert!(Pending.allows(to));
+            // The claim may make the same move.
+            assert!(ClaimState::Flagged.allows(to.claim_state()), "{to}");
+            for after in ReviewState::ALL {
+                assert!(!to.allows(after), "{to} -> {after}");
+            }
+        }
+        assert_eq!(Approved.transition(Rejected).unwrap_err().code(), "claim_already_reviewed");
+        assert_eq!(Pending.claim_state(), ClaimState::Flagged);
     }
 
     #[test]

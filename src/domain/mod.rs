@@ -31,6 +31,7 @@ pub mod claim_state;
 pub mod debit;
 pub mod eligibility;
 pub mod ethnicity;
+pub mod fraud;
 pub mod fund_summary;
 pub mod ids;
 pub mod ledger;

@@ -20,6 +20,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::fraud::{FraudRule, RuleSet};
 use super::money::Fen;
 
 /// Largest amount a policy term may hold: 10^12 fen (10 billion yuan), far above any
@@ -228,6 +229,8 @@ pub struct FraudThresholds {
     /// The outlier rule applies only once the institution has this many claims in
     /// those days (M), so that a new clinic's first claims are not all outliers.
     pub amount_outlier_min_claims: u32,
+    /// Rules the county does not apply (none by default).
+    pub disabled_rules: RuleSet,
 }
 
 impl FraudThresholds {
@@ -245,6 +248,7 @@ impl Default for FraudThresholds {
             amount_outlier_factor: 50_000,
             amount_outlier_days: 90,
             amount_outlier_min_claims: 20,
+            disabled_rules: RuleSet::EMPTY,
         }
     }
 }
@@ -457,6 +461,9 @@ pub struct FraudThresholdsDraft {
     pub amount_outlier_days: Option<DraftNumber>,
     #[serde(default)]
     pub amount_outlier_min_claims: Option<DraftNumber>,
+    /// Codes of the rules not to apply ([`FraudRule::code`]).
+    #[serde(default)]
+    pub disabled_rules: Option<Vec<String>>,
 }
 
 /// A JSON value where a policy expects an integer, kept as it came so that a value
@@ -560,6 +567,8 @@ pub enum PolicyErrorCode {
     AmountTooLarge,
     /// A fraud threshold outside its range.
     ThresholdOutOfRange,
+    /// `fraud_thresholds.disabled_rules` names something that is not a fraud rule.
+    RuleUnknown,
 }
 
 impl PolicyErrorCode {
@@ -574,6 +583,7 @@ impl PolicyErrorCode {
             PolicyErrorCode::AmountNegative => "amount_negative",
             PolicyErrorCode::AmountTooLarge => "amount_too_large",
             PolicyErrorCode::ThresholdOutOfRange => "threshold_out_of_range",
+            PolicyErrorCode::RuleUnknown => "rule_unknown",
         }
     }
 }
@@ -700,6 +710,26 @@ impl Checker {
         }
     }
 
+    /// The rules named by `codes`; each name that is no rule is an error of its own
+    /// (by its position, so that the message need not repeat what was sent).
+    fn rules(&mut self, codes: Vec<String>) -> RuleSet {
+        let mut set = RuleSet::EMPTY;
+        for (i, code) in codes.iter().enumerate() {
+            match FraudRule::parse(code) {
+                Some(rule) => set = set.with(rule),
+                None => {
+                    let known: Vec<&str> = FraudRule::ALL.iter().map(|r| r.code()).collect();
+                    self.push(
+                        &format!("fraud_thresholds.disabled_rules.{i}"),
+                        PolicyErrorCode::RuleUnknown,
+                        format!("not a fraud rule: use {}", known.join(", ")),
+                    );
+                }
+            }
+        }
+        set
+    }
+
     fn thresholds(&mut self, draft: FraudThresholdsDraft) -> Option<FraudThresholds> {
         let d = FraudThresholds::default();
         let before = self.errors.len();
@@ -728,6 +758,7 @@ impl Checker {
                 FraudThresholds::AMOUNT_OUTLIER_MIN_CLAIMS,
                 d.amount_outlier_min_claims,
             ),
+            disabled_rules: self.rules(draft.disabled_rules.unwrap_or_default()),
         };
         (self.errors.len() == before).then_some(t)
     }
@@ -866,7 +897,7 @@ mod tests {
         let mut expected = sample();
         expected["fraud_thresholds"] = json!({
             "outpatient_claims_per_day": 3, "amount_outlier_factor": 50000,
-            "amount_outlier_days": 90, "amount_outlier_min_claims": 20
+            "amount_outlier_days": 90, "amount_outlier_min_claims": 20, "disabled_rules": []
         });
         assert_eq!(serde_json::to_value(&p).unwrap(), expected);
         // What is stored reads back to the same policy.
@@ -967,7 +998,8 @@ mod tests {
                 outpatient_claims_per_day: 5,
                 amount_outlier_factor: 30000,
                 amount_outlier_days: 30,
-                amount_outlier_min_claims: 50
+                amount_outlier_min_claims: 50,
+                disabled_rules: RuleSet::EMPTY,
             }
         );
         let mut v = sample();
@@ -981,6 +1013,31 @@ mod tests {
                 ("fraud_thresholds.amount_outlier_min_claims".to_string(), "threshold_out_of_range"),
             ]
         );
+    }
+
+    #[test]
+    fn rules_can_be_switched_off_by_code() {
+        let mut v = sample();
+        v["fraud_thresholds"] = json!({"disabled_rules": ["duplicate_visit", "overlapping_stay", "duplicate_visit"]});
+        let p = Policy::parse(draft(v)).unwrap();
+        let off = p.fraud_thresholds().disabled_rules;
+        assert_eq!(off.rules().collect::<Vec<_>>(), [FraudRule::OverlappingStay, FraudRule::DuplicateVisit]);
+        assert_eq!(p.fraud_thresholds().outpatient_claims_per_day, 3, "the others keep their defaults");
+        let back = serde_json::to_value(&p).unwrap();
+        assert_eq!(back["fraud_thresholds"]["disabled_rules"], json!(["overlapping_stay", "duplicate_visit"]));
+        assert_eq!(Policy::parse(draft(back)).unwrap(), p);
+        let mut v = sample();
+        v["fraud_thresholds"] = json!({"disabled_rules": ["amount_outlier", "Amount_Outlier", "x"]});
+        assert_eq!(
+            errors(v),
+            [
+                ("fraud_thresholds.disabled_rules.1".to_string(), "rule_unknown"),
+                ("fraud_thresholds.disabled_rules.2".to_string(), "rule_unknown"),
+            ]
+        );
+        let mut v = sample();
+        v["fraud_thresholds"] = json!({"disabled_rules": "amount_outlier"});
+        assert!(serde_json::from_value::<PolicyDraft>(v).is_err(), "a list, not a string");
     }
 
     #[test]

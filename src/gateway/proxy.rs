@@ -37,6 +37,7 @@ pub fn owner(segment: &str) -> Option<Service> {
         | "payment-instructions"
         | "payment-envelopes"
         | "funds"
+        | "reviews"
         | "disclosures" => Service::Settlement,
         _ => return None,
     })

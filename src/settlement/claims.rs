@@ -8,6 +8,12 @@
 //! whatever arrives at once. An approved claim with a reimbursement becomes one
 //! payment instruction onto the person's card, and the amount moves in the ledger
 //! from the fund pool to reimbursement payable.
+//!
+//! The fraud rules ([`super::fraud`]) are judged under the same lock: a claim one of
+//! them fires for is `flagged`, its cap reserved as if approved but nothing paid or
+//! posted, until the county decides ([`super::reviews`]): approved, it is paid
+//! exactly as a claim approved at settlement ([`release_payment`]); rejected, its
+//! cap is released.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,17 +21,21 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::fraud::{self, AmountMedians, KnownTimes, Subject};
 use super::ledger::{self, Posting};
 use super::policies::{PolicyCache, PolicyVersion};
 use super::repo::claims::{self as repo, CANCEL, ClaimRow, PaymentRow, SETTLEMENT};
 use super::repo::enrollments as enrollment_repo;
 use super::repo::holders::{self as holder_repo, CardRow, PersonRow};
+use super::repo::payments as payment_repo;
+use super::repo::reviews::{self as review_repo, ReviewRow};
 use crate::auth::{Caller, Role};
 use crate::db::{DbConnection, DbPool, now};
 use crate::domain::claim::{Claim, ClaimDraft, Msgid, Reimbursement};
-use crate::domain::claim_state::{ClaimState, PaymentState};
+use crate::domain::claim_state::{ClaimState, PaymentState, ReviewState};
+use crate::domain::fraud::Visit;
 use crate::domain::ledger::{Account, Movement};
-use crate::domain::{CardNo, CardState, Fen, PaymentId, PersonNo, SetlId, StateMachine, china_time};
+use crate::domain::{CardNo, CardState, ClientId, Fen, PaymentId, PersonNo, SetlId, StateMachine, china_time};
 use crate::http::idempotency::{self, IdempotencyKey};
 use crate::http::{ApiError, FieldError, extract};
 
@@ -52,8 +62,16 @@ pub struct ClaimView {
     pub preselfpay_amt: Fen,
     pub inscp_scp_amt: Fen,
     pub state: ClaimState,
+    /// The reason of a cancel (on its negated record) or of the county's rejection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The fraud rules that stopped the claim for review, each with its evidence;
+    /// absent for a claim no rule stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraud_flags: Option<serde_json::Value>,
+    /// The outcome of the review, once there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewView>,
     pub policy_version: i32,
     #[serde(flatten)]
     pub terms: serde_json::Map<String, serde_json::Value>,
@@ -70,30 +88,76 @@ pub struct ClaimView {
     pub created_at: DateTime<Utc>,
 }
 
+/// How a review ended: decided by the county, or withdrawn by a cancel.
+#[derive(Debug, Serialize)]
+pub struct ReviewView {
+    pub state: ReviewState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub decided_by: ClientId,
+    pub decided_at: DateTime<Utc>,
+}
+
 fn platform_time(stored: NaiveDateTime) -> String {
     china_time::from_utc(stored).format(PLATFORM_TIME).to_string()
 }
 
-fn view(conn: &mut DbConnection, row: ClaimRow) -> Result<ClaimView, ApiError> {
+pub(super) fn view(conn: &mut DbConnection, row: ClaimRow) -> Result<ClaimView, ApiError> {
     let payment_state = match &row.payment_instruction_id {
         Some(id) => repo::payment(conn, id)?.map(|p| p.state),
         None => None,
     };
-    let cancelled_by =
-        if row.kind == SETTLEMENT { repo::cancel_of(conn, &row.setl_id)?.map(|c| c.setl_id) } else { None };
-    view_of(row, payment_state, cancelled_by)
+    let (cancelled_by, review) = if row.kind == SETTLEMENT {
+        (repo::cancel_of(conn, &row.setl_id)?.map(|c| c.setl_id), review_repo::find(conn, &row.setl_id)?)
+    } else {
+        (None, None)
+    };
+    view_of(row, payment_state, cancelled_by, review.as_ref())
 }
 
-/// The view of a claim whose payment state and cancel are known.
+/// The views of settlements with their reviews (a page of a review list), reading
+/// their payments in one statement.
+pub(super) fn views_of(conn: &mut DbConnection, rows: Vec<(ReviewRow, ClaimRow)>) -> Result<Vec<ClaimView>, ApiError> {
+    let ids: Vec<PaymentId> = rows.iter().filter_map(|(_, c)| c.payment_instruction_id.clone()).collect();
+    let states: std::collections::HashMap<PaymentId, PaymentState> =
+        payment_repo::instructions(conn, &ids)?.into_iter().map(|p| (p.id, p.state)).collect();
+    rows.into_iter()
+        .map(|(review, claim)| {
+            let payment_state = claim.payment_instruction_id.as_ref().and_then(|id| states.get(id).copied());
+            let cancelled_by = if claim.state == ClaimState::Cancelled {
+                repo::cancel_of(conn, &claim.setl_id)?.map(|c| c.setl_id)
+            } else {
+                None
+            };
+            view_of(claim, payment_state, cancelled_by, Some(&review))
+        })
+        .collect()
+}
+
+/// The view of a claim whose payment state, cancel and review are known.
 fn view_of(
     row: ClaimRow,
     payment_state: Option<PaymentState>,
     cancelled_by: Option<SetlId>,
+    review: Option<&ReviewRow>,
 ) -> Result<ClaimView, ApiError> {
     let terms = match serde_json::from_str::<serde_json::Value>(&row.terms).map_err(ApiError::internal)? {
         serde_json::Value::Object(map) => map,
         _ => return Err(ApiError::internal("stored claim terms are not an object")),
     };
+    let fraud_flags = match review {
+        Some(r) => Some(serde_json::from_str::<serde_json::Value>(&r.flags).map_err(ApiError::internal)?),
+        None => None,
+    };
+    let review = review.and_then(|r| match (&r.decided_by, r.decided_at) {
+        (Some(by), Some(at)) if r.state != ReviewState::Pending => Some(ReviewView {
+            state: r.state,
+            reason: r.reason.clone(),
+            decided_by: by.clone(),
+            decided_at: at.and_utc(),
+        }),
+        _ => None,
+    });
     Ok(ClaimView {
         setl_id: row.setl_id,
         mdtrt_id: row.mdtrt_id,
@@ -112,6 +176,8 @@ fn view_of(
         inscp_scp_amt: Fen(row.inscp_scp_amt),
         state: row.state,
         reason: row.reason,
+        fraud_flags,
+        review,
         policy_version: row.policy_version,
         terms,
         payment_instruction_id: row.payment_instruction_id,
@@ -171,12 +237,15 @@ fn refused(field: &str, code: &str, message: impl Into<String>) -> ApiError {
     ApiError::validation(vec![FieldError::new(field, code, message)])
 }
 
-/// Everything a claim is computed from: the card and its holder, eligible at the
-/// admission date, and the policy version in force then.
+/// Everything a claim is computed from: the card and its holder, and the policy
+/// version in force at the admission date.
 struct Basis {
     card: CardRow,
     person: PersonRow,
     policy: PolicyVersion,
+    /// When the card was reported lost, if it was lost at the admission and has been
+    /// found since (the rules judge that claim).
+    lost_at_admission: Option<NaiveDateTime>,
 }
 
 fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Result<Basis, ApiError> {
@@ -189,12 +258,17 @@ fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Resu
     // The card row is its newest change: when that came at or before the admission it
     // is the state then, and the card's history need not be read.
     let state_then = if card.state_changed_at <= admitted {
-        Some(card.state)
+        Some((card.state, card.state_changed_at))
     } else {
         holder_repo::state_at(conn, &card_no, admitted)?
     };
-    match state_then {
+    // A card that was not usable at the admission but is now (activated or found
+    // since) is no reason to refuse: the fraud rules stop such a claim for review.
+    let usable_now = card.state == CardState::Activated;
+    let mut lost_at_admission = None;
+    match state_then.map(|(state, _)| state) {
         Some(CardState::Activated) => {}
+        Some(CardState::ReportedLost) if usable_now => lost_at_admission = state_then.map(|(_, since)| since),
         Some(CardState::ReportedLost) => {
             return Err(refused("mdtrt_cert_no", "card_lost", "the card was reported lost at the admission"));
         }
@@ -204,6 +278,7 @@ fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Resu
         Some(CardState::Cancelled) => {
             return Err(refused("mdtrt_cert_no", "card_cancelled", "the card had been cancelled by the admission"));
         }
+        _ if usable_now => {}
         _ => return Err(refused("mdtrt_cert_no", "card_not_activated", "the card was not activated at the admission")),
     }
     match enrollment {
@@ -216,7 +291,7 @@ fn basis(conn: &mut DbConnection, policies: &PolicyCache, claim: &Claim) -> Resu
     let policy = policies
         .in_force_current(conn, &person.county_code, year, claim.admission_date())?
         .ok_or_else(|| refused("begntime", "no_policy", format!("the county has no policy for {year}")))?;
-    Ok(Basis { card, person, policy })
+    Ok(Basis { card, person, policy, lost_at_admission })
 }
 
 /// The computation with what the person used before.
@@ -272,12 +347,14 @@ pub async fn settle(
     caller: Caller,
     pool: web::Data<DbPool>,
     policies: web::Data<PolicyCache>,
+    medians: web::Data<AmountMedians>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Clinic])?;
     let key = IdempotencyKey::from_request(&req, &caller.client_id, &body)?;
     let (claim, clinic) = read_claim(&req, &caller, &body)?;
     let policies = policies.into_inner();
+    let medians = medians.into_inner();
     idempotency::run(&pool, key, StatusCode::OK, move |conn| {
         let hash = request_hash(&claim);
         if let Some((first, by_key)) = earlier(conn, &clinic, &claim, &hash)? {
@@ -287,10 +364,10 @@ pub async fn settle(
             }
             return view(conn, first);
         }
-        let row = settle_new(conn, &policies, &caller, &clinic, &claim, hash)?;
-        tracing::info!(setl_id = %row.setl_id, hifp_pay = row.hifp_pay, "claim settled");
+        let (row, review) = settle_new(conn, &policies, &medians, &caller, &clinic, &claim, hash)?;
+        tracing::info!(setl_id = %row.setl_id, hifp_pay = row.hifp_pay, state = %row.state, "claim settled");
         let payment_state = row.payment_instruction_id.as_ref().map(|_| PaymentState::Pending);
-        view_of(row, payment_state, None)
+        view_of(row, payment_state, None, review.as_ref())
     })
     .await
 }
@@ -334,28 +411,54 @@ fn earlier(
     Ok(None)
 }
 
+/// A new claim, approved or (when a fraud rule fires) flagged with its review; the
+/// cap is used either way.
 fn settle_new(
     conn: &mut DbConnection,
     policies: &PolicyCache,
+    medians: &AmountMedians,
     caller: &Caller,
     clinic: &str,
     claim: &Claim,
     hash: String,
-) -> Result<ClaimRow, ApiError> {
+) -> Result<(ClaimRow, Option<ReviewRow>), ApiError> {
     let basis = basis(conn, policies, claim)?;
     let year = claim.year();
-    // The person's year is the lock every claim of it takes before reading the cap.
-    enrollment_repo::lock_enrollment(conn, &basis.person.person_no, year)?
+    // The person's year is the lock every claim of it takes before reading the cap
+    // and the person's other claims.
+    let enrollment = enrollment_repo::lock_enrollment(conn, &basis.person.person_no, year)?
         .ok_or_else(|| refused("begntime", "not_enrolled", format!("the holder is not enrolled for {year}")))?;
     let terms = reimbursement(conn, claim, &basis)?;
     let care = claim.med_type().care();
     let at = now();
+    let subject = Subject {
+        person: &basis.person.person_no,
+        visit: Visit {
+            clinic: clinic.to_string(),
+            ipt_otp_no: claim.ipt_otp_no().to_string(),
+            med_type: claim.med_type(),
+            admitted_at: china_time::to_utc(claim.admitted_at()),
+            discharged_at: china_time::to_utc(claim.discharged_at()),
+        },
+        level: claim.level().as_str(),
+        medfee_sumamt: claim.medfee_sumamt(),
+    };
+    let known = KnownTimes {
+        premium_paid_at: enrollment.paid_at,
+        card_activated_at: basis.card.first_activated_at,
+        card_lost_at: basis.lost_at_admission,
+    };
+    let thresholds = basis.policy.policy.fraud_thresholds();
+    let flags = fraud::judge(conn, medians, &subject, known, &thresholds, at)?;
+    let state = if flags.is_empty() { ClaimState::Approved } else { ClaimState::Flagged };
     let setl_id = SetlId::new();
     let hifp_pay = terms.hifp_pay;
     if hifp_pay.get() > 0 {
+        // Flagged or not: a claim under review holds its share of the cap, so that
+        // the claims after it can never exceed the cap whatever the decision.
         enrollment_repo::add_cap_use(conn, &basis.person.person_no, year, care.as_str(), hifp_pay)?;
     }
-    let payment_id = (hifp_pay.get() > 0).then(PaymentId::new);
+    let payment_id = (state == ClaimState::Approved && hifp_pay.get() > 0).then(PaymentId::new);
     let row = ClaimRow {
         setl_id: setl_id.clone(),
         mdtrt_id: uuid::Uuid::now_v7().simple().to_string(),
@@ -384,45 +487,128 @@ fn settle_new(
         policy_version: basis.policy.version,
         terms: serde_json::to_string(&terms).map_err(ApiError::internal)?,
         hifp_pay: hifp_pay.get(),
-        state: ClaimState::Approved,
+        state,
         reason: None,
-        payment_instruction_id: payment_id.clone(),
+        payment_instruction_id: payment_id,
         created_by: caller.client_id.clone(),
         created_at: at,
     };
     repo::insert(conn, &row)?;
-    if let Some(id) = payment_id {
-        repo::insert_payment(
-            conn,
-            &PaymentRow {
-                id,
-                setl_id: setl_id.clone(),
-                county_code: row.county_code.clone(),
-                year,
-                person_no: row.person_no.clone(),
-                card_no: row.card_no.clone(),
-                amount: hifp_pay.get(),
-                state: PaymentState::Pending,
-                envelope_id: None,
-                attempts: 0,
-                failure_code: None,
-                bank_reference: None,
-                answered_at: None,
-                created_at: at,
-            },
-        )?;
-        post(
-            conn,
-            &row,
-            Movement::ClaimApproved,
-            setl_id.as_str(),
-            Account::FundPool,
-            Account::ReimbursementPayable,
-            hifp_pay,
-            at,
-        )?;
+    if flags.is_empty() {
+        release_payment(conn, &row, at)?;
+        return Ok((row, None));
     }
-    Ok(row)
+    let review = ReviewRow {
+        setl_id,
+        county_code: row.county_code.clone(),
+        state: ReviewState::Pending,
+        flags: serde_json::to_string(&flags).map_err(ApiError::internal)?,
+        flagged_at: at,
+        reason: None,
+        decided_by: None,
+        decided_at: None,
+    };
+    review_repo::insert(conn, &review)?;
+    Ok((row, Some(review)))
+}
+
+/// Pays an approved claim: its payment instruction onto the card and the amount from
+/// the fund pool to reimbursement payable. The one path of every approval, at
+/// settlement and on review alike; a claim without a payment instruction (nothing to
+/// pay) posts nothing. The claim's `setl_id` is the posting's reference: a claim
+/// becomes approved once (its state moves under its person's lock), and a flagged
+/// one posted nothing before, so no earlier posting of it exists.
+pub(super) fn release_payment(conn: &mut DbConnection, row: &ClaimRow, at: NaiveDateTime) -> Result<(), ApiError> {
+    let Some(id) = &row.payment_instruction_id else {
+        return Ok(());
+    };
+    repo::insert_payment(
+        conn,
+        &PaymentRow {
+            id: id.clone(),
+            setl_id: row.setl_id.clone(),
+            county_code: row.county_code.clone(),
+            year: row.year,
+            person_no: row.person_no.clone(),
+            card_no: row.card_no.clone(),
+            amount: row.hifp_pay,
+            state: PaymentState::Pending,
+            envelope_id: None,
+            attempts: 0,
+            failure_code: None,
+            bank_reference: None,
+            answered_at: None,
+            created_at: at,
+        },
+    )?;
+    post(
+        conn,
+        row,
+        Movement::ClaimApproved,
+        row.setl_id.as_str(),
+        Account::FundPool,
+        Account::ReimbursementPayable,
+        Fen(row.hifp_pay),
+        at,
+    )
+}
+
+/// What the county decided on a flagged claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+impl Decision {
+    /// The review's state after the decision.
+    pub fn outcome(self) -> ReviewState {
+        match self {
+            Decision::Approve => ReviewState::Approved,
+            Decision::Reject => ReviewState::Rejected,
+        }
+    }
+}
+
+/// Applies the county's decision to the flagged `claim`, read under its person's lock
+/// (the caller took it): approved, it is paid exactly as a claim approved at
+/// settlement; rejected, its reserved cap is released and the reason kept on it for
+/// the clinic. Returns the claim as it is now.
+pub(super) fn decide_flagged(
+    conn: &mut DbConnection,
+    claim: ClaimRow,
+    decision: Decision,
+    reason: &str,
+    at: NaiveDateTime,
+) -> Result<ClaimRow, ApiError> {
+    let step = claim
+        .state
+        .transition(decision.outcome().claim_state())
+        .map_err(|e| ApiError::conflict("claim_not_flagged", e.to_string()))?;
+    let decided = match decision {
+        Decision::Approve => {
+            ClaimRow { state: step.to(), payment_instruction_id: (claim.hifp_pay > 0).then(PaymentId::new), ..claim }
+        }
+        Decision::Reject => ClaimRow { state: step.to(), reason: Some(reason.to_string()), ..claim },
+    };
+    let moved = repo::set_reviewed(
+        conn,
+        &decided.setl_id,
+        step,
+        decided.payment_instruction_id.as_ref(),
+        decided.reason.as_deref(),
+    )?;
+    if moved != 1 {
+        return Err(ApiError::conflict("claim_changed", "the claim changed meanwhile; read it again"));
+    }
+    match decision {
+        Decision::Approve => release_payment(conn, &decided, at)?,
+        Decision::Reject if decided.hifp_pay > 0 => {
+            enrollment_repo::add_cap_use(conn, &decided.person_no, decided.year, &decided.care, Fen(-decided.hifp_pay))?
+        }
+        Decision::Reject => {}
+    }
+    Ok(decided)
 }
 
 /// Moves `amount` of the claim's county and year from `from` to `to` in the ledger,
@@ -565,6 +751,13 @@ fn cancel_claim(
     let amount = Fen(claim.hifp_pay);
     if amount.get() > 0 && matches!(claim.state, ClaimState::Approved | ClaimState::Flagged) {
         enrollment_repo::add_cap_use(conn, &claim.person_no, claim.year, &claim.care, Fen(-amount.get()))?;
+    }
+    if claim.state == ClaimState::Flagged {
+        // Cancelled before the county decided: nothing was posted, and there is
+        // nothing left to review.
+        let withdrawn =
+            ReviewState::Pending.transition(ReviewState::Withdrawn).map_err(|e| ApiError::internal(e.to_string()))?;
+        review_repo::decide(conn, &claim.setl_id, withdrawn, reason.as_deref(), &caller.client_id, at)?;
     }
     let negated = ClaimRow {
         setl_id: SetlId::new(),

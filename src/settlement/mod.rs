@@ -12,7 +12,9 @@
 //!   ledger check`), [`chainer`] links postings into each county's chain;
 //!   [`fund_summary`] sums a fund year up, by month.
 //! - [`claims`]: clinics' settlements in the national platform's terms, their quote,
-//!   cancel and reversal; [`payments`]: the reimbursement paid onto the card.
+//!   cancel and reversal; [`payments`]: the reimbursement paid onto the card;
+//!   [`fraud`]: the rules that stop a claim for review, and [`reviews`]: the
+//!   county's decision.
 //! - [`eligibility`] and [`access_log`]: the clinics' lookup, and the record of every
 //!   lookup.
 //! - [`disclosure`]: the public list of reimbursements per village and month.
@@ -27,6 +29,7 @@ pub mod debits;
 pub mod disclosure;
 pub mod eligibility;
 pub mod enrollments;
+pub mod fraud;
 pub mod fund_summary;
 pub mod funds;
 pub mod holders;
@@ -38,5 +41,6 @@ pub mod policies;
 pub mod reconciliation_upload;
 pub mod reconciliations;
 pub mod repo;
+pub mod reviews;
 pub mod routes;
 pub mod service;

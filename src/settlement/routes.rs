@@ -4,7 +4,7 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::{
-    access_log, banks, claims, debits, eligibility, enrollments, messages, payments, policies, reconciliations,
+    access_log, banks, claims, debits, eligibility, enrollments, messages, payments, policies, reconciliations, reviews,
 };
 use crate::http::ops;
 use crate::http::routes::RouteTable;
@@ -32,6 +32,8 @@ pub fn table() -> RouteTable {
         .public(Method::POST, "/api/v1/claims/reversals", claims::reverse)
         .public(Method::GET, "/api/v1/claims/{setl_id}", claims::get)
         .public(Method::POST, "/api/v1/claims/{setl_id}/cancel", claims::cancel)
+        .public(Method::POST, "/api/v1/claims/{setl_id}/review", reviews::decide)
+        .public(Method::GET, "/api/v1/reviews", reviews::list)
         .public(Method::GET, "/api/v1/payment-envelopes", payments::list_envelopes)
         .public(Method::GET, "/api/v1/payment-envelopes/{id}", payments::get_envelope)
         .public(Method::POST, "/api/v1/payment-instructions/results", payments::results)

@@ -5,7 +5,7 @@
 
 use actix_web::web;
 
-use super::{access_log, chainer, debits, payments, policies, reconciliations};
+use super::{access_log, chainer, debits, fraud, payments, policies, reconciliations};
 use crate::app::{ServiceParts, Setup, StartError, upstream_parts};
 
 pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
@@ -16,9 +16,10 @@ pub fn parts(setup: &Setup<'_>) -> Result<ServiceParts, StartError> {
     let policies = web::Data::new(policies::PolicyCache::default());
     let detail_limit = web::Data::new(reconciliations::DetailLimit(setup.config.reconciliation_max_body_bytes));
     let notice = web::Data::new(super::disclosure::NoticeSettings::from_config(setup.config));
+    let medians = web::Data::new(fraud::AmountMedians::default());
     let mut parts = upstream_parts(setup, move |cfg| {
         cfg.app_data(size.clone()).app_data(attempts.clone()).app_data(log.clone()).app_data(policies.clone());
-        cfg.app_data(detail_limit.clone()).app_data(notice.clone());
+        cfg.app_data(detail_limit.clone()).app_data(notice.clone()).app_data(medians.clone());
         super::routes::configure(cfg);
     })?;
     parts.workers.push(writer);

@@ -26,5 +26,6 @@ mod settlement_funds;
 mod settlement_payments;
 mod settlement_policies;
 mod settlement_reconciliation;
+mod settlement_review;
 mod settlement_soak;
 mod verification;

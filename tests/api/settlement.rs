@@ -60,9 +60,14 @@ pub(crate) struct Scheme {
 
 impl Scheme {
     pub(crate) async fn new(backend: Backend, env: &[(&str, &str)]) -> Scheme {
+        Scheme::with_policy(backend, env, policy(this_year())).await
+    }
+
+    /// [`Scheme::new`] with the county's policy for this year given.
+    pub(crate) async fn with_policy(backend: Backend, env: &[(&str, &str)], policy: Value) -> Scheme {
         let p = Province::new(backend, env).await;
         let year = this_year();
-        let (status, body) = p.put(&p.admin, &format!("/api/v1/policies/{COUNTY}/{year}"), policy(year)).await;
+        let (status, body) = p.put(&p.admin, &format!("/api/v1/policies/{COUNTY}/{year}"), policy).await;
         assert_eq!(status, 201, "{body}");
         let (status, body) =
             p.put(&p.admin, &format!("/api/v1/bank-assignments/{COUNTY}"), json!({"bank": "BANK-P"})).await;

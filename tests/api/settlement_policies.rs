@@ -98,7 +98,7 @@ async fn versions_are_published_and_every_one_stays_readable(backend: Backend) {
     assert_eq!(
         first["fraud_thresholds"],
         json!({"outpatient_claims_per_day": 3, "amount_outlier_factor": 50000,
-               "amount_outlier_days": 90, "amount_outlier_min_claims": 20})
+               "amount_outlier_days": 90, "amount_outlier_min_claims": 20, "disabled_rules": []})
     );
 
     // Mid-year, the county ratio goes up and the outpatient cap with it.
@@ -211,7 +211,7 @@ async fn bad_terms_are_refused_field_by_field_and_nothing_is_stored(backend: Bac
     all["outpatient"]["deductible_per_visit"] = json!(-100);
     all["inpatient_annual_cap"] = json!(1_000_000_000_001_i64);
     all["levels"].as_object_mut().unwrap().remove("municipal");
-    all["fraud_thresholds"] = json!({"amount_outlier_days": 0});
+    all["fraud_thresholds"] = json!({"amount_outlier_days": 0, "disabled_rules": ["duplicate_visit", "gut_feeling"]});
     let r = p.put(&p.admin, "/api/v1/policies/210800/2200", &all).await;
     let problem = assert_problem(r, 422, "validation_failed").await;
     assert_eq!(
@@ -225,6 +225,7 @@ async fn bad_terms_are_refused_field_by_field_and_nothing_is_stored(backend: Bac
             ("inpatient_annual_cap", "amount_too_large"),
             ("outpatient.deductible_per_visit", "amount_negative"),
             ("fraud_thresholds.amount_outlier_days", "threshold_out_of_range"),
+            ("fraud_thresholds.disabled_rules.1", "rule_unknown"),
         ])
     );
 

@@ -357,7 +357,15 @@ impl Soak {
     async fn new(backend: Backend) -> Soak {
         let size = ENVELOPE_SIZE.to_string();
         let attempts = MAX_ATTEMPTS.to_string();
-        let s = Scheme::new(
+        // The soak's claims come at random (the same people at the same clinics, on
+        // one day): the fraud rules, which settlement_review.rs tests, are off here, so
+        // that every new claim is approved and the model judges payments and the ledger.
+        let mut policy = crate::settlement::policy(crate::settlement::this_year());
+        policy["fraud_thresholds"] = json!({"disabled_rules": [
+            "overlapping_stay", "before_enrollment", "after_card_lost",
+            "outpatient_frequency", "amount_outlier", "duplicate_visit"
+        ]});
+        let s = Scheme::with_policy(
             backend,
             &[
                 ("HEALTHCARD_PAYMENT_MAX_ATTEMPTS", &attempts),
@@ -366,6 +374,7 @@ impl Soak {
                 ("HEALTHCARD_RATE_LIMIT_PER_SECOND", "1000000"),
                 ("HEALTHCARD_RATE_LIMIT_BURST", "1000000"),
             ],
+            policy,
         )
         .await;
         let p = &s.p;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::domain::claim_state::{ClaimState, PaymentState};
-use crate::domain::{CardNo, ClientId, EnvelopeId, PaymentId, PersonNo, SetlId};
+use crate::domain::{CardNo, ClientId, EnvelopeId, PaymentId, PersonNo, SetlId, Transition};
 
 diesel::table! {
     claims (setl_id) {
@@ -216,6 +216,22 @@ pub fn insert(conn: &mut DbConnection, row: &ClaimRow) -> QueryResult<usize> {
 #[tracing::instrument(level = "debug", skip_all)]
 pub fn set_state(conn: &mut DbConnection, setl_id: &SetlId, from: ClaimState, to: ClaimState) -> QueryResult<usize> {
     diesel::update(claims::table.find(setl_id).filter(claims::state.eq(from))).set(claims::state.eq(to)).execute(conn)
+}
+
+/// Moves a flagged claim to the outcome of its review, with the payment instruction of
+/// an approved one and the reason of a rejected one; 0 when it was no longer in the
+/// move's first state.
+#[tracing::instrument(level = "debug", skip_all)]
+pub fn set_reviewed(
+    conn: &mut DbConnection,
+    setl_id: &SetlId,
+    step: Transition<ClaimState>,
+    payment: Option<&PaymentId>,
+    reason: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(claims::table.find(setl_id).filter(claims::state.eq(step.from())))
+        .set((claims::state.eq(step.to()), claims::payment_instruction_id.eq(payment), claims::reason.eq(reason)))
+        .execute(conn)
 }
 
 /// Whether (clinic, `msgid`) or (clinic, `ipt_otp_no`) was seen before in any way: a

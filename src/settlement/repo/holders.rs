@@ -201,15 +201,19 @@ pub fn activated_cards(conn: &mut DbConnection, persons: &[PersonNo]) -> QueryRe
     Ok(out)
 }
 
-/// The card's state at `at`: that of its last change at or before it; none when the
-/// card was not yet known to settlement (not activated) then.
+/// The card's state at `at` and since when: that of its last change at or before it;
+/// none when the card was not yet known to settlement (not activated) then.
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn state_at(conn: &mut DbConnection, card_no: &CardNo, at: NaiveDateTime) -> QueryResult<Option<CardState>> {
+pub fn state_at(
+    conn: &mut DbConnection,
+    card_no: &CardNo,
+    at: NaiveDateTime,
+) -> QueryResult<Option<(CardState, NaiveDateTime)>> {
     card_events::table
         .filter(card_events::card_no.eq(card_no))
         .filter(card_events::at.le(at))
         .order(card_events::seq.desc())
-        .select(card_events::state)
+        .select((card_events::state, card_events::at))
         .first(conn)
         .optional()
 }
