@@ -76,6 +76,10 @@ def claim(k, card, stamp):
     }
 
 
+FRAUD_RULES = ["overlapping_stay", "before_enrollment", "after_card_lost", "outpatient_frequency",
+               "amount_outlier", "duplicate_visit"]
+
+
 def settle_claims(args, system, cards):
     village_cards = cards[0::VILLAGES]
     if not village_cards:
@@ -173,7 +177,10 @@ def one_run(args, bin_dir, run_no):
         gw, client = system.gw, system.client
         year = china_year()
         system.admin = client("provincial_admin", [])
-        http("PUT", f"{gw}/api/v1/policies/{COUNTY}/{year}", system.admin, policy(year))
+        # Several stays of one person on one day fill the village month here: the fraud
+        # rules, which would stop them for review, are off for this county.
+        quiet = dict(policy(year), fraud_thresholds={"disabled_rules": FRAUD_RULES})
+        http("PUT", f"{gw}/api/v1/policies/{COUNTY}/{year}", system.admin, quiet)
         http("PUT", f"{gw}/api/v1/bank-assignments/{COUNTY}", system.admin, {"bank": BANK})
         cards_file, _, filling = seed(args, system, bin_dir, run_no, year)
         with open(cards_file) as f:
