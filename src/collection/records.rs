@@ -17,7 +17,7 @@ use crate::domain::record::{FieldIssue, RawRecord};
 use crate::domain::{
     BatchId, CardStage, ClientId, CountyCode, OrderId, PersonName, RecordId, RecordState, StateMachine,
 };
-use crate::http::csv_output::{neutralise, wants_csv};
+use crate::http::csv_output::{self, neutralise, wants_csv};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery, PageRequest};
 use crate::http::{ApiError, extract};
 use crate::outbox::{self, OutboxWaker};
@@ -214,59 +214,22 @@ pub async fn list(
 /// The correction list for the villages as CSV (UTF-8 with a byte order mark, so that
 /// Excel opens it right), streamed a page at a time.
 fn export(pool: DbPool, batch_id: BatchId, state: Option<RecordState>, village: Option<String>) -> HttpResponse {
-    struct Cursor {
-        pool: DbPool,
-        batch_id: BatchId,
-        state: Option<RecordState>,
-        village: Option<String>,
-        page: PageRequest,
-        started: bool,
-        done: bool,
-    }
-    let page = PageRequest::first(MAX_LIMIT);
-    let cursor = Cursor { pool, batch_id, state, village, page, started: false, done: false };
-    let body = futures_util::stream::unfold(cursor, |mut c| async move {
-        if c.done {
-            return None;
+    csv_output::paged_download("records.csv", &CSV_HEADER, PageRequest::first(MAX_LIMIT), move |page| {
+        let (pool, batch, village) = (pool.clone(), batch_id.clone(), village.clone());
+        async move {
+            let request = page.clone();
+            let mut rows = pool
+                .read(move |conn| {
+                    repo::list_records(conn, &batch, state, village.as_deref(), &request).map_err(ApiError::from)
+                })
+                .await?;
+            // The page holds one row more than it shows when another page follows.
+            let more = rows.len() as i64 > page.limit;
+            rows.truncate(page.limit as usize);
+            let next = if more { rows.last().map(|r| page.after(r.id.clone())) } else { None };
+            Ok((csv_lines(&rows)?, next))
         }
-        if !c.started {
-            c.started = true;
-            let mut head = "\u{feff}".as_bytes().to_vec();
-            let mut w = csv::Writer::from_writer(Vec::new());
-            if w.write_record(CSV_HEADER).is_err() {
-                return None;
-            }
-            head.extend(w.into_inner().unwrap_or_default());
-            return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
-        }
-        let (batch, state, village, request) = (c.batch_id.clone(), c.state, c.village.clone(), c.page.clone());
-        let page = c
-            .pool
-            .read(move |conn| {
-                repo::list_records(conn, &batch, state, village.as_deref(), &request).map_err(ApiError::from)
-            })
-            .await;
-        match page {
-            Err(e) => {
-                c.done = true;
-                Some((Err(e), c))
-            }
-            Ok(rows) if rows.is_empty() => None,
-            Ok(mut rows) => {
-                // The page holds one row more than it shows when another page follows.
-                c.done = rows.len() as i64 <= c.page.limit;
-                rows.truncate(c.page.limit as usize);
-                if let Some(last) = rows.last() {
-                    c.page = c.page.after(last.id.clone());
-                }
-                Some((csv_lines(&rows).map(bytes::Bytes::from), c))
-            }
-        }
-    });
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"records.csv\""))
-        .streaming(body)
+    })
 }
 
 /// One earlier version of a record.

@@ -20,7 +20,7 @@ use crate::domain::ledger::{Account, Movement, PostingBuilder, SubsidySource};
 use crate::domain::{ClientId, CountyCode, Fen};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery};
 use crate::http::routes::RouteTable;
-use crate::http::{ApiError, FieldError, extract};
+use crate::http::{ApiError, FieldError, csv_output, extract};
 
 /// Largest subsidy one request posts: 10^12 fen (10 billion yuan).
 pub const MAX_SUBSIDY_FEN: i64 = 1_000_000_000_000;
@@ -169,50 +169,14 @@ fn csv_lines(transactions: &[TransactionView]) -> Result<Vec<u8>, ApiError> {
 /// The ledger as CSV (UTF-8 with a byte order mark, so that spreadsheets read it
 /// right), a page of transactions at a time.
 fn export(pool: DbPool, county: CountyCode, year: Option<i32>) -> HttpResponse {
-    struct Cursor {
-        pool: DbPool,
-        county: CountyCode,
-        year: Option<i32>,
-        after: i64,
-        started: bool,
-        done: bool,
-    }
-    let cursor = Cursor { pool, county, year, after: 0, started: false, done: false };
-    let body = futures_util::stream::unfold(cursor, |mut c| async move {
-        if c.done {
-            return None;
+    csv_output::paged_download("ledger.csv", &CSV_HEADER, 0_i64, move |after| {
+        let (pool, county) = (pool.clone(), county.clone());
+        async move {
+            let rows = pool.read(move |conn| ledger::transactions(conn, &county, year, after, MAX_LIMIT)).await?;
+            let next = if (rows.len() as i64) < MAX_LIMIT { None } else { rows.last().map(|t| t.seq) };
+            Ok((csv_lines(&rows)?, next))
         }
-        if !c.started {
-            c.started = true;
-            let mut head = "\u{feff}".as_bytes().to_vec();
-            let mut w = csv::Writer::from_writer(Vec::new());
-            if w.write_record(CSV_HEADER).is_err() {
-                return None;
-            }
-            head.extend(w.into_inner().unwrap_or_default());
-            return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
-        }
-        let (county, year, after) = (c.county.clone(), c.year, c.after);
-        let page = c.pool.read(move |conn| ledger::transactions(conn, &county, year, after, MAX_LIMIT)).await;
-        match page {
-            Err(e) => {
-                c.done = true;
-                Some((Err(e), c))
-            }
-            Ok(rows) if rows.is_empty() => None,
-            Ok(rows) => {
-                c.done = (rows.len() as i64) < MAX_LIMIT;
-                if let Some(last) = rows.last() {
-                    c.after = last.seq;
-                }
-                Some((csv_lines(&rows).map(bytes::Bytes::from), c))
-            }
-        }
-    });
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"ledger.csv\""))
-        .streaming(body)
+    })
 }
 
 /// The body of `POST /funds/{county}/subsidies`.

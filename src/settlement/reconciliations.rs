@@ -44,7 +44,7 @@ use crate::domain::reconciliation::{
     check_insutype,
 };
 use crate::domain::{ClientId, Fen, ReconciliationId, SetlId, china_time};
-use crate::http::csv_output::{neutralise, wants_csv};
+use crate::http::csv_output::{self, neutralise, wants_csv};
 use crate::http::idempotency::{self, BodyHash, IdempotencyKey, REPLAYED};
 use crate::http::input::{BODY_TOO_LARGE, InputError, UPLOAD_INTERRUPTED};
 use crate::http::pagination::{MAX_LIMIT, Page, PageQuery};
@@ -801,52 +801,19 @@ fn csv_lines(rows: Vec<DifferenceRow>) -> Result<Vec<u8>, ApiError> {
 /// Every difference as CSV (UTF-8 with a byte order mark, so that spreadsheets read it
 /// right), a page at a time.
 fn export(pool: DbPool, id: ReconciliationId, code: Option<&'static str>) -> HttpResponse {
-    struct Cursor {
-        pool: DbPool,
-        id: ReconciliationId,
-        code: Option<&'static str>,
-        page: PageRequest,
-        started: bool,
-        done: bool,
-    }
-    let cursor = Cursor { pool, id, code, page: PageRequest::first(MAX_LIMIT), started: false, done: false };
-    let body = futures_util::stream::unfold(cursor, |mut c| async move {
-        if c.done {
-            return None;
+    csv_output::paged_download("differences.csv", &CSV_HEADER, PageRequest::first(MAX_LIMIT), move |page| {
+        let (pool, id) = (pool.clone(), id.clone());
+        async move {
+            let request = page.clone();
+            let mut rows =
+                pool.read(move |conn| repo::differences(conn, &id, code, &request).map_err(ApiError::from)).await?;
+            // The page holds one row more than it shows when another page follows.
+            let more = rows.len() as i64 > page.limit;
+            rows.truncate(page.limit as usize);
+            let next = if more { rows.last().map(|r| page.after(r.setl_id.to_string())) } else { None };
+            Ok((csv_lines(rows)?, next))
         }
-        if !c.started {
-            c.started = true;
-            let mut head = "\u{feff}".as_bytes().to_vec();
-            let mut w = csv::Writer::from_writer(Vec::new());
-            if w.write_record(CSV_HEADER).is_err() {
-                return None;
-            }
-            head.extend(w.into_inner().unwrap_or_default());
-            return Some((Ok::<_, ApiError>(bytes::Bytes::from(head)), c));
-        }
-        let (id, code, request) = (c.id.clone(), c.code, c.page.clone());
-        let page = c.pool.read(move |conn| repo::differences(conn, &id, code, &request).map_err(ApiError::from)).await;
-        match page {
-            Err(e) => {
-                c.done = true;
-                Some((Err(e), c))
-            }
-            Ok(rows) if rows.is_empty() => None,
-            Ok(mut rows) => {
-                // The page holds one row more than it shows when another page follows.
-                c.done = rows.len() as i64 <= c.page.limit;
-                rows.truncate(c.page.limit as usize);
-                if let Some(last) = rows.last() {
-                    c.page = c.page.after(last.setl_id.to_string());
-                }
-                Some((csv_lines(rows).map(bytes::Bytes::from), c))
-            }
-        }
-    });
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"differences.csv\""))
-        .streaming(body)
+    })
 }
 
 #[cfg(test)]
