@@ -277,14 +277,16 @@ pub fn chain(conn: &mut DbConnection, county: &str) -> Result<usize, ApiError> {
         by_tx.entry(e.transaction_id.clone()).or_default().push(e);
     }
     let (mut seq, mut prev) = (head.seq, head.hash);
+    let mut links = Vec::with_capacity(rows.len());
     for row in &rows {
         seq = seq.checked_add(1).ok_or_else(|| ApiError::internal("ledger sequence exhausted"))?;
         let entries = by_tx.remove(&row.id).unwrap_or_default();
         let hash = chain_hash(&prev, &canonical_of(row, seq, &entries));
-        if repo::link(conn, &row.id, seq, &prev, &hash)? != 1 {
-            return Err(ApiError::internal("a transaction was chained meanwhile under the head's lock"));
-        }
+        links.push(repo::Link { transaction_id: row.id.clone(), seq, prev_hash: prev, hash: hash.clone() });
         prev = hash;
+    }
+    if repo::link_all(conn, &links)? != links.len() {
+        return Err(ApiError::internal("a transaction was chained meanwhile under the head's lock"));
     }
     repo::set_head(conn, &HeadRow { county_code: county.to_string(), seq, hash: prev })?;
     tracing::debug!(linked = rows.len(), seq, "ledger transactions chained");

@@ -9,7 +9,8 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::db::{DbConnection, insert_many};
+use crate::db::bulk::ROWS_PER_UPDATE;
+use crate::db::{DbConnection, insert_many, values_list};
 use crate::domain::ledger::GENESIS_HASH;
 
 diesel::table! {
@@ -242,16 +243,47 @@ pub fn unchained_counties(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
         .load(conn)
 }
 
-/// Links an unchained transaction: its seq, the previous transaction's hash, its own.
+/// One transaction's place in its chain, as [`link_all`] writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub transaction_id: String,
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Links unchained transactions, [`ROWS_PER_UPDATE`] to a statement; returns how many
+/// it linked (fewer than given when one was linked meanwhile).
 #[tracing::instrument(level = "debug", skip_all)]
-pub fn link(conn: &mut DbConnection, id: &str, seq: i64, prev_hash: &str, hash: &str) -> QueryResult<usize> {
-    diesel::update(ledger_transactions::table.find(id).filter(ledger_transactions::seq.is_null()))
-        .set((
-            ledger_transactions::seq.eq(seq),
-            ledger_transactions::prev_hash.eq(prev_hash),
-            ledger_transactions::hash.eq(hash),
-        ))
-        .execute(conn)
+pub fn link_all(conn: &mut DbConnection, links: &[Link]) -> QueryResult<usize> {
+    use diesel::sql_types::Text;
+    let mut linked = 0;
+    for chunk in links.chunks(ROWS_PER_UPDATE) {
+        let sql = format!(
+            "UPDATE ledger_transactions SET seq = v.column2, prev_hash = v.column3, hash = v.column4 \
+             FROM (VALUES {values}) AS v \
+             WHERE ledger_transactions.id = v.column1 AND ledger_transactions.seq IS NULL",
+            values = values_list(conn, chunk.len(), 4, 1),
+        );
+        macro_rules! run {
+            ($conn:expr, $backend:ty) => {{
+                let mut query = diesel::sql_query(sql).into_boxed::<$backend>();
+                for link in chunk {
+                    query = query
+                        .bind::<Text, _>(link.transaction_id.as_str())
+                        .bind::<BigInt, _>(link.seq)
+                        .bind::<Text, _>(link.prev_hash.as_str())
+                        .bind::<Text, _>(link.hash.as_str());
+                }
+                query.execute($conn)?
+            }};
+        }
+        linked += match conn {
+            DbConnection::Pg(pg) => run!(pg, diesel::pg::Pg),
+            DbConnection::Sqlite(lite) => run!(lite, diesel::sqlite::Sqlite),
+        };
+    }
+    Ok(linked)
 }
 
 #[tracing::instrument(level = "debug", skip_all)]
